@@ -1,0 +1,138 @@
+//! `#[derive(ShmSafe)]` for [shmsync](https://docs.rs/shmsync).
+//!
+//! Use it through `shmsync` (`use shmsync::ShmSafe;` brings the trait and the
+//! derive together). The derive accepts only structs that are `#[repr(C)]`
+//! (optionally with `align(N)`) or `#[repr(transparent)]` and whose every
+//! field is `ShmSafe`; it rejects enums, unions, `repr(packed)` and any field
+//! type that is not `ShmSafe` (pointers, references, `Box`, `String`, …) with
+//! a compile error. It generates the type's name and its layout fingerprint
+//! from the field names, the fields' own fingerprints, their offsets, and the
+//! struct's size and alignment.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Error};
+
+/// Implements `shmsync::ShmSafe` for a `#[repr(C)]` struct of `ShmSafe`
+/// fields. See the crate documentation for what is accepted.
+#[proc_macro_derive(ShmSafe)]
+pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand(input) {
+        Ok(tokens) => tokens.into(),
+        Err(err) => err.to_compile_error().into(),
+    }
+}
+
+fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
+    let name = &input.ident;
+    let fields = match &input.data {
+        Data::Struct(s) => &s.fields,
+        Data::Enum(e) => {
+            return Err(Error::new(
+                e.enum_token.span(),
+                "ShmSafe cannot be derived for enums: another process may write any \
+                 discriminant, which would be undefined behavior; use an integer field \
+                 with named constants instead",
+            ))
+        }
+        Data::Union(u) => {
+            return Err(Error::new(
+                u.union_token.span(),
+                "ShmSafe cannot be derived for unions; use a #[repr(C)] struct",
+            ))
+        }
+    };
+    check_repr(&input)?;
+
+    // Every type parameter must itself be ShmSafe.
+    let type_params: Vec<_> = input.generics.type_params().map(|p| p.ident.clone()).collect();
+    {
+        let where_clause = input.generics.make_where_clause();
+        for p in &type_params {
+            where_clause.predicates.push(parse_quote!(#p: ::shmsync::ShmSafe));
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+
+    let mut steps = Vec::new();
+    for (index, field) in fields.iter().enumerate() {
+        let ty = &field.ty;
+        let (label, member) = match &field.ident {
+            Some(ident) => (ident.to_string(), quote!(#ident)),
+            None => {
+                let idx = syn::Index::from(index);
+                (index.to_string(), quote!(#idx))
+            }
+        };
+        // The span points the "not ShmSafe" error at the offending field.
+        steps.push(quote_spanned! {ty.span()=>
+            h = ::shmsync::fingerprint::str(h, #label);
+            h = ::shmsync::fingerprint::word(h, <#ty as ::shmsync::ShmSafe>::FINGERPRINT);
+            h = ::shmsync::fingerprint::word(
+                h,
+                ::core::mem::offset_of!(Self, #member) as u64,
+            );
+        });
+    }
+    let name_str = name.to_string();
+    let drop_msg = format!(
+        "{name_str} implements Drop (or holds a field that does): a segment's contents are \
+         never dropped, so ShmSafe types must not need Drop"
+    );
+    Ok(quote! {
+        // SAFETY: the derive checked that the struct is repr(C) or
+        // repr(transparent) (stable layout) and not packed; every field type
+        // is required to be ShmSafe by the fingerprint below (no pointers,
+        // valid when zeroed, Send + Sync), so the struct is too. The Drop
+        // check runs when the fingerprint is evaluated.
+        unsafe impl #impl_generics ::shmsync::ShmSafe for #name #ty_generics #where_clause {
+            const TYPE_NAME: &'static str = #name_str;
+            const FINGERPRINT: u64 = {
+                ::core::assert!(!::core::mem::needs_drop::<Self>(), #drop_msg);
+                let mut h = ::shmsync::fingerprint::str(::shmsync::fingerprint::SEED, "struct");
+                #(#steps)*
+                h = ::shmsync::fingerprint::word(h, ::core::mem::size_of::<Self>() as u64);
+                h = ::shmsync::fingerprint::word(h, ::core::mem::align_of::<Self>() as u64);
+                h
+            };
+        }
+    })
+}
+
+/// Accepts `repr(C)` (with `align(N)`) and `repr(transparent)`; rejects a
+/// missing repr, `repr(Rust)` and `repr(packed)`.
+fn check_repr(input: &DeriveInput) -> syn::Result<()> {
+    let mut stable = false;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("C") || meta.path.is_ident("transparent") {
+                stable = true;
+            } else if meta.path.is_ident("packed") {
+                return Err(meta.error(
+                    "ShmSafe types cannot be repr(packed): atomics and locks in shared \
+                     memory must be aligned",
+                ));
+            } else if meta.path.is_ident("align") {
+                // `align(N)`: consume the argument.
+                let _ = meta.input.parse::<TokenStream2>();
+            }
+            Ok(())
+        })?;
+    }
+    if stable {
+        Ok(())
+    } else {
+        let span = match &input.data {
+            Data::Struct(s) => s.struct_token.span(),
+            _ => Span::call_site(),
+        };
+        Err(Error::new(
+            span,
+            "ShmSafe requires #[repr(C)] (or #[repr(transparent)]): the default Rust layout \
+             may differ between builds, so processes could disagree on field offsets",
+        ))
+    }
+}

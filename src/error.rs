@@ -1,0 +1,165 @@
+//! The crate's error type.
+
+use std::io;
+use std::time::Duration;
+
+/// Everything that can go wrong creating, opening or validating a segment.
+///
+/// Each message says what happened and what to do about it. The enum is
+/// `#[non_exhaustive]`: match the variants you handle and keep a `_` arm.
+///
+/// Lock-specific outcomes (a dead owner, a timeout) are not errors of this
+/// type; see [`LockError`](crate::LockError) and
+/// [`TryLockError`](crate::TryLockError).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The segment name is not 1..=200 bytes of `[A-Za-z0-9._-]` with an
+    /// optional leading `/`.
+    #[error(
+        "invalid segment name {name:?}: {reason}; use 1 to 200 bytes of \
+         [A-Za-z0-9._-], optionally after one leading '/'"
+    )]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// `create` found a segment with this name already.
+    #[error(
+        "shared memory segment {name:?} already exists; open it with Segment::open, \
+         or remove a stale one with shmsync::unlink"
+    )]
+    AlreadyExists {
+        /// The segment name.
+        name: String,
+    },
+
+    /// `open` found no segment with this name.
+    #[error("shared memory segment {name:?} does not exist; create it first (Segment::create or open_or_create)")]
+    NotFound {
+        /// The segment name.
+        name: String,
+    },
+
+    /// The process may not open the segment with read-write access.
+    #[error(
+        "permission denied on shared memory segment {name:?}; it was created with a mode \
+         that excludes this user (see SegmentOptions::mode)"
+    )]
+    PermissionDenied {
+        /// The segment name.
+        name: String,
+    },
+
+    /// The object exists but does not start with shmsync's header (another
+    /// program made it, or it is corrupt).
+    #[error(
+        "{name:?} is not a shmsync segment (bad magic or header); it was made by another \
+         program or is corrupt: pick another name, or unlink it if it is stale"
+    )]
+    NotASegment {
+        /// The segment name.
+        name: String,
+    },
+
+    /// The segment was written by an incompatible version of shmsync.
+    #[error(
+        "segment {name:?} has format version {found}, this shmsync reads version {expected}; \
+         use the same shmsync version in every process"
+    )]
+    VersionMismatch {
+        /// The segment name.
+        name: String,
+        /// The version this build understands.
+        expected: u32,
+        /// The version found in the header.
+        found: u32,
+    },
+
+    /// The segment holds a different type than the one asked for.
+    #[error(
+        "segment {name:?} holds `{found}` (layout {found_fingerprint:#018x}) but was opened as \
+         `{expected}` (layout {expected_fingerprint:#018x}); every process must use the same type \
+         definition"
+    )]
+    LayoutMismatch {
+        /// The segment name.
+        name: String,
+        /// The type the caller asked for.
+        expected: &'static str,
+        /// The type name recorded by the creator.
+        found: String,
+        /// The caller's layout fingerprint.
+        expected_fingerprint: u64,
+        /// The fingerprint recorded by the creator.
+        found_fingerprint: u64,
+    },
+
+    /// The object's size disagrees with its header (truncated or corrupt).
+    #[error(
+        "segment {name:?} is {found} bytes but its header needs {expected}; it is truncated \
+         or corrupt: unlink and recreate it"
+    )]
+    SizeMismatch {
+        /// The segment name.
+        name: String,
+        /// The size the header (or the type) requires.
+        expected: u64,
+        /// The size actually found.
+        found: u64,
+    },
+
+    /// The creator did not finish initializing within the open timeout.
+    #[error(
+        "segment {name:?} was not initialized within {timeout:?}; its creator is still busy \
+         or stuck (raise SegmentOptions::open_timeout if initialization is slow)"
+    )]
+    InitTimeout {
+        /// The segment name.
+        name: String,
+        /// The timeout that elapsed.
+        timeout: Duration,
+    },
+
+    /// The creator died before it finished initializing.
+    #[error(
+        "the process (pid {pid}) that created segment {name:?} died before initializing it; \
+         use open_or_create to take it over, or unlink it"
+    )]
+    CreatorDied {
+        /// The segment name.
+        name: String,
+        /// The creator's process id.
+        pid: u32,
+    },
+
+    /// The segment was created in another PID namespace, where thread ids in
+    /// lock words mean other threads.
+    #[error(
+        "segment {name:?} was created in another PID namespace; lock owners there cannot be \
+         checked for liveness from here. Open from the same namespace, or opt into non-robust \
+         locking with SegmentOptions::allow_foreign_pid_namespace"
+    )]
+    PidNamespaceMismatch {
+        /// The segment name.
+        name: String,
+    },
+
+    /// An operating system call failed for another reason.
+    #[error("{op} failed for segment {name:?}: {source}")]
+    Io {
+        /// The segment name (empty if none applies).
+        name: String,
+        /// The operation that failed, e.g. `"shm_open"`.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A shorthand for `Result<T, shmsync::Error>`.
+pub type Result<T, E = Error> = core::result::Result<T, E>;

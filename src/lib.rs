@@ -1,0 +1,33 @@
+//! shmsync: robust, typed synchronization primitives for cross-process
+//! shared memory on Linux.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
+
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "shmsync supports Linux only: its robust mutex relies on Linux futexes, \
+     thread ids and /proc. Other platforms are a non-goal for now."
+);
+
+mod error;
+mod shm_safe;
+mod sync;
+mod sys;
+
+mod condvar;
+mod counter;
+mod mutex;
+mod raw_mutex;
+#[cfg(not(loom))]
+mod segment;
+mod seqlock;
+
+pub use error::{Error, Result};
+pub use shm_safe::{fingerprint, ShmSafe};
+
+#[cfg(feature = "derive")]
+pub use shmsync_derive::ShmSafe;
+
+#[cfg(loom)]
+pub use sync::loom_hooks;

@@ -1,0 +1,243 @@
+//! [`ShmSafe`]: types that may live in cross-process shared memory, and the
+//! layout fingerprint that lets `open` reject a segment holding another type.
+
+use core::sync::atomic::{
+    AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicU16, AtomicU32,
+    AtomicU64, AtomicU8, AtomicUsize,
+};
+
+/// A type that can live inside a shared memory segment mapped by several
+/// processes at different addresses.
+///
+/// Derive it with `#[derive(ShmSafe)]` on a `#[repr(C)]` struct whose fields
+/// are all `ShmSafe`; the derive rejects anything else at compile time.
+///
+/// # Safety
+///
+/// Implementing this trait promises that the type:
+///
+/// * has a stable, fully specified layout (`#[repr(C)]`, `#[repr(transparent)]`
+///   or a primitive), identical in every process built from the same source;
+/// * contains no pointers, references, file descriptors or other
+///   process-local handles (an address means nothing in another process);
+/// * is valid when every byte is zero — a freshly created segment is all
+///   zeros, and that must already be a valid, unlocked, empty value;
+/// * needs no `Drop` (a segment outlives the processes that map it; nobody
+///   runs destructors on its contents);
+/// * can be shared between threads (`Sync`) and sent between them (`Send`).
+///
+/// `FINGERPRINT` must change whenever the layout changes; use
+/// [`fingerprint`](crate::fingerprint) helpers as the derive does.
+///
+/// A note on `bool`: it is `ShmSafe` because it satisfies all of the above,
+/// but a byte other than 0 or 1 is not a valid `bool`. Set `bool` fields only
+/// through a `Segment::*_with` initializer (plain configuration) and use
+/// `AtomicBool` for anything that changes while the segment is shared.
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::ShmSafe;
+/// use std::sync::atomic::AtomicU64;
+///
+/// #[derive(ShmSafe)]
+/// #[repr(C)]
+/// struct Config {
+///     generation: AtomicU64,
+///     limits: [u32; 4],
+/// }
+///
+/// assert_eq!(<Config as ShmSafe>::TYPE_NAME, "Config");
+/// assert_ne!(<Config as ShmSafe>::FINGERPRINT, <[u32; 4] as ShmSafe>::FINGERPRINT);
+/// ```
+pub unsafe trait ShmSafe: Sized + Send + Sync + 'static {
+    /// A human-readable name of the type, recorded in segment headers and
+    /// shown in [`Error::LayoutMismatch`](crate::Error::LayoutMismatch).
+    const TYPE_NAME: &'static str;
+
+    /// A 64-bit hash of the type's shape: for a struct, its field names,
+    /// their types' fingerprints and offsets, its size and alignment.
+    /// Two processes agree on a segment's type exactly when they agree on this.
+    const FINGERPRINT: u64;
+}
+
+/// `const` helpers that build layout fingerprints (used by the derive).
+///
+/// FNV-1a over bytes and 64-bit words: not a cryptographic hash, only a
+/// guard against opening a segment with the wrong type definition.
+pub mod fingerprint {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    /// The starting value of every fingerprint.
+    pub const SEED: u64 = FNV_OFFSET;
+
+    /// Mixes `bytes` into `hash`.
+    #[must_use]
+    pub const fn bytes(mut hash: u64, bytes: &[u8]) -> u64 {
+        let mut i = 0;
+        while i < bytes.len() {
+            hash ^= bytes[i] as u64;
+            hash = hash.wrapping_mul(FNV_PRIME);
+            i += 1;
+        }
+        hash
+    }
+
+    /// Mixes a string into `hash`, length-prefixed so that adjacent strings
+    /// cannot run together (`"ab","c"` ≠ `"a","bc"`).
+    #[must_use]
+    pub const fn str(hash: u64, s: &str) -> u64 {
+        bytes(word(hash, s.len() as u64), s.as_bytes())
+    }
+
+    /// Mixes a 64-bit word into `hash`.
+    #[must_use]
+    pub const fn word(hash: u64, value: u64) -> u64 {
+        bytes(hash, &value.to_le_bytes())
+    }
+
+    /// The fingerprint of a primitive type: its name, size and alignment.
+    #[must_use]
+    pub const fn primitive(name: &str, size: usize, align: usize) -> u64 {
+        word(word(str(SEED, name), size as u64), align as u64)
+    }
+}
+
+macro_rules! impl_primitive {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: a primitive integer, float, bool or std atomic has a fixed
+        // layout, holds no pointer, is valid when zeroed, has no Drop, and is
+        // Send + Sync.
+        unsafe impl ShmSafe for $t {
+            const TYPE_NAME: &'static str = stringify!($t);
+            const FINGERPRINT: u64 = fingerprint::primitive(
+                stringify!($t),
+                core::mem::size_of::<$t>(),
+                core::mem::align_of::<$t>(),
+            );
+        }
+    )*};
+}
+
+impl_primitive!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    bool,
+    AtomicBool,
+    AtomicU8,
+    AtomicU16,
+    AtomicU32,
+    AtomicU64,
+    AtomicUsize,
+    AtomicI8,
+    AtomicI16,
+    AtomicI32,
+    AtomicI64,
+    AtomicIsize,
+);
+
+/// Builds `"[" + name + "; N]"` at compile time for array type names.
+struct ArrayName<T, const N: usize>(core::marker::PhantomData<T>);
+
+impl<T: ShmSafe, const N: usize> ArrayName<T, N> {
+    const LEN: usize = 1 + T::TYPE_NAME.len() + 2 + decimal_len(N) + 1;
+    const BYTES: [u8; 256] = {
+        let mut out = [0u8; 256];
+        let mut pos = 0;
+        out[pos] = b'[';
+        pos += 1;
+        let name = T::TYPE_NAME.as_bytes();
+        let mut i = 0;
+        // Names longer than the buffer are cut; they are for diagnostics only.
+        while i < name.len() && pos < 200 {
+            out[pos] = name[i];
+            pos += 1;
+            i += 1;
+        }
+        out[pos] = b';';
+        out[pos + 1] = b' ';
+        pos += 2;
+        let digits = decimal_len(N);
+        let mut n = N;
+        let mut d = digits;
+        while d > 0 {
+            out[pos + d - 1] = b'0' + (n % 10) as u8;
+            n /= 10;
+            d -= 1;
+        }
+        pos += digits;
+        out[pos] = b']';
+        out
+    };
+    const STR: &'static str = {
+        let len = if Self::LEN < 256 { Self::LEN } else { 256 };
+        let (head, _) = Self::BYTES.split_at(len);
+        match core::str::from_utf8(head) {
+            Ok(s) => s,
+            Err(_) => "[?; N]",
+        }
+    };
+}
+
+const fn decimal_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 10 {
+        n /= 10;
+        len += 1;
+    }
+    len
+}
+
+// SAFETY: an array of `ShmSafe` elements is laid out as N consecutive
+// elements with no extra bytes, is valid when zeroed because each element is,
+// holds no pointer and has no Drop.
+unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
+    const TYPE_NAME: &'static str = ArrayName::<T, N>::STR;
+    const FINGERPRINT: u64 =
+        fingerprint::word(fingerprint::word(fingerprint::str(T::FINGERPRINT, "[;]"), N as u64), 0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn primitive_fingerprints_differ() {
+        assert_ne!(u32::FINGERPRINT, i32::FINGERPRINT);
+        assert_ne!(u64::FINGERPRINT, f64::FINGERPRINT);
+        assert_ne!(AtomicU64::FINGERPRINT, u64::FINGERPRINT);
+    }
+
+    #[test]
+    fn array_fingerprint_depends_on_len_and_element() {
+        assert_ne!(<[u8; 3]>::FINGERPRINT, <[u8; 4]>::FINGERPRINT);
+        assert_ne!(<[u8; 4]>::FINGERPRINT, <[i8; 4]>::FINGERPRINT);
+        assert_ne!(<[[u8; 2]; 3]>::FINGERPRINT, <[[u8; 3]; 2]>::FINGERPRINT);
+    }
+
+    #[test]
+    fn array_type_names() {
+        assert_eq!(<[u64; 2]>::TYPE_NAME, "[u64; 2]");
+        assert_eq!(<[[u8; 16]; 1000]>::TYPE_NAME, "[[u8; 16]; 1000]");
+        assert_eq!(<[f32; 0]>::TYPE_NAME, "[f32; 0]");
+    }
+
+    #[test]
+    fn string_mixing_is_length_prefixed() {
+        use fingerprint::*;
+        assert_ne!(str(str(SEED, "ab"), "c"), str(str(SEED, "a"), "bc"));
+    }
+}

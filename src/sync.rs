@@ -1,0 +1,247 @@
+//! The one place that names `std::sync::atomic` or `loom`.
+//!
+//! Every primitive imports its atomics, futex operations, thread identity,
+//! liveness checks and clock from here, so that building with
+//! `RUSTFLAGS="--cfg loom"` swaps the real ones for loom models:
+//!
+//! | facility | normal build | `--cfg loom` |
+//! |---|---|---|
+//! | atomics, `fence` | `core::sync::atomic` | `loom::sync::atomic` |
+//! | `futex_wait` / `futex_wake` | shared `FUTEX_WAIT` / `FUTEX_WAKE` | one loom `Condvar` for all words: a waiter re-checks the word under the model's mutex and sleeps until a wake (any wake is a legal spurious wakeup for other words), so a lost wakeup is a loom deadlock |
+//! | timed waits | kernel timeout | return `TimedOut` at once and advance a per-thread fake clock by the timeout |
+//! | [`LIVENESS_RECHECK`] | a few ms | `None`: untimed; a simulated death wakes every waiter, standing for the timer that would fire |
+//! | `current_thread` | cached `gettid` + start time | `ThreadId(n)` + 1, start time 1 |
+//! | `thread_liveness` | `kill(tid, 0)` + `/proc/<tid>/stat` | dead iff the thread called [`simulate_thread_death`] |
+//! | [`Instant`] | `std::time::Instant` | the per-thread fake clock |
+
+#![allow(dead_code, unused_imports)]
+
+use std::time::Duration;
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{
+    fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
+
+pub(crate) use crate::sys::linux::{FutexWait, Liveness, ThreadIdentity};
+
+/// How long a waiter sleeps before re-checking a lock owner's liveness.
+///
+/// A dead owner wakes nobody, so this bounds owner-death detection latency for
+/// threads that were already asleep when the owner died. Re-checking costs
+/// one `kill` and one small `/proc` read per interval per waiter.
+#[cfg(not(loom))]
+pub(crate) const LIVENESS_RECHECK: Option<Duration> = Some(Duration::from_millis(4));
+/// Under loom a waiter sleeps untimed; [`simulate_thread_death`] wakes it.
+#[cfg(loom)]
+pub(crate) const LIVENESS_RECHECK: Option<Duration> = None;
+
+/// A hint inside a busy-wait loop (a loom yield under loom, so that spin
+/// loops terminate in the model).
+#[inline]
+pub(crate) fn spin_loop() {
+    #[cfg(not(loom))]
+    core::hint::spin_loop();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+/// Gives up the CPU (a loom yield under loom).
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
+// ---------------------------------------------------------------------------
+// real implementations
+// ---------------------------------------------------------------------------
+
+#[cfg(not(loom))]
+mod imp {
+    use super::*;
+    use crate::sys::linux;
+
+    pub(crate) use std::time::Instant;
+
+    /// Sleeps while `*word == expected`, for at most `timeout`.
+    #[inline]
+    pub(crate) fn futex_wait(
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        linux::futex_wait(word, expected, timeout)
+    }
+
+    /// Wakes up to `count` waiters on `word`, in any process.
+    #[inline]
+    pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+        linux::futex_wake(word, count)
+    }
+
+    /// The calling thread's cached kernel identity.
+    #[inline]
+    pub(crate) fn current_thread() -> ThreadIdentity {
+        linux::current_thread()
+    }
+
+    /// Whether the thread `tid` that recorded `start_time` still runs.
+    pub(crate) fn thread_liveness(tid: u32, start_time: u64) -> Liveness {
+        linux::thread_liveness(tid, start_time)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// loom models
+// ---------------------------------------------------------------------------
+
+#[cfg(loom)]
+mod imp {
+    use super::*;
+    use core::cell::Cell;
+    use loom::sync::{Condvar, Mutex};
+
+    /// A fake monotonic clock, per thread, in nanoseconds. It only moves when
+    /// a timed futex wait "times out", which makes deadlines reachable in a
+    /// model without real time.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    pub(crate) struct Instant(u64);
+
+    loom::thread_local! {
+        static FAKE_NOW: Cell<u64> = Cell::new(0);
+    }
+
+    impl Instant {
+        pub(crate) fn now() -> Instant {
+            Instant(FAKE_NOW.with(Cell::get))
+        }
+        pub(crate) fn checked_add(self, d: Duration) -> Option<Instant> {
+            let ns = u64::try_from(d.as_nanos()).ok()?;
+            self.0.checked_add(ns).map(Instant)
+        }
+        pub(crate) fn saturating_duration_since(self, earlier: Instant) -> Duration {
+            Duration::from_nanos(self.0.saturating_sub(earlier.0))
+        }
+        pub(crate) fn elapsed(self) -> Duration {
+            Instant::now().saturating_duration_since(self)
+        }
+    }
+
+    impl core::ops::Add<Duration> for Instant {
+        type Output = Instant;
+        fn add(self, d: Duration) -> Instant {
+            self.checked_add(d).unwrap_or(Instant(u64::MAX))
+        }
+    }
+
+    struct FutexModel {
+        lock: Mutex<()>,
+        wakeups: Condvar,
+    }
+
+    /// Threads that "died" in the model (bit `tid` set).
+    struct DeadSet {
+        bits: AtomicU64,
+    }
+
+    loom::lazy_static! {
+        static ref FUTEX: FutexModel = FutexModel { lock: Mutex::new(()), wakeups: Condvar::new() };
+        static ref DEAD: DeadSet = DeadSet { bits: AtomicU64::new(0) };
+    }
+
+    pub(crate) fn futex_wait(
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        // The kernel compares and enqueues under the hash-bucket lock; the
+        // model's mutex plays that lock. SeqCst: the kernel's check is a
+        // full barrier on every architecture.
+        let guard = FUTEX.lock.lock().unwrap();
+        if word.load(Ordering::SeqCst) != expected {
+            return FutexWait::ValueChanged;
+        }
+        if let Some(t) = timeout {
+            // Model "the timer fired before any wake".
+            let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
+            FAKE_NOW.with(|c| c.set(c.get().saturating_add(ns.max(1))));
+            drop(guard);
+            return FutexWait::TimedOut;
+        }
+        drop(FUTEX.wakeups.wait(guard).unwrap());
+        FutexWait::Woken
+    }
+
+    pub(crate) fn futex_wake(_word: &AtomicU32, _count: u32) -> usize {
+        // Waking everyone is a legal over-approximation: to the waiters of
+        // other words and the extra waiters of this one it is a spurious
+        // wakeup, which correct callers must tolerate.
+        let _guard = FUTEX.lock.lock().unwrap();
+        FUTEX.wakeups.notify_all();
+        1
+    }
+
+    pub(crate) fn current_thread() -> ThreadIdentity {
+        // loom numbers its threads 0, 1, 2, … deterministically per
+        // execution; its `Debug` output is the only public way to read it.
+        let text = format!("{:?}", loom::thread::current().id());
+        let n: u32 = text
+            .trim_start_matches("ThreadId(")
+            .trim_end_matches(')')
+            .parse()
+            .expect("loom ThreadId formats as ThreadId(n)");
+        ThreadIdentity { tid: n + 1, start_time: 1 }
+    }
+
+    pub(crate) fn thread_liveness(tid: u32, _start_time: u64) -> Liveness {
+        let dead = tid < 64 && DEAD.bits.load(Ordering::SeqCst) & (1 << tid) != 0;
+        if dead {
+            Liveness::Dead
+        } else {
+            Liveness::Alive
+        }
+    }
+
+    /// Marks the calling thread dead (as if its process were SIGKILLed) and
+    /// wakes every futex waiter, standing for the liveness re-check timer
+    /// that would fire in a real run. The caller must then return from its
+    /// thread without touching shared state again.
+    pub(crate) fn simulate_thread_death() {
+        let tid = current_thread().tid;
+        assert!(tid < 64, "loom models use few threads");
+        DEAD.bits.fetch_or(1 << tid, Ordering::SeqCst);
+        let _guard = FUTEX.lock.lock().unwrap();
+        FUTEX.wakeups.notify_all();
+    }
+}
+
+pub(crate) use imp::*;
+
+/// Test hooks for the loom models in `loom-tests/`. Not part of the API.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_hooks {
+    /// Marks the calling loom thread as dead, as if its process had been
+    /// SIGKILLed, and wakes all futex waiters (their liveness timer firing).
+    /// Call it right after leaking a guard, then return from the thread.
+    pub fn simulate_thread_death() {
+        super::imp::simulate_thread_death();
+    }
+
+    /// The futex model's wait, untimed: sleeps while `*word == expected`.
+    /// Returns `true` if it slept and was woken, `false` if the value differed.
+    pub fn futex_wait(word: &super::AtomicU32, expected: u32) -> bool {
+        super::imp::futex_wait(word, expected, None) == super::FutexWait::Woken
+    }
+
+    /// The futex model's wake.
+    pub fn futex_wake(word: &super::AtomicU32, count: u32) {
+        super::imp::futex_wake(word, count);
+    }
+}

@@ -1,0 +1,291 @@
+//! Linux system calls used by shmsync, behind one private module.
+//!
+//! Everything here is a thin, safe wrapper over one kernel facility. The
+//! algorithms live elsewhere; this file only knows how to ask the kernel.
+//!
+//! * futex wait/wake — always the *shared* operations: a futex word in a
+//!   `MAP_SHARED` mapping is keyed by its (inode, offset), which is what lets
+//!   a waiter in one process be woken by another. The private variants key by
+//!   (mm, address) and would silently never wake a peer process.
+//! * thread identity — the kernel thread id and the thread's start time, both
+//!   cached per thread (reset in a forked child).
+//! * liveness — "is thread `tid`, started at `start_time`, still running?",
+//!   answered with proof only (see [`thread_liveness`]).
+
+// Under loom the models in `sync.rs` replace all of this.
+#![cfg_attr(loom, allow(dead_code))]
+
+use core::sync::atomic::AtomicU32;
+use std::cell::Cell;
+use std::io;
+use std::sync::Once;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------
+// futex
+// ---------------------------------------------------------------------------
+
+/// Why [`futex_wait`] returned. Callers must re-check their condition in every
+/// case: the kernel allows spurious wakeups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FutexWait {
+    /// Woken by a `futex_wake`, by a signal, or spuriously.
+    Woken,
+    /// The word did not hold `expected` when the kernel checked it.
+    ValueChanged,
+    /// The timeout elapsed.
+    TimedOut,
+}
+
+/// Sleeps while `*word == expected`, for at most `timeout` (forever if `None`).
+///
+/// The comparison and the enqueue are one atomic step in the kernel (under
+/// the futex hash-bucket lock), so a `futex_wake` issued after the caller's
+/// last store to `word` can never be lost.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> FutexWait {
+    let ts = timeout.map(|d| libc::timespec {
+        // Saturate absurd timeouts rather than overflow time_t: a wait of
+        // i64::MAX seconds is "forever" for every practical purpose.
+        tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(d.subsec_nanos()),
+    });
+    let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `word` is a live `AtomicU32`, so its address is valid, aligned
+    // and readable for the duration of the call; the kernel only reads it.
+    // `ts_ptr` is null or points to `ts`, which outlives the call. FUTEX_WAIT
+    // ignores the remaining arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            core::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if r == 0 {
+        return FutexWait::Woken;
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => FutexWait::ValueChanged,
+        Some(libc::ETIMEDOUT) => FutexWait::TimedOut,
+        // EINTR: a signal handler ran; report it as a wakeup so the caller
+        // re-checks. Anything else (EFAULT, EINVAL) cannot happen for a valid
+        // aligned word and is also reported as a wakeup: the caller's loop
+        // re-checks, which is always safe.
+        _ => FutexWait::Woken,
+    }
+}
+
+/// Wakes at most `count` threads (in any process) sleeping on `word`.
+/// Returns how many were woken.
+pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+    let count = i32::try_from(count).unwrap_or(i32::MAX);
+    // SAFETY: `word` is a live `AtomicU32`; FUTEX_WAKE only uses its address
+    // as a key and never dereferences it in a way that could fault.
+    let r = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, count) };
+    usize::try_from(r).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------
+// thread identity
+// ---------------------------------------------------------------------------
+
+/// The calling thread's kernel identity: its thread id and start time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ThreadIdentity {
+    /// Kernel thread id (`gettid`), always in `1..=0x3FFF_FFFF` on Linux
+    /// (`PID_MAX_LIMIT` is 2^22), so it fits the lock word's 30 TID bits.
+    pub(crate) tid: u32,
+    /// Start time of the thread in clock ticks since boot (field 22 of
+    /// `/proc/thread-self/stat`); `0` if it could not be read. Together with
+    /// `tid` it names one thread for the lifetime of the machine, which is
+    /// what guards against TID reuse.
+    pub(crate) start_time: u64,
+}
+
+thread_local! {
+    // `tid == 0` means "not cached yet". Const-initialized so the fast path
+    // is one TLS load with no lazy-init check.
+    static IDENTITY: Cell<ThreadIdentity> = const {
+        Cell::new(ThreadIdentity { tid: 0, start_time: 0 })
+    };
+}
+
+/// Returns the calling thread's identity, cached after the first call.
+#[inline]
+pub(crate) fn current_thread() -> ThreadIdentity {
+    let id = IDENTITY.with(Cell::get);
+    if id.tid != 0 {
+        return id;
+    }
+    current_thread_slow()
+}
+
+#[cold]
+fn current_thread_slow() -> ThreadIdentity {
+    static AT_FORK: Once = Once::new();
+    AT_FORK.call_once(|| {
+        // SAFETY: `forget_cached_identity` is an `extern "C" fn()` that
+        // only touches a thread-local `Cell`; it is async-signal-safe enough
+        // for an atfork child handler (no locks, no allocation).
+        unsafe { libc::pthread_atfork(None, None, Some(forget_cached_identity)) };
+    });
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let raw_tid = unsafe { libc::gettid() };
+    let tid = u32::try_from(raw_tid).unwrap_or(0);
+    let start_time = read_stat("/proc/thread-self/stat").map_or(0, |s| s.start_time);
+    let id = ThreadIdentity { tid, start_time };
+    IDENTITY.with(|c| c.set(id));
+    id
+}
+
+/// atfork child handler: the forked child's only thread has a new TID, so the
+/// cached identity inherited from the parent thread must not be used.
+extern "C" fn forget_cached_identity() {
+    IDENTITY.with(|c| c.set(ThreadIdentity { tid: 0, start_time: 0 }));
+}
+
+// ---------------------------------------------------------------------------
+// liveness
+// ---------------------------------------------------------------------------
+
+/// The answer to "is this lock owner still running?".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Running, or we cannot prove otherwise.
+    Alive,
+    /// Proven gone: no such thread, a zombie, or the TID now names a thread
+    /// that started at a different time (TID reuse).
+    Dead,
+}
+
+/// Decides whether thread `tid`, which recorded `start_time` (0 = unknown),
+/// is still running. Only returns [`Liveness::Dead`] on proof.
+///
+/// * `kill(tid, 0)` → `ESRCH`: no task with that id in our PID namespace.
+/// * `/proc/<tid>/stat` state `Z`/`X`: it has exited and awaits reaping; a
+///   SIGKILLed process stays a zombie until its parent waits for it.
+/// * a different start time than recorded: the TID was reused.
+///
+/// Anything ambiguous (EPERM, an unreadable `/proc`, a `/proc` from another
+/// namespace) is answered `Alive`: a false "alive" delays recovery, a false
+/// "dead" would break mutual exclusion.
+pub(crate) fn thread_liveness(tid: u32, start_time: u64) -> Liveness {
+    let Ok(pid) = libc::pid_t::try_from(tid) else {
+        return Liveness::Alive;
+    };
+    if pid <= 0 {
+        return Liveness::Alive;
+    }
+    // SAFETY: kill with signal 0 performs only the existence and permission
+    // checks; it never delivers a signal.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return Liveness::Dead;
+    }
+    let mut path = [0u8; 32];
+    let Some(path) = proc_stat_path(pid, &mut path) else {
+        return Liveness::Alive;
+    };
+    match read_stat(path) {
+        Some(stat) if stat.state == b'Z' || stat.state == b'X' => Liveness::Dead,
+        Some(stat) if start_time != 0 && stat.start_time != 0 && stat.start_time != start_time => {
+            Liveness::Dead
+        }
+        _ => Liveness::Alive,
+    }
+}
+
+fn proc_stat_path(pid: libc::pid_t, buf: &mut [u8; 32]) -> Option<&str> {
+    use std::io::Write;
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    write!(cursor, "/proc/{pid}/stat").ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    core::str::from_utf8(&buf[..len]).ok()
+}
+
+struct ProcStat {
+    state: u8,
+    start_time: u64,
+}
+
+/// Parses the state (field 3) and start time (field 22) of a `/proc/*/stat`
+/// file. The command name (field 2) may contain spaces and parentheses, so
+/// parsing starts after the *last* `)`.
+fn read_stat(path: &str) -> Option<ProcStat> {
+    let text = std::fs::read(path).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &[u8]) -> Option<ProcStat> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let rest = core::str::from_utf8(text.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let state = *fields.next()?.as_bytes().first()?;
+    // After the state (field 3) come fields 4..=21; field 22 is starttime.
+    let start_time = fields.nth(22 - 4)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+/// The inode of `/proc/self/ns/pid`: equal for two processes exactly when
+/// they share a PID namespace. `0` if it cannot be read (no `/proc`).
+pub(crate) fn pid_namespace_id() -> u64 {
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_tricky_command_name() {
+        let line = b"1234 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 4242 19 20\n";
+        let stat = parse_stat(line).expect("parses");
+        assert_eq!(stat.state, b'S');
+        assert_eq!(stat.start_time, 4242);
+    }
+
+    #[test]
+    fn rejects_garbage_stat() {
+        assert!(parse_stat(b"").is_none());
+        assert!(parse_stat(b"1 (x) S 1 2").is_none());
+        assert!(parse_stat(b"no paren at all").is_none());
+    }
+
+    #[test]
+    fn current_thread_is_alive_and_cached() {
+        let me = current_thread();
+        assert_ne!(me.tid, 0);
+        assert_ne!(me.start_time, 0);
+        assert_eq!(me, current_thread());
+        assert_eq!(thread_liveness(me.tid, me.start_time), Liveness::Alive);
+        // Same TID, other start time: a reused TID is a dead owner.
+        assert_eq!(thread_liveness(me.tid, me.start_time + 1), Liveness::Dead);
+    }
+
+    #[test]
+    fn exited_thread_is_dead() {
+        let id = std::thread::spawn(current_thread).join().expect("thread ran");
+        assert_ne!(id, current_thread());
+        // A joined thread's TID is released; unless the kernel already reused
+        // it (then the start time differs), it is dead either way.
+        assert_eq!(thread_liveness(id.tid, id.start_time), Liveness::Dead);
+    }
+
+    #[test]
+    fn futex_wait_returns_when_value_differs_or_times_out() {
+        let w = AtomicU32::new(5);
+        assert_eq!(futex_wait(&w, 4, None), FutexWait::ValueChanged);
+        assert_eq!(futex_wait(&w, 5, Some(Duration::from_millis(1))), FutexWait::TimedOut);
+        assert_eq!(futex_wake(&w, 1), 0);
+    }
+
+    #[test]
+    fn namespace_id_is_stable() {
+        assert_ne!(pid_namespace_id(), 0);
+        assert_eq!(pid_namespace_id(), pid_namespace_id());
+    }
+}
