@@ -29,5 +29,11 @@ pub use shm_safe::{fingerprint, ShmSafe};
 #[cfg(feature = "derive")]
 pub use shmsync_derive::ShmSafe;
 
+// Segment exports (src/segment/).
+
+// Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
+
+// Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
+
 #[cfg(loom)]
 pub use sync::loom_hooks;
