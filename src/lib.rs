@@ -32,6 +32,8 @@ pub use shmsync_derive::ShmSafe;
 // Segment exports (src/segment/).
 
 // Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
+pub use condvar::{ShmCondvar, WaitTimeoutResult};
+pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
 
