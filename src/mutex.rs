@@ -87,6 +87,14 @@ unsafe impl<T: Send> Send for ShmMutex<T> {}
 /// It is `!Send`: the lock word records the locking thread, and only that
 /// thread may unlock.
 ///
+/// ```compile_fail
+/// let m = shmsync::ShmMutex::new(0u32);
+/// let g = m.lock().unwrap_or_else(|_| unreachable!());
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(g)); // error: the guard cannot be sent
+/// });
+/// ```
+///
 /// A guard obtained through [`LockError::OwnerDied`] (or
 /// [`TryLockError::OwnerDied`]) is *inconsistent* until
 /// [`make_consistent`](Self::make_consistent) is called; dropping it before
