@@ -101,6 +101,17 @@ unsafe impl<T: Send> Send for ShmMutex<T> {}
 /// [`TryLockError::OwnerDied`]) is *inconsistent* until
 /// [`make_consistent`](Self::make_consistent) is called; dropping it before
 /// makes the mutex not recoverable.
+///
+/// # Panics
+///
+/// Dropping the guard (or calling `make_consistent`) panics if the lock word
+/// no longer names the calling thread as its owner. Safe code reaches this
+/// only across `fork()`: the child's single thread has a new thread id, so
+/// a guard it inherited from the parent is not its lock to release (the
+/// parent's thread still owns it). Otherwise it means the shared memory was
+/// overwritten, or the owner was wrongly taken for dead (a segment shared
+/// across PID namespaces without the non-robust option). While the thread
+/// is already panicking, the check stays silent and leaves the word alone.
 #[must_use = "the mutex is unlocked as soon as the guard is dropped"]
 pub struct ShmMutexGuard<'a, T> {
     mutex: &'a ShmMutex<T>,
