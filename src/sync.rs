@@ -7,11 +7,13 @@
 //! | facility | normal build | `--cfg loom` |
 //! |---|---|---|
 //! | atomics, `fence` | `core::sync::atomic` | `loom::sync::atomic` |
-//! | `futex_wait` / `futex_wake` | shared `FUTEX_WAIT` / `FUTEX_WAKE` | one loom `Condvar` for all words: a waiter re-checks the word under the model's mutex and sleeps until a wake (any wake is a legal spurious wakeup for other words), so a lost wakeup is a loom deadlock |
+//! | `futex_wait` / `futex_wake` | shared `FUTEX_WAIT` / `FUTEX_WAKE` | a wait queue per word under one loom `Mutex`: a waiter re-checks the word and enqueues atomically, and sleeps until a wake removes it; a wake of `n` removes at most `n` sleepers of that word (oldest first), so a lost wakeup *and* a wake of too few waiters are loom deadlocks |
 //! | timed waits | kernel timeout | return `TimedOut` at once and advance a per-thread fake clock by the timeout |
 //! | [`LIVENESS_RECHECK`] | a few ms | `None`: untimed; a simulated death wakes every waiter, standing for the timer that would fire |
 //! | `current_thread` | cached `gettid` + start time | `ThreadId(n)` + 1, start time 1 |
 //! | `thread_liveness` | `kill(tid, 0)` + `/proc/<tid>/stat` | dead iff the thread called [`simulate_thread_death`] |
+//! | `thread_exists_quick` | `kill(tid, 0)` only | same as `thread_liveness` |
+//! | death vs. sleeping waiters | the waiter's liveness timer fires | a death wakes every sleeper, and a waiter that sleeps after a death it has not been woken for returns at once |
 //! | [`Instant`] | `std::time::Instant` | the per-thread fake clock |
 
 #![allow(dead_code, unused_imports)]
@@ -95,6 +97,12 @@ mod imp {
     pub(crate) fn thread_liveness(tid: u32, start_time: u64) -> Liveness {
         linux::thread_liveness(tid, start_time)
     }
+
+    /// The cheap liveness check: one `kill(tid, 0)`; `Dead` only if no such
+    /// task exists. Zombies and reused TIDs need [`thread_liveness`].
+    pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
+        linux::thread_exists_quick(tid)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -115,6 +123,8 @@ mod imp {
 
     loom::thread_local! {
         static FAKE_NOW: Cell<u64> = Cell::new(0);
+        /// The set of dead threads this thread's last futex wait knew about.
+        static SEEN_DEAD: Cell<u64> = Cell::new(0);
     }
 
     impl Instant {
@@ -140,9 +150,18 @@ mod imp {
         }
     }
 
+    /// The kernel's futex hash bucket: who sleeps on which word, in order.
     struct FutexModel {
-        lock: Mutex<()>,
+        queue: Mutex<WaitQueue>,
         wakeups: Condvar,
+    }
+
+    struct WaitQueue {
+        next_ticket: u64,
+        /// Sleeping waiters as `(word address, ticket)`, oldest first. A
+        /// waker removes the entries it wakes; a sleeper whose entry is gone
+        /// has been woken.
+        sleepers: Vec<(usize, u64)>,
     }
 
     /// Threads that "died" in the model (bit `tid` set).
@@ -151,8 +170,15 @@ mod imp {
     }
 
     loom::lazy_static! {
-        static ref FUTEX: FutexModel = FutexModel { lock: Mutex::new(()), wakeups: Condvar::new() };
+        static ref FUTEX: FutexModel = FutexModel {
+            queue: Mutex::new(WaitQueue { next_ticket: 0, sleepers: Vec::new() }),
+            wakeups: Condvar::new(),
+        };
         static ref DEAD: DeadSet = DeadSet { bits: AtomicU64::new(0) };
+    }
+
+    fn address(word: &AtomicU32) -> usize {
+        core::ptr::from_ref(word) as usize
     }
 
     pub(crate) fn futex_wait(
@@ -163,28 +189,55 @@ mod imp {
         // The kernel compares and enqueues under the hash-bucket lock; the
         // model's mutex plays that lock. SeqCst: the kernel's check is a
         // full barrier on every architecture.
-        let guard = FUTEX.lock.lock().unwrap();
+        let mut queue = FUTEX.queue.lock().unwrap();
         if word.load(Ordering::SeqCst) != expected {
             return FutexWait::ValueChanged;
+        }
+        // A death this waiter has not yet been woken for: in a real run its
+        // liveness timer would fire after the death even if the waiter went
+        // to sleep only afterwards, so return at once (a spurious wakeup).
+        // Without this, a waiter that checked liveness ("alive") just before
+        // the death and slept just after it would sleep forever in the model
+        // although the real timer wakes it.
+        let dead = DEAD.bits.load(Ordering::SeqCst);
+        if SEEN_DEAD.with(Cell::get) != dead {
+            SEEN_DEAD.with(|c| c.set(dead));
+            return FutexWait::Woken;
         }
         if let Some(t) = timeout {
             // Model "the timer fired before any wake".
             let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
             FAKE_NOW.with(|c| c.set(c.get().saturating_add(ns.max(1))));
-            drop(guard);
             return FutexWait::TimedOut;
         }
-        drop(FUTEX.wakeups.wait(guard).unwrap());
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.sleepers.push((address(word), ticket));
+        while queue.sleepers.iter().any(|&(_, t)| t == ticket) {
+            queue = FUTEX.wakeups.wait(queue).unwrap();
+        }
         FutexWait::Woken
     }
 
-    pub(crate) fn futex_wake(_word: &AtomicU32, _count: u32) -> usize {
-        // Waking everyone is a legal over-approximation: to the waiters of
-        // other words and the extra waiters of this one it is a spurious
-        // wakeup, which correct callers must tolerate.
-        let _guard = FUTEX.lock.lock().unwrap();
-        FUTEX.wakeups.notify_all();
-        1
+    pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+        // Wakes at most `count` sleepers of this word (the oldest first), as
+        // the kernel does: a caller that wakes too few leaves the others
+        // asleep, and loom reports the deadlock.
+        let mut queue = FUTEX.queue.lock().unwrap();
+        let addr = address(word);
+        let mut woken = 0;
+        queue.sleepers.retain(|&(a, _)| {
+            if a == addr && woken < count {
+                woken += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if woken > 0 {
+            FUTEX.wakeups.notify_all();
+        }
+        usize::try_from(woken).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn current_thread() -> ThreadIdentity {
@@ -197,6 +250,11 @@ mod imp {
             .parse()
             .expect("loom ThreadId formats as ThreadId(n)");
         ThreadIdentity { tid: n + 1, start_time: 1 }
+    }
+
+    /// The model has no zombies or TID reuse: the quick check is the full one.
+    pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
+        thread_liveness(tid, 0)
     }
 
     pub(crate) fn thread_liveness(tid: u32, _start_time: u64) -> Liveness {
@@ -215,8 +273,11 @@ mod imp {
     pub(crate) fn simulate_thread_death() {
         let tid = current_thread().tid;
         assert!(tid < 64, "loom models use few threads");
+        // Set under the model's futex lock, so that every waiter either sees
+        // the new bit in its pre-sleep check or is asleep and woken here.
+        let mut queue = FUTEX.queue.lock().unwrap();
         DEAD.bits.fetch_or(1 << tid, Ordering::SeqCst);
-        let _guard = FUTEX.lock.lock().unwrap();
+        queue.sleepers.clear();
         FUTEX.wakeups.notify_all();
     }
 }
