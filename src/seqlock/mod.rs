@@ -82,6 +82,11 @@ const SPINS_BEFORE_YIELD: u32 = 16;
 /// separate cache lines, so readers of an idle seqlock only share
 /// read-only lines, and a writer's lock traffic does not slow readers. A
 /// zeroed `SeqLock<T>` is valid: version 0, value all zeros, unlocked.
+/// In order: the sequence word's line, copy 0 and copy 1 (each rounded up
+/// to whole 64-byte lines), and last the writer line, which starts with the
+/// robust lock word (owner thread id in its low 30 bits, as in the kernel's
+/// robust futexes). Diagnostic tools and crash tests may read that word;
+/// the layout is covered by the segment's format version and fingerprint.
 ///
 /// # Examples
 ///
@@ -237,13 +242,18 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     /// was writing is lost, the last complete one is kept) and increments
     /// [`writer_recoveries`](Self::writer_recoveries).
     ///
-    /// Calling `write` or `update` from inside an [`update`](Self::update)
-    /// closure on the same seqlock deadlocks.
-    ///
     /// # Errors
     ///
     /// [`SeqLockError`] if the writer lock's word holds a state that only a
     /// corrupt segment can produce. The value is unchanged then.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside an [`update`](Self::update) closure on the same
+    /// seqlock (the thread already holds the writer lock; when the thread's
+    /// identity cannot be proven this deadlocks instead). Also if another
+    /// process overwrote the writer lock's word while this thread held it
+    /// (the robust lock's ownership check).
     pub fn write(&self, value: T) -> Result<(), SeqLockError> {
         let guard = self.writer.lock()?;
         self.latch.publish(&value);
@@ -264,6 +274,11 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     /// # Errors
     ///
     /// As [`write`](Self::write); `f` is not called then.
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics (the panic is propagated after the lock is released),
+    /// and in the cases listed under [`write`](Self::write).
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, SeqLockError> {
         let guard = self.writer.lock()?;
         let mut value = self.latch.current_for_writer();
@@ -329,4 +344,18 @@ unsafe impl<T: ShmSafe + Pod> ShmSafe for SeqLock<T> {
             core::mem::align_of::<Self>(),
         ),
     );
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use core::mem::{offset_of, size_of};
+
+    #[test]
+    fn the_writer_line_is_the_last_cache_line() {
+        type S = SeqLock<[u64; 32]>;
+        assert_eq!(offset_of!(S, writer), size_of::<S>() - 64);
+        assert_eq!(size_of::<S>(), 64 + 2 * 256 + 64);
+        assert_eq!(size_of::<WriterLine>(), 64);
+    }
 }

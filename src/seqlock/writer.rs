@@ -40,7 +40,9 @@ pub enum SeqLockError {
     WriterLockCorrupt,
 }
 
-/// The writer lock and the recovery count, on their own cache line.
+/// The writer lock and the recovery count, on their own cache line. The
+/// lock (whose first field is its lock word) comes first: `SeqLock`'s docs
+/// promise where the word is.
 #[repr(C, align(64))]
 pub(crate) struct WriterLine {
     lock: RawMutex,
@@ -77,7 +79,7 @@ impl WriterLine {
     fn recover(&self) {
         // Nothing to repair (module docs): make the lock consistent again and
         // count the take-over.
-        self.lock.mark_consistent();
+        self.lock.make_consistent();
         // relaxed: a statistic, written only under the lock (whose own
         // orderings serialize the writers); readers infer nothing from it.
         self.recoveries.fetch_add(1, Ordering::Relaxed);
