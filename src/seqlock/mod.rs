@@ -170,7 +170,12 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[inline]
     #[must_use]
     pub fn read(&self) -> T {
-        self.read_versioned().0
+        let (value, s1, s2) = self.latch.read_attempt();
+        if s1 == s2 {
+            value
+        } else {
+            self.read_contended().0
+        }
     }
 
     /// Like [`read`](Self::read), and also returns the version of the value
@@ -179,13 +184,16 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[inline]
     #[must_use]
     pub fn read_versioned(&self) -> (T, u64) {
-        match self.latch.try_read() {
-            Some(read) => read,
-            None => self.read_contended(),
+        let (value, s1, s2) = self.latch.read_attempt();
+        if s1 == s2 {
+            (value, s1)
+        } else {
+            self.read_contended()
         }
     }
 
     #[cold]
+    #[inline(never)]
     fn read_contended(&self) -> (T, u64) {
         let mut failures: u32 = 1;
         loop {
@@ -214,7 +222,8 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
             if attempt > 0 {
                 spin_loop();
             }
-            if let Some((value, _)) = self.latch.try_read() {
+            let (value, s1, s2) = self.latch.read_attempt();
+            if s1 == s2 {
                 return Some(value);
             }
         }
