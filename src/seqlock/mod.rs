@@ -47,7 +47,7 @@ const SPINS_BEFORE_YIELD: u32 = 16;
 /// Any size works: `T` is copied as 8-byte atomic words plus at most one
 /// 4-, 2- and 1-byte atomic for the rest. A read costs about one `memcpy`
 /// of `T`, so the type suits values up to a few hundred bytes; beyond that
-/// prefer a `ShmMutex` or several seqlocks.
+/// prefer a [`ShmMutex`](crate::ShmMutex) or several seqlocks.
 ///
 /// # Guarantees
 ///
