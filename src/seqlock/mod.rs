@@ -84,8 +84,8 @@ const SPINS_BEFORE_YIELD: u32 = 16;
 /// zeroed `SeqLock<T>` is valid: version 0, value all zeros, unlocked.
 /// In order: the sequence word's line, copy 0 and copy 1 (each rounded up
 /// to whole 64-byte lines), and last the writer line, which starts with the
-/// robust lock word (owner thread id in its low 30 bits, as in the kernel's
-/// robust futexes). Diagnostic tools and crash tests may read that word;
+/// robust lock word: a `u64` whose low 30 bits are the owner's thread id
+/// (its low half has the layout of the kernel's robust futexes). Diagnostic tools and crash tests may read that word;
 /// the layout is covered by the segment's format version and fingerprint.
 ///
 /// # Examples
