@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use memmap2::{MmapOptions, MmapRaw};
 
-use crate::sync::{futex_wait, futex_wake, Ordering};
+use crate::sync::{futex_wait, futex_wake, AtomicU64, Ordering};
 use crate::sys::linux::{self as sys, FileStat, OfdLock};
 use crate::{Error, Result};
 
@@ -403,8 +403,14 @@ fn attempt_open(
         // Too short to hold a header: a truncated segment if the magic is
         // there, someone else's object otherwise. `stat.size` < 256 fits usize.
         let head = map(name, &file, stat.size as usize)?;
-        // SAFETY: the mapping is at least 8 bytes long (checked above).
-        let magic = unsafe { core::ptr::read_volatile(head.as_ptr().cast::<[u8; 8]>()) };
+        // SAFETY: the mapping is at least 8 bytes long (checked above) and
+        // page-aligned, so its first 8 bytes are a valid, aligned
+        // `AtomicU64` for as long as `head` lives; every bit pattern is a
+        // valid `u64`. An atomic load (not a plain or volatile read) because
+        // another process may be writing these bytes.
+        let word = unsafe { &*head.as_ptr().cast::<AtomicU64>() };
+        // Relaxed: a one-off diagnostic read, nothing is published by it.
+        let magic = word.load(Ordering::Relaxed).to_ne_bytes();
         return Err(if magic == MAGIC {
             size_mismatch(HEADER_SIZE as u64)
         } else {
