@@ -7,7 +7,7 @@
 //! | facility | normal build | `--cfg loom` |
 //! |---|---|---|
 //! | atomics, `fence` | `core::sync::atomic` | `loom::sync::atomic` |
-//! | `futex_wait` / `futex_wake` | shared `FUTEX_WAIT` / `FUTEX_WAKE` | one loom `Condvar` for all words: a waiter re-checks the word under the model's mutex and sleeps until a wake (any wake is a legal spurious wakeup for other words), so a lost wakeup is a loom deadlock |
+//! | `futex_wait` / `futex_wake` | shared `FUTEX_WAIT` / `FUTEX_WAKE` | a wait queue per word under one loom `Mutex`: a waiter re-checks the word and enqueues atomically, and sleeps until a wake removes it; a wake of `n` removes at most `n` sleepers of that word (oldest first), so a lost wakeup *and* a wake of too few waiters are loom deadlocks |
 //! | timed waits | kernel timeout | return `TimedOut` at once and advance a per-thread fake clock by the timeout |
 //! | [`LIVENESS_RECHECK`] | a few ms | `None`: untimed; a simulated death wakes every waiter, standing for the timer that would fire |
 //! | `current_thread` | cached `gettid` + start time | `ThreadId(n)` + 1, start time 1 |
@@ -87,6 +87,22 @@ mod imp {
         linux::futex_wake(word, count)
     }
 
+    /// Sleeps while the low 32 bits of `*word` equal `expected`.
+    #[inline]
+    pub(crate) fn futex_wait_low(
+        word: &AtomicU64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        linux::futex_wait_low(word, expected, timeout)
+    }
+
+    /// Wakes up to `count` waiters of [`futex_wait_low`] on `word`.
+    #[inline]
+    pub(crate) fn futex_wake_low(word: &AtomicU64, count: u32) -> usize {
+        linux::futex_wake_low(word, count)
+    }
+
     /// The calling thread's cached kernel identity.
     #[inline]
     pub(crate) fn current_thread() -> ThreadIdentity {
@@ -150,9 +166,18 @@ mod imp {
         }
     }
 
+    /// The kernel's futex hash bucket: who sleeps on which word, in order.
     struct FutexModel {
-        lock: Mutex<()>,
+        queue: Mutex<WaitQueue>,
         wakeups: Condvar,
+    }
+
+    struct WaitQueue {
+        next_ticket: u64,
+        /// Sleeping waiters as `(word address, ticket)`, oldest first. A
+        /// waker removes the entries it wakes; a sleeper whose entry is gone
+        /// has been woken.
+        sleepers: Vec<(usize, u64)>,
     }
 
     /// Threads that "died" in the model (bit `tid` set).
@@ -161,7 +186,10 @@ mod imp {
     }
 
     loom::lazy_static! {
-        static ref FUTEX: FutexModel = FutexModel { lock: Mutex::new(()), wakeups: Condvar::new() };
+        static ref FUTEX: FutexModel = FutexModel {
+            queue: Mutex::new(WaitQueue { next_ticket: 0, sleepers: Vec::new() }),
+            wakeups: Condvar::new(),
+        };
         static ref DEAD: DeadSet = DeadSet { bits: AtomicU64::new(0) };
     }
 
@@ -170,11 +198,42 @@ mod imp {
         expected: u32,
         timeout: Option<Duration>,
     ) -> FutexWait {
+        let addr = core::ptr::from_ref(word) as usize;
+        wait_on(addr, || word.load(Ordering::SeqCst), expected, timeout)
+    }
+
+    pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+        wake_on(core::ptr::from_ref(word) as usize, count)
+    }
+
+    pub(crate) fn futex_wait_low(
+        word: &AtomicU64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        let addr = core::ptr::from_ref(word) as usize;
+        #[allow(clippy::cast_possible_truncation)]
+        let low = || word.load(Ordering::SeqCst) as u32;
+        wait_on(addr, low, expected, timeout)
+    }
+
+    pub(crate) fn futex_wake_low(word: &AtomicU64, count: u32) -> usize {
+        wake_on(core::ptr::from_ref(word) as usize, count)
+    }
+
+    /// The model of `FUTEX_WAIT` on the word at `addr`, whose current value
+    /// `current` reads (SeqCst: the kernel's check is a full barrier).
+    fn wait_on(
+        addr: usize,
+        current: impl Fn() -> u32,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
         // The kernel compares and enqueues under the hash-bucket lock; the
         // model's mutex plays that lock. SeqCst: the kernel's check is a
         // full barrier on every architecture.
-        let guard = FUTEX.lock.lock().unwrap();
-        if word.load(Ordering::SeqCst) != expected {
+        let mut queue = FUTEX.queue.lock().unwrap();
+        if current() != expected {
             return FutexWait::ValueChanged;
         }
         // A death this waiter has not yet been woken for: in a real run its
@@ -186,27 +245,41 @@ mod imp {
         let dead = DEAD.bits.load(Ordering::SeqCst);
         if SEEN_DEAD.with(Cell::get) != dead {
             SEEN_DEAD.with(|c| c.set(dead));
-            drop(guard);
             return FutexWait::Woken;
         }
         if let Some(t) = timeout {
             // Model "the timer fired before any wake".
             let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
             FAKE_NOW.with(|c| c.set(c.get().saturating_add(ns.max(1))));
-            drop(guard);
             return FutexWait::TimedOut;
         }
-        drop(FUTEX.wakeups.wait(guard).unwrap());
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.sleepers.push((addr, ticket));
+        while queue.sleepers.iter().any(|&(_, t)| t == ticket) {
+            queue = FUTEX.wakeups.wait(queue).unwrap();
+        }
         FutexWait::Woken
     }
 
-    pub(crate) fn futex_wake(_word: &AtomicU32, _count: u32) -> usize {
-        // Waking everyone is a legal over-approximation: to the waiters of
-        // other words and the extra waiters of this one it is a spurious
-        // wakeup, which correct callers must tolerate.
-        let _guard = FUTEX.lock.lock().unwrap();
-        FUTEX.wakeups.notify_all();
-        1
+    /// The model of `FUTEX_WAKE`: wakes at most `count` sleepers of the
+    /// word at `addr` (the oldest first), as the kernel does: a caller that
+    /// wakes too few leaves the others asleep, and loom reports the deadlock.
+    fn wake_on(addr: usize, count: u32) -> usize {
+        let mut queue = FUTEX.queue.lock().unwrap();
+        let mut woken = 0;
+        queue.sleepers.retain(|&(a, _)| {
+            if a == addr && woken < count {
+                woken += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if woken > 0 {
+            FUTEX.wakeups.notify_all();
+        }
+        usize::try_from(woken).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn current_thread() -> ThreadIdentity {
@@ -243,9 +316,10 @@ mod imp {
         let tid = current_thread().tid;
         assert!(tid < 64, "loom models use few threads");
         // Set under the model's futex lock, so that every waiter either sees
-        // the new bit in its pre-sleep check or is asleep for the notify.
-        let _guard = FUTEX.lock.lock().unwrap();
+        // the new bit in its pre-sleep check or is asleep and woken here.
+        let mut queue = FUTEX.queue.lock().unwrap();
         DEAD.bits.fetch_or(1 << tid, Ordering::SeqCst);
+        queue.sleepers.clear();
         FUTEX.wakeups.notify_all();
     }
 }

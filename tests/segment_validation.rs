@@ -297,6 +297,34 @@ fn creator_state_without_live_creator_is_creator_died() {
     drop(owner);
 }
 
+/// Deterministic companion to the proptest below: every header byte, one at
+/// a time, with all its bits flipped.
+#[test]
+fn every_single_header_byte_flip_is_handled() {
+    let name = common::unique_name("flip");
+    let _seg = Segment::<Telemetry>::create_with(&name, |t| t.values = [4; 8]).expect("create");
+    let pristine = read_header(&name);
+    let mut rejected = Vec::new();
+    for (offset, &byte) in pristine.iter().enumerate() {
+        write_at(&name, offset as u64, &[!byte]);
+        let result =
+            Segment::<Telemetry>::options().open_timeout(Duration::from_millis(200)).open(&name);
+        write_at(&name, offset as u64, &[byte]);
+        match result {
+            Ok(seg) => assert_eq!(seg.values, [4; 8], "offset {offset}"),
+            Err(Error::InitTimeout { .. }) | Err(Error::Io { .. }) => {
+                panic!("offset {offset}: unexpected {result:?}")
+            }
+            Err(_) => rejected.push(offset),
+        }
+    }
+    // Checked: everything before the creator fields (0..72) and the creator's
+    // PID namespace (88..96). Diagnostics only: creator pid, thread, start
+    // time, creation time, type name.
+    let expected: Vec<usize> = (0..72).chain(88..96).collect();
+    assert_eq!(rejected, expected);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: std::env::var("SHMSYNC_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
