@@ -14,7 +14,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
+use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
 use std::time::Duration;
 
 const HELP: &str = "\
@@ -92,7 +92,7 @@ fn run(amount: i64, transfers: u64) -> Result<(), String> {
     // The next locker learns of the death instead of hanging.
     let mut books = match bank.books.lock_timeout(Duration::from_secs(10)) {
         Ok(_) => return Err("the lock was free: the worker did not die holding it".into()),
-        Err(LockError::OwnerDied(guard)) => guard,
+        Err(TryLockError::OwnerDied(guard)) => guard,
         Err(e) => return Err(format!("unexpected: {e}")),
     };
     println!("next locker: OwnerDied; the books as the worker left them: {:?}", *books);
