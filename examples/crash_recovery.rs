@@ -82,11 +82,19 @@ fn run(amount: i64, transfers: u64) -> Result<(), String> {
         bank.books.get_mut().checking = TOTAL;
     })
     .map_err(|e| format!("cannot create the segment: {e}"))?;
-    println!("books before:                                            {:?}", *bank.books.lock().map_err(|e| e.to_string())?);
+    println!(
+        "books before:                                            {:?}",
+        *bank.books.lock().map_err(|e| e.to_string())?
+    );
 
-    let status = support::spawn_self(&["--worker".into(), name.clone(), "--amount".into(), amount.to_string()])
-        .and_then(|mut child| child.wait())
-        .map_err(|e| format!("cannot run the worker: {e}"))?;
+    let status = support::spawn_self(&[
+        "--worker".into(),
+        name.clone(),
+        "--amount".into(),
+        amount.to_string(),
+    ])
+    .and_then(|mut child| child.wait())
+    .map_err(|e| format!("cannot run the worker: {e}"))?;
     println!("worker took the lock, debited {amount}, and was killed: {status}");
 
     // The next locker learns of the death instead of hanging.

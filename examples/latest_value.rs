@@ -13,6 +13,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use shmsync::bytemuck::{Pod, Zeroable};
 use shmsync::{AtomicCounter, Segment, SeqLock, ShmSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -32,7 +33,8 @@ OPTIONS:
 
 /// One sensor reading. `Pod`: no padding, every bit pattern valid, so a
 /// `SeqLock` can copy it as plain words.
-#[derive(Clone, Copy, Debug, Default, ShmSafe, shmsync::Pod, shmsync::Zeroable)]
+#[derive(Clone, Copy, Debug, Default, ShmSafe, Pod, Zeroable)]
+#[bytemuck(crate = "shmsync::bytemuck")]
 #[repr(C)]
 struct Reading {
     /// Sequence number of the reading, from 1.
@@ -57,7 +59,8 @@ struct Telemetry {
 fn main() {
     let flags = support::Flags::parse(HELP);
     if let Some(role) = flags.value("--role") {
-        let name = flags.value("--segment").unwrap_or_else(|| support::usage_error("--segment missing"));
+        let name =
+            flags.value("--segment").unwrap_or_else(|| support::usage_error("--segment missing"));
         let telemetry = Segment::<Telemetry>::open(name).unwrap_or_else(|e| {
             eprintln!("{role}: cannot open the segment: {e}");
             std::process::exit(2)
@@ -127,7 +130,11 @@ fn produce(telemetry: &Telemetry, secs: u64, rate: u64) {
             celsius += 15.0;
             telemetry.injected_anomalies.incr();
         }
-        telemetry.latest.write(Reading { seq, celsius, taken_ns: start.elapsed().as_nanos() as u64 });
+        let reading = Reading { seq, celsius, taken_ns: start.elapsed().as_nanos() as u64 };
+        if let Err(e) = telemetry.latest.write(reading) {
+            eprintln!("producer: cannot publish: {e}");
+            break;
+        }
         telemetry.published.incr();
         next += period;
         // Pacing the producer is the scenario (a sensor's sample rate).

@@ -117,7 +117,8 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
     // Release: pairs with the workers' acquire load; they may exit now.
     control.parent_measured.store(1, Ordering::Release);
     wait.map_err(|e| format!("workers: {e:?}"))?;
-    support::wait_all(&mut workers, Duration::from_secs(30), || {}).map_err(|e| format!("workers: {e:?}"))?;
+    support::wait_all(&mut workers, Duration::from_secs(30), || {})
+        .map_err(|e| format!("workers: {e:?}"))?;
     let elapsed = started.elapsed();
 
     let wrong = matrix.iter().enumerate().filter(|&(i, &x)| x != value_at(i) * value_at(i)).count();
@@ -127,7 +128,8 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
     println!("result: all {elements} elements squared correctly in {elapsed:.2?}");
 
     let worker_pss: u64 = control.pss_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
-    let worker_shmem: u64 = control.pss_shmem_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
+    let worker_shmem: u64 =
+        control.pss_shmem_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
     let total_pss = parent_pss + worker_pss;
     let total_shmem = parent_shmem + worker_shmem;
     let private = total_pss.saturating_sub(total_shmem);
@@ -154,7 +156,10 @@ fn worker(name: &str, flags: &support::Flags) {
         .and_then(|(a, b)| Some(a.parse::<usize>().ok()?..b.parse::<usize>().ok()?))
         .unwrap_or_else(|| support::usage_error("worker needs --rows A..B"));
     let open = || -> shmsync::Result<_> {
-        Ok((Segment::<[f64]>::open_slice(name)?, Segment::<Control>::open(&format!("{name}-control"))?))
+        Ok((
+            Segment::<[f64]>::open_slice(name)?,
+            Segment::<Control>::open(&format!("{name}-control"))?,
+        ))
     };
     let (matrix, control) = open().unwrap_or_else(|e| {
         eprintln!("worker {index}: {e}");

@@ -10,7 +10,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use shmsync::{AtomicCounter, LockError, Segment, ShardedCounter, ShmMutex, ShmSafe, SeqLock};
+use shmsync::{AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmMutex, ShmSafe};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -135,8 +135,13 @@ impl Outcome {
     }
     fn verdict(&self) -> String {
         match (self.mode.synchronized(), self.lost()) {
-            (false, 0) => "no update lost this time: the race is real but did not strike; try more --iters".into(),
-            (false, n) => format!("{n} increments overwrote each other: read-modify-write without a lock is a race"),
+            (false, 0) => {
+                "no update lost this time: the race is real but did not strike; try more --iters"
+                    .into()
+            }
+            (false, n) => format!(
+                "{n} increments overwrote each other: read-modify-write without a lock is a race"
+            ),
             (true, 0) => "every increment counted".into(),
             (true, n) => format!("BUG: a synchronized mode lost {n} updates"),
         }
@@ -156,7 +161,10 @@ fn main() {
         None => Mode::ALL.to_vec(),
         Some(list) => list
             .split(',')
-            .map(|m| Mode::parse(m.trim()).unwrap_or_else(|| support::usage_error(&format!("unknown mode {m:?}"))))
+            .map(|m| {
+                Mode::parse(m.trim())
+                    .unwrap_or_else(|| support::usage_error(&format!("unknown mode {m:?}")))
+            })
             .collect(),
     };
     let json = flags.switch("--json");
@@ -174,7 +182,9 @@ fn main() {
     };
     let live = !json && std::io::stdout().is_terminal();
     if !json {
-        println!("race_demo: {procs} processes x {iters} increments of one shared counter per mode\n");
+        println!(
+            "race_demo: {procs} processes x {iters} increments of one shared counter per mode\n"
+        );
     }
     let mut outcomes = Vec::new();
     for (generation, mode) in modes.iter().copied().enumerate() {
@@ -186,7 +196,10 @@ fn main() {
                 std::process::exit(130);
             }
             Err(e) => {
-                eprintln!("\nerror in mode {}: {e:?}; workers stopped, segment removed", mode.name());
+                eprintln!(
+                    "\nerror in mode {}: {e:?}; workers stopped, segment removed",
+                    mode.name()
+                );
                 drop(arena);
                 std::process::exit(2);
             }
@@ -254,7 +267,12 @@ fn run_mode(
     support::wait_all(&mut children, Duration::from_secs(600), || {
         if live {
             let done: u64 = arena.progress[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
-            let _ = write!(stdout, "\r  {:<8} {:>5.1}% ", mode.name(), 100.0 * done as f64 / total as f64);
+            let _ = write!(
+                stdout,
+                "\r  {:<8} {:>5.1}% ",
+                mode.name(),
+                100.0 * done as f64 / total as f64
+            );
             let _ = stdout.flush();
         }
     })?;
@@ -262,9 +280,15 @@ fn run_mode(
         let _ = write!(stdout, "\r{:40}\r", "");
         let _ = stdout.flush();
     }
-    let finished = arena.finished_ns[..procs].iter().map(|f| f.load(Ordering::Relaxed)).max().unwrap_or(0);
+    let finished =
+        arena.finished_ns[..procs].iter().map(|f| f.load(Ordering::Relaxed)).max().unwrap_or(0);
     let elapsed = finished.saturating_sub(arena.started_ns.load(Ordering::Relaxed));
-    Ok(Outcome { mode, expected: total, observed: arena.observed(mode), ns_per_op: elapsed as f64 / total as f64 })
+    Ok(Outcome {
+        mode,
+        expected: total,
+        observed: arena.observed(mode),
+        ns_per_op: elapsed as f64 / total as f64,
+    })
 }
 
 fn worker(name: &str, flags: &support::Flags) {
@@ -282,7 +306,9 @@ fn worker(name: &str, flags: &support::Flags) {
     arena.ready.fetch_add(1, Ordering::AcqRel);
     // Acquire: pairs with the parent's release store of `go`.
     while arena.go.load(Ordering::Acquire) != generation {
-        std::hint::spin_loop();
+        // Yield rather than spin: with more workers than cores, spinners
+        // would otherwise delay the parent that opens the gate.
+        std::thread::yield_now();
     }
     let progress = &arena.progress[index];
     for i in 0..iters {
@@ -307,7 +333,11 @@ fn worker(name: &str, flags: &support::Flags) {
                 arena.atomic.incr();
             }
             Mode::Sharded => arena.sharded.incr(),
-            Mode::Seqlock => arena.seqlock.update(|v| *v += 1),
+            Mode::Seqlock => {
+                if let Err(e) = arena.seqlock.update(|v| *v += 1) {
+                    panic!("worker {index}: {e}");
+                }
+            }
         }
         if i % 4096 == 0 {
             progress.store(i, Ordering::Relaxed);

@@ -10,15 +10,22 @@ use std::process::{Command, Output};
 
 fn example(name: &str) -> PathBuf {
     // Test binaries live in target/<profile>/deps; examples in
-    // target/<profile>/examples.
+    // target/<profile>/examples. A plain `cargo test` builds them; when the
+    // tests were selected with `--test`, build the example now.
     let exe = std::env::current_exe().expect("test binary path");
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
     let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "example binary {} not found; `cargo test` builds examples (do not filter them out with --test)",
-        path.display()
-    );
+    if !path.exists() {
+        let release = profile_dir.file_name().is_some_and(|p| p == "release");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "--quiet", "--example", name]);
+        if release {
+            cargo.arg("--release");
+        }
+        let status = cargo.status().expect("run cargo build --example");
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    assert!(path.exists(), "example binary {} not found", path.display());
     path
 }
 
@@ -42,7 +49,8 @@ fn stdout(output: &Output) -> String {
 #[test]
 fn race_demo_json_reports_no_lost_update_in_synchronized_modes() {
     let out = run("race_demo", &["--procs", "2", "--iters", "20000", "--json"]);
-    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).expect("valid JSON on stdout");
+    let json: serde_json::Value =
+        serde_json::from_str(stdout(&out).trim()).expect("valid JSON on stdout");
     let modes = json["modes"].as_array().expect("a modes array");
     let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().expect("mode name")).collect();
     assert_eq!(names, ["unsync", "mutex", "atomic", "sharded", "seqlock"]);
@@ -63,7 +71,8 @@ fn race_demo_json_reports_no_lost_update_in_synchronized_modes() {
 
 #[test]
 fn race_demo_rejects_bad_flags() {
-    for args in [&["--procs", "0"][..], &["--modes", "bogus"], &["--iters", "x"], &["--frobnicate"]] {
+    for args in [&["--procs", "0"][..], &["--modes", "bogus"], &["--iters", "x"], &["--frobnicate"]]
+    {
         let out = Command::new(example("race_demo")).args(args).output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?} should be a usage error");
         assert!(String::from_utf8_lossy(&out.stderr).contains("error"), "{args:?}");
@@ -103,4 +112,21 @@ fn latest_value_analyzers_see_readings() {
         .expect("distinct count");
     assert!(distinct > 0, "{stats}");
     assert!(text.lines().any(|l| l.starts_with("anomaly:")), "{text}");
+}
+
+#[test]
+fn matrix_square_verifies_and_measures_memory() {
+    let out = run("matrix_square", &["--size", "300", "--procs", "3"]);
+    let text = stdout(&out);
+    assert!(text.contains("all 90000 elements squared correctly"), "{text}");
+    let shmem: u64 = text
+        .lines()
+        .find(|l| l.contains("Pss_Shmem"))
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Pss_Shmem figure");
+    // The matrix is 300*300*8 bytes = 703 KiB; its PSS summed over all
+    // processes counts it about once, not once per process.
+    assert!(shmem >= 600, "{text}");
+    assert!(shmem < 4 * 703, "shared memory counted per process: {text}");
 }

@@ -41,7 +41,12 @@ impl Flags {
 
     /// The value after `--name` parsed as `T`, or `default`; exits with a
     /// usage error if it does not parse or fails `valid`.
-    pub fn parsed<T: std::str::FromStr>(&self, name: &str, default: T, valid: impl Fn(&T) -> bool) -> T {
+    pub fn parsed<T: std::str::FromStr>(
+        &self,
+        name: &str,
+        default: T,
+        valid: impl Fn(&T) -> bool,
+    ) -> T {
         match self.value(name) {
             None => default,
             Some(text) => match text.parse::<T>() {
@@ -114,7 +119,11 @@ pub enum WaitError {
 /// Waits for all `children` to exit successfully, calling `tick` about every
 /// 100 ms (for progress output). On interruption, a failed worker or the
 /// timeout, kills the remaining workers and returns the reason.
-pub fn wait_all(children: &mut [Child], timeout: Duration, mut tick: impl FnMut()) -> Result<(), WaitError> {
+pub fn wait_all(
+    children: &mut [Child],
+    timeout: Duration,
+    mut tick: impl FnMut(),
+) -> Result<(), WaitError> {
     let deadline = Instant::now() + timeout;
     let mut done = vec![false; children.len()];
     let result = loop {
@@ -163,7 +172,11 @@ pub fn run_name(example: &str) -> String {
 
 /// Waits until `ready()` holds, while watching `children` for early exits
 /// and Ctrl-C; kills them all on failure.
-pub fn wait_until(children: &mut [Child], timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<(), WaitError> {
+pub fn wait_until(
+    children: &mut [Child],
+    timeout: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Result<(), WaitError> {
     let deadline = Instant::now() + timeout;
     let result = loop {
         if ready() {
@@ -172,8 +185,10 @@ pub fn wait_until(children: &mut [Child], timeout: Duration, mut ready: impl FnM
         if interrupted() {
             break Err(WaitError::Interrupted);
         }
-        if let Some((i, status)) =
-            children.iter_mut().enumerate().find_map(|(i, c)| c.try_wait().ok().flatten().map(|s| (i, s)))
+        if let Some((i, status)) = children
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, c)| c.try_wait().ok().flatten().map(|s| (i, s)))
         {
             break Err(WaitError::WorkerFailed(format!("worker {i} exited early with {status}")));
         }

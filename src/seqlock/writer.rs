@@ -77,7 +77,7 @@ impl WriterLine {
     fn recover(&self) {
         // Nothing to repair (module docs): make the lock consistent again and
         // count the take-over.
-        self.lock.mark_consistent();
+        self.lock.make_consistent();
         // relaxed: a statistic, written only under the lock (whose own
         // orderings serialize the writers); readers infer nothing from it.
         self.recoveries.fetch_add(1, Ordering::Relaxed);
