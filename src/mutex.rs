@@ -177,6 +177,21 @@ impl<T> ShmMutex<T> {
         ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
     }
 
+    /// A mutable reference to the data, without locking: `&mut self` proves
+    /// nobody else can reach this mutex (e.g. inside a `Segment::create_with`
+    /// initializer, before any other process can see the segment).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut m = shmsync::ShmMutex::new([0u64; 2]);
+    /// m.get_mut()[1] = 7;
+    /// assert_eq!(m.lock().map(|g| g[1]).ok(), Some(7));
+    /// ```
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
     /// Locks the mutex, blocking until it is available.
     ///
     /// A holder that died is detected within a few milliseconds even while

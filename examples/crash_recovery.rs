@@ -1,0 +1,145 @@
+//! A process dies holding a lock in the middle of an update; the next process
+//! is told, repairs the data, and the system carries on.
+//!
+//! Two accounts hold a fixed total. A transfer takes the lock, writes its
+//! intent, debits one account, credits the other and clears the intent. The
+//! worker SIGKILLs itself between the debit and the credit — the moment a
+//! non-robust lock (raw_sync, a plain pthread mutex) would hang every later
+//! process forever, and the books would be short by the amount in flight.
+//!
+//! ```text
+//! cargo run --release --example crash_recovery
+//! ```
+
+#[path = "support/mod.rs"]
+mod support;
+
+use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use std::time::Duration;
+
+const HELP: &str = "\
+crash_recovery: a worker SIGKILLs itself while holding a ShmMutex over a
+two-account transfer; the next locker gets OwnerDied, repairs the books from
+the transfer's intent record, marks the mutex consistent, and later
+transfers work normally.
+
+USAGE:
+    crash_recovery [--amount N] [--transfers N]
+
+OPTIONS:
+    --amount N      amount moved by each transfer (1..=1000, default 250)
+    --transfers N   normal transfers run after the recovery (0..=1000000, default 1000)
+    -h, --help      this text";
+
+/// The sum of both accounts, an invariant every complete transfer keeps.
+const TOTAL: i64 = 10_000;
+
+/// The books: the invariant is `checking + savings == TOTAL` whenever the
+/// lock is free and `in_flight == 0`.
+#[derive(ShmSafe, Clone, Copy, Debug)]
+#[repr(C)]
+struct Books {
+    checking: i64,
+    savings: i64,
+    /// Intent record: the amount of a transfer that has started and not
+    /// finished (0 when none). Written before the first account changes.
+    in_flight: i64,
+    transfers: u64,
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Bank {
+    books: ShmMutex<Books>,
+}
+
+fn main() {
+    let flags = support::Flags::parse(HELP);
+    if let Some(name) = flags.value("--worker") {
+        let amount: i64 = flags.parsed("--amount", 250, |_| true);
+        let bank = Segment::<Bank>::open(name).unwrap_or_else(|e| fail(&format!("worker: {e}")));
+        let mut books = bank.books.lock().unwrap_or_else(|e| fail(&format!("worker: {e}")));
+        books.in_flight = amount;
+        books.checking -= amount;
+        // Killed here: no unwinding, no destructor, the guard never unlocks.
+        // SAFETY: raise has no memory-safety preconditions.
+        unsafe { libc::raise(libc::SIGKILL) };
+        unreachable!("SIGKILL cannot be caught");
+    }
+    flags.reject_unknown(&["--amount", "--transfers"]);
+    let amount: i64 = flags.parsed("--amount", 250, |n| (1..=1000).contains(n));
+    let transfers: u64 = flags.parsed("--transfers", 1000, |n| *n <= 1_000_000);
+    // Errors return through `run`, so the segment is dropped (and unlinked)
+    // before the process exits.
+    if let Err(message) = run(amount, transfers) {
+        fail(&message);
+    }
+}
+
+fn run(amount: i64, transfers: u64) -> Result<(), String> {
+    let name = support::run_name("crash");
+    let bank = Segment::<Bank>::create_with(&name, |bank| {
+        bank.books.get_mut().checking = TOTAL;
+    })
+    .map_err(|e| format!("cannot create the segment: {e}"))?;
+    println!(
+        "books before:                                            {:?}",
+        *bank.books.lock().map_err(|e| e.to_string())?
+    );
+
+    let status = support::spawn_self(&[
+        "--worker".into(),
+        name.clone(),
+        "--amount".into(),
+        amount.to_string(),
+    ])
+    .and_then(|mut child| child.wait())
+    .map_err(|e| format!("cannot run the worker: {e}"))?;
+    println!("worker took the lock, debited {amount}, and was killed: {status}");
+
+    // The next locker learns of the death instead of hanging.
+    let mut books = match bank.books.lock_timeout(Duration::from_secs(10)) {
+        Ok(_) => return Err("the lock was free: the worker did not die holding it".into()),
+        Err(TryLockError::OwnerDied(guard)) => guard,
+        Err(e) => return Err(format!("unexpected: {e}")),
+    };
+    println!("next locker: OwnerDied; the books as the worker left them: {:?}", *books);
+    repair(&mut books);
+    println!("repaired from the intent record:                         {:?}", *books);
+    ShmMutexGuard::make_consistent(&mut books);
+    drop(books);
+
+    for i in 0..transfers {
+        let mut b = bank.books.lock().map_err(|e| e.to_string())?;
+        let step = if i % 2 == 0 { 1 } else { -1 };
+        b.checking -= step;
+        b.savings += step;
+        b.transfers += 1;
+    }
+    let books = *bank.books.lock().map_err(|e| e.to_string())?;
+    println!("after {transfers} more transfers:                          {books:?}");
+    if books.checking + books.savings == TOTAL && books.in_flight == 0 {
+        println!("invariant holds: checking + savings == {TOTAL}");
+        Ok(())
+    } else {
+        Err("invariant broken".into())
+    }
+}
+
+/// Finishes (rolls forward) the transfer the dead worker started: the intent
+/// record says how much was in flight, and the sum says whether the credit
+/// already happened.
+fn repair(books: &mut Books) {
+    if books.in_flight != 0 {
+        if books.checking + books.savings == TOTAL - books.in_flight {
+            books.savings += books.in_flight;
+        }
+        books.in_flight = 0;
+        books.transfers += 1;
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1);
+}

@@ -1,0 +1,197 @@
+//! Share everything instead of copying everything: a large `f64` matrix lives
+//! in one segment, N worker processes square it element-wise over disjoint
+//! row ranges, and the memory cost is measured (PSS from
+//! `/proc/<pid>/smaps_rollup`) next to what one copy per process would cost.
+//!
+//! ```text
+//! cargo run --release --example matrix_square -- --size 2000 --procs 4
+//! ```
+
+#[path = "support/mod.rs"]
+mod support;
+
+use shmsync::{Segment, ShmSafe};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const HELP: &str = "\
+matrix_square: a SIZE x SIZE f64 matrix in one shared segment, squared
+element-wise by N processes over disjoint row ranges. Verifies the result and
+prints the memory cost of sharing (PSS of every process, from
+/proc/<pid>/smaps_rollup) next to the cost of one copy per process.
+
+USAGE:
+    matrix_square [--size N] [--procs N]
+
+OPTIONS:
+    --size N    rows and columns (1..=20000, default 2000)
+    --procs N   worker processes (1..=64, default 4)
+    -h, --help  this text";
+
+const MAX_PROCS: usize = 64;
+
+/// Coordination beside the matrix: a barrier so every process measures its
+/// memory while all of them are alive and have touched their rows.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Control {
+    finished: AtomicU32,
+    reported: AtomicU32,
+    /// Set by the parent once it has measured itself: workers stay alive
+    /// (and mapped) until then, so all measurements see the same sharing.
+    parent_measured: AtomicU32,
+    pss_kib: [AtomicU64; MAX_PROCS],
+    pss_shmem_kib: [AtomicU64; MAX_PROCS],
+}
+
+/// `Pss` and `Pss_Shmem` of this process in KiB.
+fn own_pss() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("Pss:"), field("Pss_Shmem:"))
+}
+
+fn value_at(index: usize) -> f64 {
+    // Distinct, exactly representable inputs whose squares are exact too.
+    (index % 1000) as f64 * 0.5 - 100.0
+}
+
+fn main() {
+    let flags = support::Flags::parse(HELP);
+    if let Some(name) = flags.value("--worker") {
+        worker(name, &flags);
+        return;
+    }
+    flags.reject_unknown(&["--size", "--procs"]);
+    let size: usize = flags.parsed("--size", 2000, |n| (1..=20_000).contains(n));
+    let procs: usize = flags.parsed("--procs", 4, |n| (1..=MAX_PROCS).contains(n));
+    support::catch_interrupts();
+    if let Err(message) = run(size, procs) {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run(size: usize, procs: usize) -> Result<(), String> {
+    let name = support::run_name("matrix");
+    let elements = size * size;
+    let started = Instant::now();
+    let matrix = Segment::<[f64]>::create_slice_with(&name, elements, |m| {
+        for (i, x) in m.iter_mut().enumerate() {
+            *x = value_at(i);
+        }
+    })
+    .map_err(|e| format!("cannot create the matrix segment: {e}"))?;
+    let control = Segment::<Control>::create(&format!("{name}-control"))
+        .map_err(|e| format!("cannot create the control segment: {e}"))?;
+    let mib = (elements * 8) as f64 / (1 << 20) as f64;
+    println!("matrix: {size} x {size} f64 = {mib:.1} MiB in one segment, {procs} worker processes");
+
+    let mut workers = Vec::new();
+    for index in 0..procs {
+        let rows = index * size / procs..(index + 1) * size / procs;
+        let args = [
+            "--worker".to_owned(),
+            name.clone(),
+            "--index".into(),
+            index.to_string(),
+            "--rows".into(),
+            format!("{}..{}", rows.start, rows.end),
+            "--size".into(),
+            size.to_string(),
+            "--procs".into(),
+            procs.to_string(),
+        ];
+        workers.push(support::spawn_self(&args).map_err(|e| format!("spawn: {e}"))?);
+    }
+    let wait = support::wait_until(&mut workers, Duration::from_secs(120), || {
+        control.reported.load(Ordering::Acquire) == procs as u32
+    });
+    // Acquire above pairs with each worker's release increment of `reported`.
+    let (parent_pss, parent_shmem) = own_pss();
+    // Release: pairs with the workers' acquire load; they may exit now.
+    control.parent_measured.store(1, Ordering::Release);
+    wait.map_err(|e| format!("workers: {e:?}"))?;
+    support::wait_all(&mut workers, Duration::from_secs(30), || {})
+        .map_err(|e| format!("workers: {e:?}"))?;
+    let elapsed = started.elapsed();
+
+    let wrong = matrix.iter().enumerate().filter(|&(i, &x)| x != value_at(i) * value_at(i)).count();
+    if wrong != 0 {
+        return Err(format!("{wrong} elements are not squared"));
+    }
+    println!("result: all {elements} elements squared correctly in {elapsed:.2?}");
+
+    let worker_pss: u64 = control.pss_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
+    let worker_shmem: u64 =
+        control.pss_shmem_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
+    let total_pss = parent_pss + worker_pss;
+    let total_shmem = parent_shmem + worker_shmem;
+    let private = total_pss.saturating_sub(total_shmem);
+    let copies = (procs as u64 + 1) * (elements as u64 * 8 / 1024);
+    println!("\nmemory, measured while all {} processes were alive (PSS, KiB):", procs + 1);
+    println!("  shared segment, summed over processes (Pss_Shmem): {total_shmem:>9}");
+    println!("  everything else (code, stacks, heaps)             : {private:>9}");
+    println!("  total PSS of all processes                        : {total_pss:>9}");
+    println!("one private copy of the matrix per process would need {copies:>9} KiB for the matrix alone,");
+    println!(
+        "{:.1}x what the shared segment costs: sharing keeps one copy however many processes read it.",
+        copies as f64 / total_shmem.max(1) as f64
+    );
+    Ok(())
+}
+
+fn worker(name: &str, flags: &support::Flags) {
+    let index: usize = flags.parsed("--index", 0, |i| *i < MAX_PROCS);
+    let size: usize = flags.parsed("--size", 0, |_| true);
+    let procs: u32 = flags.parsed("--procs", 1, |_| true);
+    let rows = flags
+        .value("--rows")
+        .and_then(|r| r.split_once(".."))
+        .and_then(|(a, b)| Some(a.parse::<usize>().ok()?..b.parse::<usize>().ok()?))
+        .unwrap_or_else(|| support::usage_error("worker needs --rows A..B"));
+    let open = || -> shmsync::Result<_> {
+        Ok((
+            Segment::<[f64]>::open_slice(name)?,
+            Segment::<Control>::open(&format!("{name}-control"))?,
+        ))
+    };
+    let (matrix, control) = open().unwrap_or_else(|e| {
+        eprintln!("worker {index}: {e}");
+        std::process::exit(2)
+    });
+    if matrix.len() != size * size || rows.end > size {
+        eprintln!("worker {index}: the matrix does not have the expected shape");
+        std::process::exit(2);
+    }
+    // SAFETY: the parent hands every worker a disjoint row range and nobody
+    // else touches the matrix until all workers have exited, so this is the
+    // only reference to these elements while it lives.
+    let mine = unsafe { matrix.range_mut(rows.start * size..rows.end * size) };
+    for x in mine.iter_mut() {
+        *x *= *x;
+    }
+    // Measure only once every worker has touched its rows, so each process's
+    // PSS reflects the whole shared matrix being mapped by all of them.
+    control.finished.fetch_add(1, Ordering::AcqRel);
+    while control.finished.load(Ordering::Acquire) < procs {
+        std::thread::yield_now();
+    }
+    // Touch the whole matrix read-only, as a reader process would.
+    let checksum: f64 = matrix.iter().step_by(512).sum();
+    std::hint::black_box(checksum);
+    let (pss, shmem) = own_pss();
+    control.pss_kib[index].store(pss, Ordering::Relaxed);
+    control.pss_shmem_kib[index].store(shmem, Ordering::Relaxed);
+    // Release: pairs with the parent's acquire load of `reported`.
+    control.reported.fetch_add(1, Ordering::Release);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while control.parent_measured.load(Ordering::Acquire) == 0 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+}

@@ -1,0 +1,387 @@
+//! The lost-update race, side by side: N processes each increment one shared
+//! counter K times, once per mode, and the table shows how many updates each
+//! mode lost. Only the unsynchronized mode loses any.
+//!
+//! ```text
+//! cargo run --release --example race_demo
+//! cargo run --release --example race_demo -- --procs 2 --iters 100000 --modes unsync,mutex --json
+//! ```
+
+#[path = "support/mod.rs"]
+mod support;
+
+use shmsync::{AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmMutex, ShmSafe};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+const HELP: &str = "\
+race_demo: N processes increment one shared counter K times each, once per
+synchronization mode, and count the updates that were lost.
+
+USAGE:
+    race_demo [--procs N] [--iters K] [--modes LIST] [--json]
+
+OPTIONS:
+    --procs N     worker processes (1..=64, default 4)
+    --iters K     increments per process (1..=100000000, default 1000000)
+    --modes LIST  comma-separated subset of unsync,mutex,atomic,sharded,seqlock
+                  (default: all five, in that order)
+    --json        print machine-readable results on stdout instead of the table
+    -h, --help    this text
+
+MODES:
+    unsync   relaxed load, add 1, relaxed store: a lost-update race (no UB)
+    mutex    ShmMutex<u64>: lock, += 1
+    atomic   AtomicCounter::incr
+    sharded  ShardedCounter::incr (one cache line per shard)
+    seqlock  SeqLock<u64>::update
+
+Exit status: 0 if no synchronized mode lost an update, 1 if one did, 2 on a
+usage or runtime error, 130 when interrupted.";
+
+/// The most workers a run may use (one progress slot each).
+const MAX_PROCS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Unsync,
+    Mutex,
+    Atomic,
+    Sharded,
+    Seqlock,
+}
+
+impl Mode {
+    const ALL: [Mode; 5] = [Mode::Unsync, Mode::Mutex, Mode::Atomic, Mode::Sharded, Mode::Seqlock];
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Unsync => "unsync",
+            Mode::Mutex => "mutex",
+            Mode::Atomic => "atomic",
+            Mode::Sharded => "sharded",
+            Mode::Seqlock => "seqlock",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == text)
+    }
+
+    fn synchronized(self) -> bool {
+        self != Mode::Unsync
+    }
+}
+
+/// Everything the workers share, in one segment.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Arena {
+    /// Workers that have opened the segment and wait at the gate.
+    ready: AtomicU32,
+    /// Set to the mode's generation when all workers may start.
+    go: AtomicU32,
+    /// Per-worker completed increments (progress display).
+    progress: [AtomicU64; MAX_PROCS],
+    /// Per-worker finish time, CLOCK_MONOTONIC nanoseconds.
+    finished_ns: [AtomicU64; MAX_PROCS],
+    /// The start time the parent wrote when it opened the gate.
+    started_ns: AtomicU64,
+    unsync: AtomicU64,
+    mutex: ShmMutex<u64>,
+    atomic: AtomicCounter,
+    sharded: ShardedCounter,
+    seqlock: SeqLock<u64>,
+}
+
+impl Arena {
+    fn observed(&self, mode: Mode) -> u64 {
+        match mode {
+            Mode::Unsync => self.unsync.load(Ordering::Relaxed),
+            Mode::Mutex => match self.mutex.lock() {
+                Ok(g) => *g,
+                Err(e) => panic!("mutex unusable after the run: {e}"),
+            },
+            Mode::Atomic => self.atomic.get(),
+            Mode::Sharded => self.sharded.sum(),
+            Mode::Seqlock => self.seqlock.read(),
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the host,
+/// so a worker's finish time and the parent's start time compare.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
+struct Outcome {
+    mode: Mode,
+    expected: u64,
+    observed: u64,
+    ns_per_op: f64,
+}
+
+impl Outcome {
+    fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.observed)
+    }
+    fn lost_pct(&self) -> f64 {
+        100.0 * self.lost() as f64 / self.expected as f64
+    }
+    fn verdict(&self) -> String {
+        match (self.mode.synchronized(), self.lost()) {
+            (false, 0) => {
+                "no update lost this time: the race is real but did not strike; try more --iters"
+                    .into()
+            }
+            (false, n) => format!(
+                "{n} increments overwrote each other: read-modify-write without a lock is a race"
+            ),
+            (true, 0) => "every increment counted".into(),
+            (true, n) => format!("BUG: a synchronized mode lost {n} updates"),
+        }
+    }
+}
+
+fn main() {
+    let flags = support::Flags::parse(HELP);
+    if let Some(role) = flags.value("--worker") {
+        worker(role, &flags);
+        return;
+    }
+    flags.reject_unknown(&["--procs", "--iters", "--modes", "--json"]);
+    let procs: usize = flags.parsed("--procs", 4, |n| (1..=MAX_PROCS).contains(n));
+    let iters: u64 = flags.parsed("--iters", 1_000_000, |n| (1..=100_000_000).contains(n));
+    let modes: Vec<Mode> = match flags.value("--modes") {
+        None => Mode::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|m| {
+                Mode::parse(m.trim())
+                    .unwrap_or_else(|| support::usage_error(&format!("unknown mode {m:?}")))
+            })
+            .collect(),
+    };
+    let json = flags.switch("--json");
+    support::catch_interrupts();
+
+    let name = support::run_name("race");
+    // The parent owns the segment: it is unlinked when `arena` drops, on
+    // every path out of `run` (success, worker failure, Ctrl-C).
+    let arena = match Segment::<Arena>::create(&name) {
+        Ok(seg) => seg,
+        Err(e) => {
+            eprintln!("error: cannot create the shared segment: {e}");
+            std::process::exit(2);
+        }
+    };
+    let live = !json && std::io::stdout().is_terminal();
+    if !json {
+        println!(
+            "race_demo: {procs} processes x {iters} increments of one shared counter per mode\n"
+        );
+    }
+    let mut outcomes = Vec::new();
+    for (generation, mode) in modes.iter().copied().enumerate() {
+        match run_mode(&arena, mode, generation as u32 + 1, procs, iters, live) {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(support::WaitError::Interrupted) => {
+                eprintln!("\ninterrupted: workers stopped, segment removed");
+                drop(arena);
+                std::process::exit(130);
+            }
+            Err(e) => {
+                eprintln!(
+                    "\nerror in mode {}: {e:?}; workers stopped, segment removed",
+                    mode.name()
+                );
+                drop(arena);
+                std::process::exit(2);
+            }
+        }
+    }
+    if json {
+        print_json(procs, iters, &outcomes);
+    } else {
+        print_table(&outcomes);
+    }
+    let bad = outcomes.iter().any(|o| o.mode.synchronized() && o.lost() > 0);
+    drop(arena);
+    std::process::exit(i32::from(bad));
+}
+
+fn run_mode(
+    arena: &Segment<Arena>,
+    mode: Mode,
+    generation: u32,
+    procs: usize,
+    iters: u64,
+    live: bool,
+) -> Result<Outcome, support::WaitError> {
+    arena.ready.store(0, Ordering::Relaxed);
+    for slot in &arena.progress[..procs] {
+        slot.store(0, Ordering::Relaxed);
+    }
+    let mut children = Vec::with_capacity(procs);
+    for index in 0..procs {
+        let args: Vec<String> = vec![
+            "--worker".into(),
+            arena.name().to_owned(),
+            "--mode".into(),
+            mode.name().into(),
+            "--iters".into(),
+            iters.to_string(),
+            "--index".into(),
+            index.to_string(),
+            "--generation".into(),
+            generation.to_string(),
+        ];
+        match support::spawn_self(&args) {
+            Ok(child) => children.push(child),
+            Err(e) => {
+                for mut c in children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return Err(support::WaitError::WorkerFailed(format!("spawn: {e}")));
+            }
+        }
+    }
+    // The gate: every worker has mapped the segment and is spinning, so the
+    // increments really overlap instead of running one process after another.
+    support::wait_until(&mut children, Duration::from_secs(30), || {
+        arena.ready.load(Ordering::Acquire) == procs as u32
+    })?;
+    arena.started_ns.store(monotonic_ns(), Ordering::Relaxed);
+    // Release: pairs with the workers' acquire load of `go`; they see the
+    // reset counters and start time.
+    arena.go.store(generation, Ordering::Release);
+
+    let total = procs as u64 * iters;
+    let mut stdout = std::io::stdout();
+    support::wait_all(&mut children, Duration::from_secs(600), || {
+        if live {
+            let done: u64 = arena.progress[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
+            let _ = write!(
+                stdout,
+                "\r  {:<8} {:>5.1}% ",
+                mode.name(),
+                100.0 * done as f64 / total as f64
+            );
+            let _ = stdout.flush();
+        }
+    })?;
+    if live {
+        let _ = write!(stdout, "\r{:40}\r", "");
+        let _ = stdout.flush();
+    }
+    let finished =
+        arena.finished_ns[..procs].iter().map(|f| f.load(Ordering::Relaxed)).max().unwrap_or(0);
+    let elapsed = finished.saturating_sub(arena.started_ns.load(Ordering::Relaxed));
+    Ok(Outcome {
+        mode,
+        expected: total,
+        observed: arena.observed(mode),
+        ns_per_op: elapsed as f64 / total as f64,
+    })
+}
+
+fn worker(name: &str, flags: &support::Flags) {
+    let mode = flags.value("--mode").and_then(Mode::parse).expect("worker needs --mode");
+    let iters: u64 = flags.parsed("--iters", 0, |_| true);
+    let index: usize = flags.parsed("--index", 0, |i| *i < MAX_PROCS);
+    let generation: u32 = flags.parsed("--generation", 0, |_| true);
+    let arena = match Segment::<Arena>::open(name) {
+        Ok(seg) => seg,
+        Err(e) => {
+            eprintln!("worker {index}: cannot open the segment: {e}");
+            std::process::exit(2);
+        }
+    };
+    arena.ready.fetch_add(1, Ordering::AcqRel);
+    // Acquire: pairs with the parent's release store of `go`.
+    while arena.go.load(Ordering::Acquire) != generation {
+        // Yield rather than spin: with more workers than cores, spinners
+        // would otherwise delay the parent that opens the gate.
+        std::thread::yield_now();
+    }
+    let progress = &arena.progress[index];
+    for i in 0..iters {
+        match mode {
+            Mode::Unsync => {
+                // Deliberately racy, but not UB: two separate atomic
+                // operations, so another process's store between them is lost.
+                let v = arena.unsync.load(Ordering::Relaxed);
+                arena.unsync.store(v + 1, Ordering::Relaxed);
+            }
+            Mode::Mutex => match arena.mutex.lock() {
+                Ok(mut g) => *g += 1,
+                Err(LockError::OwnerDied(mut g)) => {
+                    // No worker dies in this demo, but a robust program
+                    // handles it: the counter is always consistent here.
+                    *g += 1;
+                    shmsync::ShmMutexGuard::make_consistent(&mut g);
+                }
+                Err(e) => panic!("worker {index}: {e}"),
+            },
+            Mode::Atomic => {
+                arena.atomic.incr();
+            }
+            Mode::Sharded => arena.sharded.incr(),
+            Mode::Seqlock => {
+                if let Err(e) = arena.seqlock.update(|v| *v += 1) {
+                    panic!("worker {index}: {e}");
+                }
+            }
+        }
+        if i % 4096 == 0 {
+            progress.store(i, Ordering::Relaxed);
+        }
+    }
+    progress.store(iters, Ordering::Relaxed);
+    arena.finished_ns[index].store(monotonic_ns(), Ordering::Relaxed);
+}
+
+fn print_table(outcomes: &[Outcome]) {
+    println!("| mode    |   expected |   observed |       lost | lost % | ns/incr |");
+    println!("|---------|-----------:|-----------:|-----------:|-------:|--------:|");
+    for o in outcomes {
+        println!(
+            "| {:<7} | {:>10} | {:>10} | {:>10} | {:>5.1}% | {:>7.1} |",
+            o.mode.name(),
+            o.expected,
+            o.observed,
+            o.lost(),
+            o.lost_pct(),
+            o.ns_per_op
+        );
+    }
+    println!();
+    for o in outcomes {
+        println!("{:<8} {}", o.mode.name(), o.verdict());
+    }
+    println!("\nns/incr is wall-clock time from the start gate to the last worker's finish,");
+    println!("divided by all increments of all processes.");
+}
+
+fn print_json(procs: usize, iters: u64, outcomes: &[Outcome]) {
+    let modes: Vec<String> = outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "{{\"mode\":\"{}\",\"expected\":{},\"observed\":{},\"lost\":{},\"ns_per_op\":{:.3}}}",
+                o.mode.name(),
+                o.expected,
+                o.observed,
+                o.lost(),
+                o.ns_per_op
+            )
+        })
+        .collect();
+    println!("{{\"procs\":{procs},\"iters\":{iters},\"modes\":[{}]}}", modes.join(","));
+}
