@@ -1,5 +1,4 @@
-//! shmsync: robust, typed synchronization primitives for cross-process
-//! shared memory on Linux.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
