@@ -37,6 +37,9 @@ MODES:
     sharded  ShardedCounter::incr (one cache line per shard)
     seqlock  SeqLock<u64>::update
 
+Workers wait at a start gate in the segment and are pinned round robin to
+the allowed CPUs, so they really run at the same time.
+
 Exit status: 0 if no synchronized mode lost an update, 1 if one did, 2 on a
 usage or runtime error, 130 when interrupted.";
 
@@ -303,6 +306,7 @@ fn worker(name: &str, flags: &support::Flags) {
             std::process::exit(2);
         }
     };
+    pin_to_a_cpu(index);
     arena.ready.fetch_add(1, Ordering::AcqRel);
     // Acquire: pairs with the parent's release store of `go`.
     while arena.go.load(Ordering::Acquire) != generation {
@@ -345,6 +349,35 @@ fn worker(name: &str, flags: &support::Flags) {
     }
     progress.store(iters, Ordering::Relaxed);
     arena.finished_ns[index].store(monotonic_ns(), Ordering::Relaxed);
+}
+
+/// Pins worker `index` to the `index`-th allowed CPU (round robin). A run
+/// lasts milliseconds, less than the scheduler takes to spread freshly
+/// started processes over idle cores; pinned workers race on every core from
+/// the first increment. Best effort: on failure the worker runs unpinned.
+fn pin_to_a_cpu(index: usize) {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: `allowed` is a writable cpu_set_t of `size` bytes; pid 0 is
+    // the calling thread.
+    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
+        return;
+    }
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` < CPU_SETSIZE, within the set.
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
+        .collect();
+    if cpus.is_empty() {
+        return;
+    }
+    // SAFETY: as above, an all-zero set is valid and empty.
+    let mut mine: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the CPU number comes from the allowed set, below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpus[index % cpus.len()], &mut mine) };
+    // SAFETY: `mine` is a valid set of `size` bytes; failure only leaves the
+    // worker unpinned.
+    unsafe { libc::sched_setaffinity(0, size, &mine) };
 }
 
 fn print_table(outcomes: &[Outcome]) {
