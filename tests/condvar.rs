@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 mod common;
 mod mutex_support;
 
-use mutex_support::{gettid, wait_until, wait_until_blocked_in_futex};
+use common::wait_until;
+use mutex_support::{gettid, wait_until_blocked_in_futex};
 
 fn lock_clean<T>(m: &ShmMutex<T>) -> ShmMutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| panic!("expected a clean lock, got {e:?}"))

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 mod common;
 mod mutex_support;
 
-use mutex_support::{gettid, wait_until};
+use common::{freeze, signal, wait_until};
+use mutex_support::gettid;
 
 const WORKERS: usize = 4;
 const OWNER_DIED: u64 = 1 << 30;
@@ -87,40 +88,6 @@ fn child_entry() {
     });
 }
 
-/// A small deterministic generator (xorshift64*), seeded per run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-fn signal(pid: u32, sig: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill has no memory-safety preconditions; `pid` is our child.
-    let r = unsafe { libc::kill(pid, sig) };
-    assert_eq!(r, 0, "kill({pid}, {sig}) failed: {}", std::io::Error::last_os_error());
-}
-
-/// SIGSTOPs a child and waits until the stop has taken effect.
-fn freeze(pid: u32) {
-    signal(pid, libc::SIGSTOP);
-    let raw = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    let mut status = 0;
-    // SAFETY: `status` is a valid out-pointer; WUNTRACED reports the stop
-    // without reaping the child.
-    let r = unsafe { libc::waitpid(raw, &mut status, libc::WUNTRACED) };
-    assert_eq!(r, raw, "waitpid: {}", std::io::Error::last_os_error());
-    assert!(libc::WIFSTOPPED(status), "worker {pid} exited instead of stopping: {status:#x}");
-}
-
 fn lock_word(t: &Torture) -> u64 {
     let word = std::ptr::from_ref(&t.pair).cast::<AtomicU64>();
     // SAFETY: `ShmMutex` is `repr(C)` and starts with its lock word, an
@@ -138,17 +105,7 @@ fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
 }
 
 fn torture(kills: u32) {
-    let seed = std::env::var("SHMSYNC_TORTURE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos());
-            u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or(1) | 1
-        });
-    eprintln!("kill torture: {kills} kills, SHMSYNC_TORTURE_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = common::Rng::from_env(&format!("kill torture, {kills} kills"));
 
     let name = common::unique_name("mutex-torture");
     let seg = Segment::<Torture>::create(&name).expect("create segment");
@@ -225,7 +182,6 @@ fn kill_torture_short() {
 #[test]
 #[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 200)"]
 fn kill_torture() {
-    let kills =
-        std::env::var("SHMSYNC_TORTURE_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    let kills = common::kills_from_env(200);
     torture(kills);
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 mod common;
 mod seqlock_support;
 
-use seqlock_support::{wait_until, Stamped};
+use common::wait_until;
+use seqlock_support::Stamped;
 
 /// How long the readers of the torn-read test read.
 const READ_FOR: Duration = Duration::from_secs(2);

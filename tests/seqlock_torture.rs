@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 mod common;
 mod seqlock_support;
 
-use seqlock_support::{kills_from_env, wait_until, Rng, Stamped};
+use common::{freeze, kills_from_env, wait_until, Rng};
+use seqlock_support::Stamped;
 
 /// A read that takes longer than this is a reader blocked by a dead writer
 /// (a hang detector, far above any real read time, not a performance bound).
@@ -103,20 +104,6 @@ fn writer_lock_word(t: &Torture) -> u64 {
     // sound.
     let word = unsafe { &*lock.add(offset).cast::<AtomicU64>() };
     word.load(Ordering::SeqCst)
-}
-
-/// SIGSTOPs a child and waits until the stop has taken effect.
-fn freeze(pid: u32) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill has no memory-safety preconditions; `pid` is our child.
-    let r = unsafe { libc::kill(pid, libc::SIGSTOP) };
-    assert_eq!(r, 0, "SIGSTOP: {}", std::io::Error::last_os_error());
-    let mut status = 0;
-    // SAFETY: `status` is a valid out-pointer; WUNTRACED reports the stop
-    // without reaping the child.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
-    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
-    assert!(libc::WIFSTOPPED(status), "writer {pid} exited instead of stopping: {status:#x}");
 }
 
 fn spawn_writer(name: &str) -> common::ChildProcess {

@@ -239,18 +239,13 @@ pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
 /// namespace) is answered `Alive`: a false "alive" delays recovery, a false
 /// "dead" would break mutual exclusion.
 pub(crate) fn thread_liveness(tid: u32, start_time: u64) -> Liveness {
+    if thread_exists_quick(tid) == Liveness::Dead {
+        return Liveness::Dead;
+    }
+    // `thread_exists_quick` answered Alive for ids that are no pid_t.
     let Ok(pid) = libc::pid_t::try_from(tid) else {
         return Liveness::Alive;
     };
-    if pid <= 0 {
-        return Liveness::Alive;
-    }
-    // SAFETY: kill with signal 0 performs only the existence and permission
-    // checks; it never delivers a signal.
-    let r = unsafe { libc::kill(pid, 0) };
-    if r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
-        return Liveness::Dead;
-    }
     let mut path = [0u8; 32];
     let Some(path) = proc_stat_path(pid, &mut path) else {
         return Liveness::Alive;

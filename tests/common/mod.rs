@@ -195,3 +195,73 @@ impl Drop for ChildProcess {
         }
     }
 }
+
+/// Waits until `condition` holds, polling every millisecond; panics after
+/// `timeout` naming `what`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Sends `sig` to the child `pid`; panics if that fails.
+pub fn signal(pid: u32, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    // SAFETY: kill has no memory-safety preconditions; `pid` is our child.
+    let r = unsafe { libc::kill(pid, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+}
+
+/// SIGSTOPs the child `pid` and waits until the stop has taken effect, so
+/// the caller can inspect shared state the child cannot change meanwhile.
+pub fn freeze(pid: u32) {
+    signal(pid, libc::SIGSTOP);
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; WUNTRACED reports the stop
+    // without reaping the child.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFSTOPPED(status), "child {pid} exited instead of stopping: {status:#x}");
+}
+
+/// The number of kills for a torture: `SHMSYNC_TORTURE_KILLS`, else `default`.
+pub fn kills_from_env(default: u32) -> u32 {
+    std::env::var("SHMSYNC_TORTURE_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// A small deterministic generator (xorshift64*) for tortures.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Seeded from `SHMSYNC_TORTURE_SEED` if set (to replay a run), else
+    /// from the clock; the seed is printed so a failing run can be replayed.
+    pub fn from_env(what: &str) -> Rng {
+        let seed = std::env::var("SHMSYNC_TORTURE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos());
+                u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or(1) | 1
+            });
+        eprintln!("{what}: SHMSYNC_TORTURE_SEED={seed}");
+        Rng(seed)
+    }
+
+    /// The next pseudo-random number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A pseudo-random number below `n` (> 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}

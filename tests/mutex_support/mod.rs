@@ -35,12 +35,3 @@ pub fn wait_until_blocked_in_futex(pid: u32, tid: u32, timeout: Duration) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
-
-/// Waits until `condition` holds; panics after `timeout` with `what`.
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}

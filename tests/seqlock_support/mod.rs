@@ -4,7 +4,6 @@
 
 use shmsync::bytemuck::{Pod, Zeroable};
 use shmsync::ShmSafe;
-use std::time::{Duration, Instant};
 
 /// 256 bytes: 31 words derived from one sequence number, and a checksum of
 /// them. A read that mixes two writes has words from two numbers, which
@@ -38,50 +37,4 @@ impl Stamped {
         let n = self.words[0];
         (*self == Stamped::new(n)).then_some(n)
     }
-}
-
-/// A small deterministic generator (xorshift64*), seeded per run.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// Seeded from `SHMSYNC_TORTURE_SEED` if set (to replay a run), else
-    /// from the clock; the seed is printed.
-    pub fn from_env(what: &str) -> Rng {
-        let seed = std::env::var("SHMSYNC_TORTURE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos());
-                u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or(1) | 1
-            });
-        eprintln!("{what}: SHMSYNC_TORTURE_SEED={seed}");
-        Rng(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Waits until `condition` holds; panics after `timeout` with `what`.
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
-        std::thread::sleep(Duration::from_micros(200));
-    }
-}
-
-/// The number of kills for a torture: `SHMSYNC_TORTURE_KILLS`, else `default`.
-pub fn kills_from_env(default: u32) -> u32 {
-    std::env::var("SHMSYNC_TORTURE_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
