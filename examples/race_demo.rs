@@ -160,7 +160,7 @@ fn main() {
     flags.reject_unknown(&["--procs", "--iters", "--modes", "--json"]);
     let procs: usize = flags.parsed("--procs", 4, |n| (1..=MAX_PROCS).contains(n));
     let iters: u64 = flags.parsed("--iters", 1_000_000, |n| (1..=100_000_000).contains(n));
-    let modes: Vec<Mode> = match flags.value("--modes") {
+    let mut modes: Vec<Mode> = match flags.value("--modes") {
         None => Mode::ALL.to_vec(),
         Some(list) => list
             .split(',')
@@ -170,6 +170,13 @@ fn main() {
             })
             .collect(),
     };
+    // Each mode has its own counter in the segment, used once per run.
+    let mut seen = Vec::new();
+    modes.retain(|m| {
+        let first = !seen.contains(m);
+        seen.push(*m);
+        first
+    });
     let json = flags.switch("--json");
     support::catch_interrupts();
 
@@ -226,6 +233,8 @@ fn run_mode(
     iters: u64,
     live: bool,
 ) -> Result<Outcome, support::WaitError> {
+    // Relaxed resets: the workers that read them are spawned afterwards
+    // (process creation orders them), and the gate below publishes them too.
     arena.ready.store(0, Ordering::Relaxed);
     for slot in &arena.progress[..procs] {
         slot.store(0, Ordering::Relaxed);
@@ -258,8 +267,10 @@ fn run_mode(
     // The gate: every worker has mapped the segment and is spinning, so the
     // increments really overlap instead of running one process after another.
     support::wait_until(&mut children, Duration::from_secs(30), || {
+        // Acquire: pairs with each worker's AcqRel arrival.
         arena.ready.load(Ordering::Acquire) == procs as u32
     })?;
+    // Relaxed: published by the release store of `go` right after.
     arena.started_ns.store(monotonic_ns(), Ordering::Relaxed);
     // Release: pairs with the workers' acquire load of `go`; they see the
     // reset counters and start time.
@@ -283,6 +294,8 @@ fn run_mode(
         let _ = write!(stdout, "\r{:40}\r", "");
         let _ = stdout.flush();
     }
+    // Relaxed: every worker has exited (its stores are complete and were
+    // made visible by the kernel before `waitpid` reported the exit).
     let finished =
         arena.finished_ns[..procs].iter().map(|f| f.load(Ordering::Relaxed)).max().unwrap_or(0);
     let elapsed = finished.saturating_sub(arena.started_ns.load(Ordering::Relaxed));
@@ -307,6 +320,8 @@ fn worker(name: &str, flags: &support::Flags) {
         }
     };
     pin_to_a_cpu(index);
+    // AcqRel: the release half pairs with the parent's acquire load of
+    // `ready` (this worker has mapped the segment and reached the gate).
     arena.ready.fetch_add(1, Ordering::AcqRel);
     // Acquire: pairs with the parent's release store of `go`.
     while arena.go.load(Ordering::Acquire) != generation {
@@ -344,10 +359,12 @@ fn worker(name: &str, flags: &support::Flags) {
             }
         }
         if i % 4096 == 0 {
+            // Relaxed: display only.
             progress.store(i, Ordering::Relaxed);
         }
     }
     progress.store(iters, Ordering::Relaxed);
+    // Relaxed: read by the parent only after this process has exited.
     arena.finished_ns[index].store(monotonic_ns(), Ordering::Relaxed);
 }
 
