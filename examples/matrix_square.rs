@@ -127,6 +127,8 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
     }
     println!("result: all {elements} elements squared correctly in {elapsed:.2?}");
 
+    // Relaxed: published by the workers' release increments of `reported`,
+    // which the parent acquired before measuring.
     let worker_pss: u64 = control.pss_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
     let worker_shmem: u64 =
         control.pss_shmem_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
@@ -178,6 +180,7 @@ fn worker(name: &str, flags: &support::Flags) {
     }
     // Measure only once every worker has touched its rows, so each process's
     // PSS reflects the whole shared matrix being mapped by all of them.
+    // AcqRel / Acquire: a barrier count; no data is published through it.
     control.finished.fetch_add(1, Ordering::AcqRel);
     while control.finished.load(Ordering::Acquire) < procs {
         std::thread::yield_now();
@@ -186,6 +189,7 @@ fn worker(name: &str, flags: &support::Flags) {
     let checksum: f64 = matrix.iter().step_by(512).sum();
     std::hint::black_box(checksum);
     let (pss, shmem) = own_pss();
+    // Relaxed: published by the release increment of `reported` below.
     control.pss_kib[index].store(pss, Ordering::Relaxed);
     control.pss_shmem_kib[index].store(shmem, Ordering::Relaxed);
     // Release: pairs with the parent's acquire load of `reported`.
