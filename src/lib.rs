@@ -34,6 +34,7 @@ pub use shmsync_derive::ShmSafe;
 // Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
+pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;

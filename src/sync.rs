@@ -245,3 +245,65 @@ pub mod loom_hooks {
         super::imp::futex_wake(word, count);
     }
 }
+
+// ---------------------------------------------------------------------------
+// CPU hint (for sharded counters)
+// ---------------------------------------------------------------------------
+
+/// A small number that differs between threads running at the same moment
+/// on different CPUs: the CPU the calling thread ran on recently.
+///
+/// Only a *hint* for spreading writers over cache lines: a thread may migrate
+/// right after the call, and callers must stay correct whatever it returns.
+/// `sched_getcpu` is asked once every [`CPU_HINT_REFRESH`] calls and the
+/// answer cached in a thread-local, so the common path is a TLS read and a
+/// decrement whatever the C library's `sched_getcpu` costs (an rseq read on
+/// recent glibc, a vDSO call elsewhere). A migrated thread keeps its old
+/// CPU's shard for at most that many calls.
+///
+/// Under loom it is the model's thread number, so that model threads behave
+/// like processes on different CPUs.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn cpu_hint() -> usize {
+    use core::cell::Cell;
+
+    thread_local! {
+        // (cached cpu, calls left before asking again); 0 calls left means
+        // "ask now", which is also the state of a new thread.
+        static CPU_HINT: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
+    }
+
+    #[cold]
+    fn refresh() -> u32 {
+        // SAFETY: sched_getcpu has no preconditions; it returns -1 (with
+        // errno set) if the kernel cannot tell, which we map to CPU 0.
+        let cpu = unsafe { libc::sched_getcpu() };
+        u32::try_from(cpu).unwrap_or(0)
+    }
+
+    CPU_HINT
+        .try_with(|hint| {
+            let (cpu, left) = hint.get();
+            if left == 0 {
+                let cpu = refresh();
+                hint.set((cpu, CPU_HINT_REFRESH - 1));
+                cpu as usize
+            } else {
+                hint.set((cpu, left - 1));
+                cpu as usize
+            }
+        })
+        // During thread-local destruction: ask the kernel directly.
+        .unwrap_or_else(|_| refresh() as usize)
+}
+
+/// How many [`cpu_hint`] calls reuse one `sched_getcpu` answer.
+#[cfg(not(loom))]
+pub(crate) const CPU_HINT_REFRESH: u32 = 64;
+
+/// The loom model: each model thread is its own "CPU".
+#[cfg(loom)]
+pub(crate) fn cpu_hint() -> usize {
+    current_thread().tid as usize
+}
