@@ -21,6 +21,7 @@ mod shm_region;
 mod contended;
 mod counters;
 mod options;
+mod ours;
 mod owner_death;
 mod peers;
 mod pingpong;
@@ -33,11 +34,13 @@ mod systems;
 mod uncontended;
 
 use options::Options;
+use ours::InShm;
 use peers::{
     FetchAdd, FloorShared, GlibcCondvarPingPong, GlibcLock, GlibcRobust, RawSyncLock,
     RawSyncRwLock, SpinPingPong,
 };
 use report::Report;
+use shmsync::{AtomicCounter, ShardedCounter};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -93,6 +96,8 @@ fn run_all(opts: &Options) -> Report {
     if opts.wants("counter") {
         for procs in [2, 4] {
             eprintln!("counter increment, {procs} processes");
+            counters::measure::<InShm<AtomicCounter>>(opts, &mut r, "atomic", procs, true);
+            counters::measure::<InShm<ShardedCounter>>(opts, &mut r, "sharded", procs, false);
             counters::measure::<FetchAdd>(opts, &mut r, "fetch_add", procs, false);
         }
     }
@@ -120,6 +125,8 @@ fn run_child(role: &str, args: &[String]) {
     match (role, key(2)) {
         (contended::ROLE, "glibc-robust") => contended::child::<GlibcRobust>(args),
         (contended::ROLE, "raw_sync") => contended::child::<RawSyncLock>(args),
+        (counters::ROLE, "atomic") => counters::child::<InShm<AtomicCounter>>(args),
+        (counters::ROLE, "sharded") => counters::child::<InShm<ShardedCounter>>(args),
         (counters::ROLE, "fetch_add") => counters::child::<FetchAdd>(args),
         (snapshot::ROLE, "raw_sync-rw") => snapshot::child::<RawSyncRwLock>(args),
         _ => match (role, key(0), key(1)) {
