@@ -57,12 +57,14 @@ pub enum Error {
     /// The object exists but does not start with shmsync's header (another
     /// program made it, or it is corrupt).
     #[error(
-        "{name:?} is not a shmsync segment (bad magic or header); it was made by another \
-         program or is corrupt: pick another name, or unlink it if it is stale"
+        "{name:?} is not a shmsync segment ({reason}); it was made by another program or is \
+         corrupt: pick another name, or unlink it if it is stale"
     )]
     NotASegment {
         /// The segment name.
         name: String,
+        /// Which check failed, e.g. `"bad magic"`.
+        reason: &'static str,
     },
 
     /// The segment was written by an incompatible version of shmsync.
@@ -110,6 +112,20 @@ pub enum Error {
         expected: u64,
         /// The size actually found.
         found: u64,
+    },
+
+    /// `open_or_create` of a slice segment found one with another length.
+    #[error(
+        "segment {name:?} holds {found} elements but {expected} were asked for; open it with \
+         Segment::open_slice to accept any length, or use another name"
+    )]
+    LengthMismatch {
+        /// The segment name.
+        name: String,
+        /// The length the caller asked for.
+        expected: usize,
+        /// The length recorded by the creator.
+        found: usize,
     },
 
     /// The creator did not finish initializing within the open timeout.

@@ -30,6 +30,11 @@ pub use shm_safe::{fingerprint, ShmSafe};
 pub use shmsync_derive::ShmSafe;
 
 // Segment exports (src/segment/).
+#[cfg(not(loom))]
+#[doc(hidden)]
+pub use segment::__owner_death_detection_enabled;
+#[cfg(not(loom))]
+pub use segment::{is_attached, unlink, Segment, SegmentOptions, SegmentPayload};
 
 // Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
 

@@ -1,4 +1,330 @@
-//! (in progress) Named shared memory segments.
+//! Named shared memory segments: [`Segment<T>`], its options, its header
+//! format and its create/open protocol.
+//!
+//! * `header.rs` — the binary header, its state table, validation
+//! * `name.rs` — name validation
+//! * `payload.rs` — what a segment can hold (`T` or `[E]`)
+//! * `attach.rs` — the create / open / open-or-create protocol
+//! * `options.rs` — the [`SegmentOptions`] builder
+//! * `slice.rs` — runtime-length array segments (`Segment<[E]>`)
+//! * `registry.rs` — this process's live mappings, for the mutex
+
+mod attach;
+mod header;
+mod name;
+mod options;
+mod payload;
+mod registry;
+mod slice;
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use core::ptr::NonNull;
+
+use crate::{Result, ShmSafe};
+
+pub use options::SegmentOptions;
+pub use payload::SegmentPayload;
+
+use attach::Attached;
+use name::SegmentName;
+
+/// A named POSIX shared memory segment holding one `T` (or, as
+/// `Segment<[E]>`, a runtime-length slice of `E`), mapped into this
+/// process.
+///
+/// Every process that opens the same name with the same `T` sees the same
+/// memory. The segment starts with a header that records the format version,
+/// the layout fingerprint and name of `T`, and who created it; [`open`]
+/// validates all of it, so opening a segment with the wrong type, a
+/// truncated segment or somebody else's shared memory object is an
+/// [`Error`](crate::Error), never undefined behavior.
+///
+/// After the segment is published it hands out only `&T`: mutation goes
+/// through the interior mutability of the primitives inside `T`
+/// ([`ShmMutex`](crate::ShmMutex), atomics, …). Plain fields can be set
+/// once, by the creator, in a `*_with` initializer, which gets `&mut T`
+/// because nobody else can see the segment until it returns.
+///
+/// Dereferencing is a pointer cast: all checks happen once, when the segment
+/// is created or opened.
+///
+/// # Ownership of the name
+///
+/// A handle from [`create`] (or the creating side of [`open_or_create`]) is
+/// the *owner*: dropping it unlinks the name (unless
+/// [`SegmentOptions::unlink_on_drop`] says otherwise), after checking that
+/// the name still refers to the same object. Processes that still have the
+/// segment mapped keep using it; later `open`s get [`NotFound`]. A handle
+/// from [`open`] never unlinks. Use [`unlink`](crate::unlink) to remove a
+/// stale name and [`is_attached`](crate::is_attached) to ask whether anyone
+/// still uses it.
+///
+/// [`open`]: Segment::open
+/// [`create`]: Segment::create
+/// [`open_or_create`]: Segment::open_or_create
+/// [`NotFound`]: crate::Error::NotFound
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::{Segment, ShmSafe};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+///
+/// #[derive(ShmSafe)]
+/// #[repr(C)]
+/// struct Stats {
+///     hits: AtomicU64,
+///     limit: u64,
+/// }
+///
+/// # let name = format!("doc-segment-{}", std::process::id());
+/// let owner = Segment::<Stats>::create_with(&name, |s| s.limit = 10)?;
+/// let other: Segment<Stats> = Segment::open(&name)?; // e.g. in another process
+/// other.hits.fetch_add(1, Ordering::Relaxed);
+/// assert_eq!(owner.hits.load(Ordering::Relaxed), 1);
+/// assert_eq!(other.limit, 10);
+/// # Ok::<(), shmsync::Error>(())
+/// ```
+pub struct Segment<T: ?Sized + SegmentPayload> {
+    /// The payload inside `inner.map`.
+    payload: NonNull<T>,
+    inner: Attached,
+    name: SegmentName,
+    unlink_on_drop: bool,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: a `Segment` hands out only `&T` (and, for slices, `unsafe`
+// accessors whose callers take over the aliasing rules). `T: Sync` (required
+// by `ShmSafe`) makes sharing `&T` across threads sound; the mapping and
+// descriptor are process-wide resources usable from any thread.
+unsafe impl<T: ?Sized + SegmentPayload> Send for Segment<T> {}
+// SAFETY: as above: `&Segment<T>` only yields `&T`, and `T: Sync`.
+unsafe impl<T: ?Sized + SegmentPayload> Sync for Segment<T> {}
+
+impl<T: ?Sized + SegmentPayload> Segment<T> {
+    /// A builder for segments with a non-default mode, open timeout,
+    /// unlink-on-drop behavior or PID-namespace policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::Segment;
+    /// use std::sync::atomic::AtomicU32;
+    /// use std::time::Duration;
+    ///
+    /// # let name = format!("doc-options-{}", std::process::id());
+    /// let seg = Segment::<AtomicU32>::options()
+    ///     .mode(0o660)
+    ///     .open_timeout(Duration::from_secs(1))
+    ///     .create(&name)?;
+    /// assert!(seg.is_owner());
+    /// # Ok::<(), shmsync::Error>(())
+    /// ```
+    pub fn options() -> SegmentOptions<T> {
+        SegmentOptions::new()
+    }
+
+    /// The name this segment was created or opened with.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Whether this handle initialized the segment (by `create`, or as the
+    /// one creator of `open_or_create`, or by taking over a segment whose
+    /// creator died while initializing). An owner unlinks the name on drop
+    /// unless told otherwise.
+    pub fn is_owner(&self) -> bool {
+        self.inner.owner
+    }
+
+    /// Wraps a validated attachment, registering the mapping.
+    fn from_attached(inner: Attached, name: SegmentName, unlink_on_drop: bool) -> Segment<T> {
+        let base = inner.map.as_mut_ptr();
+        // SAFETY: `payload_offset` lies inside the mapping (validated or
+        // computed against its length).
+        let payload_base = unsafe { base.add(inner.geometry.payload_offset) };
+        let raw = T::payload_ptr(payload_base, inner.geometry.element_count);
+        // A mapping is never at address 0, so the payload pointer is non-null.
+        let payload = NonNull::new(raw).expect("a mapped payload is never null");
+        registry::register(base, inner.map.len());
+        Segment { payload, inner, name, unlink_on_drop, _owns: PhantomData }
+    }
+}
+
+impl<T: ShmSafe> Segment<T> {
+    /// Creates the segment `name`, holding an all-zero `T`, and owns it.
+    ///
+    /// The mode is `0o600`; see [`options`](Segment::options) for others.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidName`](crate::Error::InvalidName),
+    /// [`AlreadyExists`](crate::Error::AlreadyExists) if the name is taken,
+    /// [`PermissionDenied`](crate::Error::PermissionDenied), or
+    /// [`Io`](crate::Error::Io) (e.g. out of memory in `/dev/shm`).
+    pub fn create(name: &str) -> Result<Segment<T>> {
+        Self::options().create(name)
+    }
+
+    /// Creates the segment `name` and runs `init` on its (all-zero) value
+    /// before any other process can open it; then owns it.
+    ///
+    /// If `init` panics, the name is removed and the panic propagates.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Segment::create).
+    pub fn create_with(name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
+        Self::options().create_with(name, init)
+    }
+
+    /// Opens the existing segment `name`, which must hold a `T`.
+    ///
+    /// Waits (up to the open timeout, 5 s by default) while its creator is
+    /// still initializing it.
+    ///
+    /// # Errors
+    ///
+    /// [`NotFound`](crate::Error::NotFound),
+    /// [`PermissionDenied`](crate::Error::PermissionDenied),
+    /// [`NotASegment`](crate::Error::NotASegment),
+    /// [`VersionMismatch`](crate::Error::VersionMismatch),
+    /// [`LayoutMismatch`](crate::Error::LayoutMismatch) (it holds another
+    /// type), [`SizeMismatch`](crate::Error::SizeMismatch) (truncated),
+    /// [`CreatorDied`](crate::Error::CreatorDied),
+    /// [`InitTimeout`](crate::Error::InitTimeout),
+    /// [`PidNamespaceMismatch`](crate::Error::PidNamespaceMismatch),
+    /// [`InvalidName`](crate::Error::InvalidName), [`Io`](crate::Error::Io).
+    pub fn open(name: &str) -> Result<Segment<T>> {
+        Self::options().open(name)
+    }
+
+    /// Opens the segment `name`, creating it (all zeros) if it does not
+    /// exist. Race-free: among any number of processes calling this at once,
+    /// exactly one creates; the others open. If a creator died while
+    /// initializing, one caller takes the segment over and initializes it.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Segment::open) and [`create`](Segment::create), except
+    /// `NotFound`, `AlreadyExists` and `CreatorDied`.
+    pub fn open_or_create(name: &str) -> Result<Segment<T>> {
+        Self::options().open_or_create(name)
+    }
+
+    /// As [`open_or_create`](Segment::open_or_create), running `init` only
+    /// in the process that creates (or takes over) the segment, before any
+    /// other process can open it.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_or_create`](Segment::open_or_create).
+    pub fn open_or_create_with(name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
+        Self::options().open_or_create_with(name, init)
+    }
+}
+
+impl<T: ?Sized + SegmentPayload> Deref for Segment<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: `payload` points into `inner.map`, which stays mapped as
+        // long as `self`; the header was validated (type fingerprint,
+        // alignment, size within the mapping) when the segment was created
+        // or opened, and `T: ShmSafe` is valid for the all-zero bytes it
+        // started from and holds only interior-mutable or init-once state.
+        unsafe { self.payload.as_ref() }
+    }
+}
+
+impl<T: ?Sized + SegmentPayload> fmt::Debug for Segment<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Segment")
+            .field("name", &self.name.as_str())
+            .field("type", &T::SHAPE.type_name)
+            .field("len", &self.inner.geometry.element_count)
+            .field("owner", &self.inner.owner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: ?Sized + SegmentPayload> Drop for Segment<T> {
+    fn drop(&mut self) {
+        registry::unregister(self.inner.map.as_ptr());
+        if self.inner.owner && self.unlink_on_drop {
+            attach::unlink_if_same(&self.name, &self.inner.stat);
+        }
+        // `inner` drops next: unmap, then close the descriptor (releasing
+        // this handle's shared OFD lock).
+    }
+}
+
+/// Removes the segment name `name`. Processes that have it mapped keep
+/// their mapping; the memory is freed when the last one unmaps it. Use it
+/// to clean up a segment whose owner died.
+///
+/// # Errors
+///
+/// [`InvalidName`](crate::Error::InvalidName),
+/// [`NotFound`](crate::Error::NotFound),
+/// [`PermissionDenied`](crate::Error::PermissionDenied),
+/// [`Io`](crate::Error::Io).
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::Segment;
+/// use std::sync::atomic::AtomicU64;
+///
+/// # let name = format!("doc-unlink-{}", std::process::id());
+/// let seg = Segment::<AtomicU64>::options().unlink_on_drop(false).create(&name)?;
+/// drop(seg);
+/// shmsync::unlink(&name)?;
+/// assert!(matches!(Segment::<AtomicU64>::open(&name), Err(shmsync::Error::NotFound { .. })));
+/// # Ok::<(), shmsync::Error>(())
+/// ```
+pub fn unlink(name: &str) -> Result<()> {
+    attach::unlink(&SegmentName::new(name)?)
+}
+
+/// Whether any handle — in any process, **including this one** — currently
+/// has the segment `name` open (or is initializing it).
+///
+/// Every [`Segment`] handle holds a shared open-file-description lock on the
+/// object for as long as it lives, and the kernel releases it when the
+/// process exits or is killed; this asks the kernel whether any such lock
+/// is held (`F_OFD_GETLK`). A `false` answer means no live process is
+/// attached, so [`unlink`] cannot pull the segment from under anyone who
+/// uses it — though a new process may attach right after this returns.
+///
+/// # Errors
+///
+/// [`InvalidName`](crate::Error::InvalidName),
+/// [`NotFound`](crate::Error::NotFound),
+/// [`PermissionDenied`](crate::Error::PermissionDenied),
+/// [`Io`](crate::Error::Io).
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::Segment;
+/// use std::sync::atomic::AtomicU64;
+///
+/// # let name = format!("doc-attached-{}", std::process::id());
+/// let seg = Segment::<AtomicU64>::options().unlink_on_drop(false).create(&name)?;
+/// assert!(shmsync::is_attached(&name)?);
+/// drop(seg);
+/// assert!(!shmsync::is_attached(&name)?);
+/// shmsync::unlink(&name)?;
+/// # Ok::<(), shmsync::Error>(())
+/// ```
+pub fn is_attached(name: &str) -> Result<bool> {
+    attach::is_attached(&SegmentName::new(name)?)
+}
 
 /// Whether owner-death detection may run for a lock word at `addr`.
 ///
@@ -6,6 +332,12 @@
 /// it is shared across PID namespaces (non-robust mode): thread ids in its
 /// lock words cannot be checked for liveness from every process, so owners
 /// are never declared dead. Called only on the mutex's cold path.
-pub(crate) fn owner_death_detection_enabled(_addr: usize) -> bool {
-    true
+pub(crate) fn owner_death_detection_enabled(addr: usize) -> bool {
+    registry::owner_death_detection_enabled(addr)
+}
+
+/// Test support: whether owner-death detection runs for locks at `addr`.
+#[doc(hidden)]
+pub fn __owner_death_detection_enabled(addr: *const u8) -> bool {
+    owner_death_detection_enabled(addr as usize)
 }

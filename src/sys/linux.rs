@@ -289,3 +289,156 @@ mod tests {
         assert_eq!(pid_namespace_id(), pid_namespace_id());
     }
 }
+
+// ---------------------------------------------------------------------------
+// POSIX shared memory objects and OFD locks (used by `segment`)
+// ---------------------------------------------------------------------------
+
+#[cfg(not(loom))]
+pub(crate) use shm::*;
+
+/// Thin wrappers over `shm_open`, `shm_unlink`, `fchmod`, `ftruncate`,
+/// `fstat` and open-file-description locks. Each returns the raw
+/// `io::Error` so the caller can map it to the right `crate::Error`.
+#[cfg(not(loom))]
+mod shm {
+    use std::ffi::CStr;
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+    fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// `shm_open(name, flags | O_CLOEXEC, mode)`.
+    pub(crate) fn shm_open(name: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+        // SAFETY: `name` is a valid NUL-terminated string that outlives the
+        // call; shm_open has no other memory-safety preconditions.
+        let fd = cvt(unsafe {
+            libc::shm_open(name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::mode_t)
+        })?;
+        // SAFETY: `fd` was just returned by a successful shm_open, so it is an
+        // open descriptor owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// `shm_unlink(name)`.
+    pub(crate) fn shm_unlink(name: &CStr) -> io::Result<()> {
+        // SAFETY: `name` is a valid NUL-terminated string.
+        cvt(unsafe { libc::shm_unlink(name.as_ptr()) }).map(drop)
+    }
+
+    /// `fchmod(fd, mode)`: sets the exact mode, unaffected by the umask.
+    pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+        // SAFETY: `fd` is a live descriptor borrowed for the call.
+        cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+    }
+
+    /// `ftruncate(fd, len)`.
+    pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+        let len = libc::off_t::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size exceeds off_t"))?;
+        // SAFETY: `fd` is a live descriptor borrowed for the call.
+        cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+    }
+
+    /// What `fstat` says about a shared memory object.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) struct FileStat {
+        pub(crate) size: u64,
+        pub(crate) dev: u64,
+        pub(crate) ino: u64,
+        pub(crate) mode: u32,
+    }
+
+    fn from_stat(st: &libc::stat) -> FileStat {
+        FileStat {
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            #[allow(clippy::useless_conversion)]
+            dev: u64::from(st.st_dev),
+            #[allow(clippy::useless_conversion)]
+            ino: u64::from(st.st_ino),
+            #[allow(clippy::useless_conversion)]
+            mode: u32::from(st.st_mode),
+        }
+    }
+
+    /// `fstat(fd)`.
+    pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
+        let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `fd` is live; `st` is valid for writes of one `stat`.
+        cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+        // SAFETY: fstat succeeded, so it initialized `st`.
+        Ok(from_stat(unsafe { st.assume_init_ref() }))
+    }
+
+    /// `stat(path)` without following nothing special; used to check that a
+    /// name still refers to the object a handle has open.
+    pub(crate) fn stat(path: &CStr) -> io::Result<FileStat> {
+        let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `path` is NUL-terminated; `st` is valid for writes.
+        cvt(unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) })?;
+        // SAFETY: stat succeeded, so it initialized `st`.
+        Ok(from_stat(unsafe { st.assume_init_ref() }))
+    }
+
+    /// The kind of an open-file-description lock on a whole file.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum OfdLock {
+        /// `F_RDLCK`: many holders.
+        Shared,
+        /// `F_WRLCK`: one holder, no shared holders.
+        Exclusive,
+    }
+
+    fn whole_file(kind: OfdLock) -> libc::flock {
+        // SAFETY: `flock` is a plain C struct of integers; all-zero is valid.
+        let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+        fl.l_type = match kind {
+            OfdLock::Shared => libc::F_RDLCK,
+            OfdLock::Exclusive => libc::F_WRLCK,
+        } as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        // l_start = 0, l_len = 0: the whole file, however large it grows.
+        // l_pid must be 0 for OFD locks.
+        fl
+    }
+
+    /// `fcntl(F_OFD_SETLK)` on the whole file, without blocking. Converting a
+    /// held lock (exclusive → shared, shared → exclusive) is atomic.
+    /// Returns `Ok(false)` if a conflicting lock is held by another open file
+    /// description.
+    pub(crate) fn ofd_try_lock(fd: BorrowedFd<'_>, kind: OfdLock) -> io::Result<bool> {
+        let fl = whole_file(kind);
+        // SAFETY: `fd` is live; `fl` is a valid flock the kernel only reads.
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        if r == 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+            _ => Err(err),
+        }
+    }
+
+    /// `fcntl(F_OFD_GETLK)`: whether another open file description holds a
+    /// lock that conflicts with taking `kind` on the whole file.
+    pub(crate) fn ofd_conflicting_lock(fd: BorrowedFd<'_>, kind: OfdLock) -> io::Result<bool> {
+        let mut fl = whole_file(kind);
+        // SAFETY: `fd` is live; `fl` is a valid flock the kernel reads and
+        // overwrites with the first conflicting lock (or F_UNLCK).
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) })?;
+        Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    }
+
+    /// `getpid()`.
+    pub(crate) fn getpid() -> u32 {
+        // SAFETY: getpid has no preconditions and cannot fail.
+        u32::try_from(unsafe { libc::getpid() }).unwrap_or(0)
+    }
+}

@@ -1,0 +1,582 @@
+//! The create / open / open-or-create protocol.
+//!
+//! Two kernel facilities carry it:
+//!
+//! * `O_CREAT | O_EXCL` picks exactly one creator per name.
+//! * An open-file-description (OFD) lock on the whole object says who is
+//!   alive. The initializer holds it **exclusive** from before it sizes the
+//!   object until it has published `STATE_READY`; then it downgrades to
+//!   **shared**, and every handle holds it shared for its lifetime. The
+//!   kernel drops an OFD lock when its last descriptor closes, which
+//!   includes the death of the process, so:
+//!     - "shared lock refused" ⇒ an initializer is alive and busy: wait;
+//!     - "shared lock granted, state not ready" ⇒ the initializer died
+//!       (a live one would hold the exclusive lock): `open` reports
+//!       `CreatorDied`, `open_or_create` upgrades to exclusive and
+//!       re-initializes the object in place (never unlink-and-recreate by
+//!       name, which would race with other openers);
+//!     - "anyone attached?" is one `F_OFD_GETLK`.
+//!
+//! Openers never truncate, and initializers never shrink an object below
+//! its header, so a header-only mapping taken after `fstat` said the object
+//! is at least a header long cannot fault (unless a foreign program
+//! truncates the object, which no protocol can prevent).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::sync::{futex_wait, futex_wake, Ordering};
+use crate::sys::linux::{self as sys, FileStat, OfdLock};
+use crate::{Error, Result};
+
+use super::header::{
+    Creator, Geometry, Header, PayloadShape, Rejection, Verdict, FLAG_NON_ROBUST, HEADER_SIZE,
+    MAGIC, STATE_INITIALIZING, STATE_READY,
+};
+use super::name::SegmentName;
+
+/// Settings that shape one create/open call (see `SegmentOptions`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    pub(crate) mode: u32,
+    pub(crate) open_timeout: Duration,
+    pub(crate) unlink_on_drop: bool,
+    pub(crate) allow_foreign_pid_namespace: bool,
+}
+
+/// The default for `SegmentOptions::open_timeout`.
+pub(crate) const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the caller's initializer on the payload: `(payload base, element count)`.
+pub(crate) type Init<'a> = &'a mut dyn FnMut(*mut u8, usize);
+
+/// A mapped, validated segment whose descriptor holds a shared OFD lock.
+pub(crate) struct Attached {
+    /// The header and payload (`geometry.total_size` bytes). Declared
+    /// first so it is unmapped before the lock is released.
+    pub(crate) map: MmapRaw,
+    /// Keeps the descriptor, and with it the shared OFD lock, alive. Never
+    /// read: holding it is its purpose.
+    #[allow(dead_code)]
+    pub(crate) file: File,
+    pub(crate) geometry: Geometry,
+    /// Whether this handle initialized the object.
+    pub(crate) owner: bool,
+    /// `fstat` of the object, to recognize it by name before unlinking.
+    pub(crate) stat: FileStat,
+}
+
+// ---------------------------------------------------------------------------
+// entry points
+// ---------------------------------------------------------------------------
+
+/// `create`: makes a new object, failing with `AlreadyExists` if the name is
+/// taken.
+pub(crate) fn create(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    count: usize,
+    init: Init<'_>,
+) -> Result<Attached> {
+    let geometry = geometry_for(name, shape, count)?;
+    check_mode(name, cfg.mode)?;
+    let deadline = deadline(cfg);
+    let file = match create_exclusive(name, cfg.mode)? {
+        Some(file) => file,
+        None => return Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
+    };
+    match initialize_fresh(name, cfg, shape, geometry, file, init, deadline)? {
+        Some(attached) => Ok(attached),
+        // An `open_or_create` elsewhere initialized the object we created
+        // while we were between `shm_open` and the lock: it exists, made by
+        // someone else.
+        None => Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
+    }
+}
+
+/// `open`: attaches to an existing, initialized object.
+pub(crate) fn open(name: &SegmentName, cfg: &Config, shape: &PayloadShape) -> Result<Attached> {
+    let deadline = deadline(cfg);
+    let mut backoff = Backoff::new();
+    loop {
+        match attempt_open(name, cfg, shape, deadline)? {
+            Attempt::Attached(a) => return Ok(a),
+            Attempt::Gone => return Err(Error::NotFound { name: name.as_str().to_owned() }),
+            Attempt::Unfinished { creator_pid, .. } => {
+                return Err(Error::CreatorDied { name: name.as_str().to_owned(), pid: creator_pid })
+            }
+            Attempt::Busy => {}
+            Attempt::Empty(_file) => backoff.pause(),
+        }
+        if Instant::now() >= deadline {
+            return Err(init_timeout(name, cfg));
+        }
+    }
+}
+
+/// `open_or_create`: exactly one process initializes; the others open. An
+/// object whose initializer died is taken over in place.
+///
+/// `expected_count` is the element count this caller would create; an
+/// existing object with another count is a `LengthMismatch`.
+pub(crate) fn open_or_create(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    count: usize,
+    init: Init<'_>,
+) -> Result<Attached> {
+    let geometry = geometry_for(name, shape, count)?;
+    check_mode(name, cfg.mode)?;
+    let deadline = deadline(cfg);
+    let mut backoff = Backoff::new();
+    loop {
+        if let Some(file) = create_exclusive(name, cfg.mode)? {
+            if let Some(a) = initialize_fresh(name, cfg, shape, geometry, file, init, deadline)? {
+                return Ok(a);
+            }
+            // Someone took our fresh object over; open it like anyone else.
+        }
+        let taken_file = match attempt_open(name, cfg, shape, deadline)? {
+            Attempt::Attached(a) => return check_count(name, a, count),
+            // Unlinked between our `shm_open(O_EXCL)` and our open: retry.
+            Attempt::Gone => None,
+            Attempt::Busy => None,
+            Attempt::Empty(file) | Attempt::Unfinished { file, .. } => Some(file),
+        };
+        if let Some(file) = taken_file {
+            // We hold a shared lock and nobody holds the exclusive one: the
+            // initializer died (or, for an empty object, has not locked it
+            // yet). Upgrading succeeds only if no other handle holds a lock;
+            // converting keeps our view valid: nobody can have re-initialized
+            // the object while our shared lock was held.
+            if sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
+                .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+            {
+                best_effort_fchmod(&file, cfg.mode);
+                return initialize_locked(name, cfg, shape, geometry, file, init, true);
+            }
+            drop(file);
+            backoff.pause();
+        }
+        if Instant::now() >= deadline {
+            return Err(init_timeout(name, cfg));
+        }
+    }
+}
+
+/// `is_attached`: whether any open file description (in any process,
+/// including this one) holds a lock on the object.
+pub(crate) fn is_attached(name: &SegmentName) -> Result<bool> {
+    let fd = match sys::shm_open(name.shm_name(), libc::O_RDONLY, 0) {
+        Ok(fd) => fd,
+        Err(e) => return Err(open_error(name, e)),
+    };
+    sys::ofd_conflicting_lock(fd.as_fd(), OfdLock::Exclusive)
+        .map_err(io_err(name, "fcntl(F_OFD_GETLK)"))
+}
+
+/// `unlink`: removes the name.
+pub(crate) fn unlink(name: &SegmentName) -> Result<()> {
+    sys::shm_unlink(name.shm_name()).map_err(|e| open_error(name, e))
+}
+
+/// Unlinks `name` only if it still names the object `stat` describes: an
+/// owner must not remove a newer object that reuses its name.
+pub(crate) fn unlink_if_same(name: &SegmentName, stat: &FileStat) {
+    if let Ok(now) = sys::stat(name.path()) {
+        if now.dev == stat.dev && now.ino == stat.ino {
+            let _ = sys::shm_unlink(name.shm_name());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// creating
+// ---------------------------------------------------------------------------
+
+/// `shm_open(O_CREAT | O_EXCL | O_RDWR)`; `None` if the name exists.
+fn create_exclusive(name: &SegmentName, mode: u32) -> Result<Option<File>> {
+    match sys::shm_open(name.shm_name(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(None),
+        Err(e) => Err(open_error(name, e)),
+    }
+}
+
+/// Takes the exclusive lock on an object we just created and initializes
+/// it. `None` if an `open_or_create` elsewhere took it over first.
+fn initialize_fresh(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    geometry: Geometry,
+    file: File,
+    init: Init<'_>,
+    deadline: Instant,
+) -> Result<Option<Attached>> {
+    let mut backoff = Backoff::new();
+    loop {
+        // An opener may hold a shared lock for a moment (it sees an empty
+        // object and lets go), or an `open_or_create` may have upgraded and
+        // taken the empty object over.
+        if sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
+            .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+        {
+            break;
+        }
+        if fstat(name, &file)?.size > 0 {
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            unlink_if_same(name, &fstat(name, &file)?);
+            return Err(init_timeout(name, cfg));
+        }
+        backoff.pause();
+    }
+    if fstat(name, &file)?.size > 0 {
+        // Taken over, finished and abandoned before we got the lock.
+        return Ok(None);
+    }
+    // The exact mode: `shm_open` applied the umask.
+    sys::fchmod(file.as_fd(), cfg.mode).map_err(io_err(name, "fchmod"))?;
+    initialize_locked(name, cfg, shape, geometry, file, init, false).map(Some)
+}
+
+/// Sizes, maps and initializes an object whose exclusive lock `file` holds,
+/// publishes it, downgrades to a shared lock and wakes waiting openers.
+/// `takeover`: the object held a dead initializer's leftovers.
+fn initialize_locked(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    geometry: Geometry,
+    file: File,
+    init: Init<'_>,
+    takeover: bool,
+) -> Result<Attached> {
+    // Never below HEADER_SIZE (total_size includes the header), so waiters'
+    // header-only mappings stay valid.
+    sys::ftruncate(file.as_fd(), geometry.total_size as u64).map_err(io_err(name, "ftruncate"))?;
+    let map = map(name, &file, geometry.total_size)?;
+    let stat = fstat(name, &file)?;
+    // SAFETY: the mapping is `total_size >= HEADER_SIZE` bytes long and
+    // page-aligned (so aligned for `Header`), and lives as long as `map`;
+    // `Header` is all atomics, so a shared reference is valid whatever other
+    // processes write.
+    let header = unsafe { &*map.as_ptr().cast::<Header>() };
+    // Relaxed: nobody reads the state until we publish with release below;
+    // the exclusive lock keeps every other initializer out.
+    header.state().store(STATE_INITIALIZING, Ordering::Relaxed);
+    // SAFETY: `payload_offset + payload size == total_size`, the mapped
+    // length, so the payload range lies inside the mapping.
+    let payload = unsafe { map.as_mut_ptr().add(geometry.payload_offset) };
+    let payload_len = geometry.total_size - geometry.payload_offset;
+    if takeover {
+        // A dead initializer may have left anything; every payload starts
+        // from all zeros (valid for every ShmSafe type).
+        // SAFETY: the range is inside our mapping; we hold the exclusive
+        // lock, so no shmsync handle maps the payload (openers map it only
+        // under a shared lock).
+        unsafe { core::ptr::write_bytes(payload, 0, payload_len) };
+    }
+    let flags = if cfg.allow_foreign_pid_namespace { FLAG_NON_ROBUST } else { 0 };
+    header.write(shape, &geometry, &creator(), flags);
+
+    // If the initializer panics, leave the object as a dead creator would
+    // (state INITIALIZING, lock released when `file` drops) so that
+    // `open_or_create` can take it over, but remove the name if it is still
+    // ours so that a plain retry of `create` works.
+    struct Unwinding<'a> {
+        name: &'a SegmentName,
+        stat: FileStat,
+        armed: bool,
+    }
+    impl Drop for Unwinding<'_> {
+        fn drop(&mut self) {
+            if self.armed {
+                unlink_if_same(self.name, &self.stat);
+            }
+        }
+    }
+    let mut guard = Unwinding { name, stat, armed: true };
+    init(payload, geometry.element_count);
+    guard.armed = false;
+
+    // Release: pairs with the acquire load of the state in
+    // `Header::snapshot` (and in `wait_for_initializer`): whoever reads
+    // READY sees the header fields and the initializer's writes.
+    header.state().store(STATE_READY, Ordering::Release);
+    // Converting exclusive → shared is atomic and cannot conflict.
+    if !sys::ofd_try_lock(file.as_fd(), OfdLock::Shared)
+        .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+    {
+        return Err(Error::Io {
+            name: name.as_str().to_owned(),
+            op: "fcntl(F_OFD_SETLK)",
+            source: io::Error::other("could not downgrade our own lock"),
+        });
+    }
+    futex_wake(header.state(), u32::MAX);
+    Ok(Attached { file, map, geometry, owner: true, stat })
+}
+
+fn creator() -> Creator {
+    let me = crate::sync::current_thread();
+    let unix_nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    Creator {
+        pid: sys::getpid(),
+        tid: me.tid,
+        start_time: me.start_time,
+        pid_namespace: sys::pid_namespace_id(),
+        unix_nanos,
+    }
+}
+
+fn best_effort_fchmod(file: &File, mode: u32) {
+    // A taken-over object may belong to another user (EPERM); its mode was
+    // chosen by its creator then, which is fine.
+    let _ = sys::fchmod(file.as_fd(), mode);
+}
+
+// ---------------------------------------------------------------------------
+// opening
+// ---------------------------------------------------------------------------
+
+/// The outcome of one open attempt.
+enum Attempt {
+    /// Opened and validated; holds a shared lock.
+    Attached(Attached),
+    /// The name does not exist (any more).
+    Gone,
+    /// An initializer holds the exclusive lock; we waited a little.
+    Busy,
+    /// Zero bytes long and nobody holds the exclusive lock: a creator
+    /// between `shm_open` and its lock, or one that died there. Holds a
+    /// shared lock.
+    Empty(File),
+    /// Not ready, and nobody holds the exclusive lock: the initializer died.
+    /// Holds a shared lock.
+    Unfinished { file: File, creator_pid: u32 },
+}
+
+fn attempt_open(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    deadline: Instant,
+) -> Result<Attempt> {
+    let file = match sys::shm_open(name.shm_name(), libc::O_RDWR, 0) {
+        Ok(fd) => File::from(fd),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Attempt::Gone),
+        Err(e) => return Err(open_error(name, e)),
+    };
+    if !sys::ofd_try_lock(file.as_fd(), OfdLock::Shared)
+        .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+    {
+        wait_for_initializer(name, &file, deadline)?;
+        return Ok(Attempt::Busy);
+    }
+    let stat = fstat(name, &file)?;
+    let size_mismatch = |expected: u64| Error::SizeMismatch {
+        name: name.as_str().to_owned(),
+        expected,
+        found: stat.size,
+    };
+    if stat.size == 0 {
+        return Ok(Attempt::Empty(file));
+    }
+    if stat.size < MAGIC.len() as u64 {
+        return Err(not_a_segment(name, "smaller than a header"));
+    }
+    if stat.size < HEADER_SIZE as u64 {
+        // Too short to hold a header: a truncated segment if the magic is
+        // there, someone else's object otherwise. `stat.size` < 256 fits usize.
+        let head = map(name, &file, stat.size as usize)?;
+        // SAFETY: the mapping is at least 8 bytes long (checked above).
+        let magic = unsafe { core::ptr::read_volatile(head.as_ptr().cast::<[u8; 8]>()) };
+        return Err(if magic == MAGIC {
+            size_mismatch(HEADER_SIZE as u64)
+        } else {
+            not_a_segment(name, "bad magic")
+        });
+    }
+
+    let head = map(name, &file, HEADER_SIZE)?;
+    // SAFETY: the mapping is HEADER_SIZE bytes, page-aligned, lives as long
+    // as `head`; `Header` is all atomics, valid for any bytes.
+    let snapshot = unsafe { &*head.as_ptr().cast::<Header>() }.snapshot();
+    let geometry = match snapshot.check(shape, stat.size) {
+        Ok(Verdict::Ready(g)) => g,
+        Ok(Verdict::Unfinished { creator_pid }) => {
+            return Ok(Attempt::Unfinished { file, creator_pid })
+        }
+        Err(Rejection::NotASegment(reason)) => return Err(not_a_segment(name, reason)),
+        Err(Rejection::Version(found)) => {
+            return Err(Error::VersionMismatch {
+                name: name.as_str().to_owned(),
+                expected: super::header::FORMAT_VERSION,
+                found,
+            })
+        }
+        Err(Rejection::Layout { found_name, found_fingerprint }) => {
+            return Err(Error::LayoutMismatch {
+                name: name.as_str().to_owned(),
+                expected: shape.type_name,
+                found: found_name,
+                expected_fingerprint: shape.fingerprint,
+                found_fingerprint,
+            })
+        }
+        Err(Rejection::Size { expected, found }) => {
+            return Err(Error::SizeMismatch { name: name.as_str().to_owned(), expected, found })
+        }
+    };
+    let ours = sys::pid_namespace_id();
+    if snapshot.creator_pid_namespace != ours {
+        if !cfg.allow_foreign_pid_namespace {
+            return Err(Error::PidNamespaceMismatch { name: name.as_str().to_owned() });
+        }
+        // SAFETY: as above.
+        unsafe { &*head.as_ptr().cast::<Header>() }.set_flags(FLAG_NON_ROBUST);
+    }
+    drop(head);
+    // `check` proved total_size <= stat.size: the whole mapping is backed.
+    let map = map(name, &file, geometry.total_size)?;
+    Ok(Attempt::Attached(Attached { file, map, geometry, owner: false, stat }))
+}
+
+/// Waits a little for the initializer that holds the exclusive lock: on the
+/// state futex if the header is there yet, else by sleeping.
+fn wait_for_initializer(name: &SegmentName, file: &File, deadline: Instant) -> Result<()> {
+    const SLICE: Duration = Duration::from_millis(20);
+    let left = deadline.saturating_duration_since(Instant::now()).min(SLICE);
+    if fstat(name, file)?.size < HEADER_SIZE as u64 {
+        std::thread::sleep(left.min(Duration::from_millis(1)));
+        return Ok(());
+    }
+    let head = map(name, file, HEADER_SIZE)?;
+    // SAFETY: HEADER_SIZE mapped bytes of a file at least that long, which
+    // no initializer shrinks below HEADER_SIZE; `Header` is all atomics.
+    let header = unsafe { &*head.as_ptr().cast::<Header>() };
+    // Acquire: pairs with the initializer's release store of READY (not
+    // needed for correctness here: we re-read everything under the lock).
+    let state = header.state().load(Ordering::Acquire);
+    if state == STATE_READY {
+        // Published; the initializer is about to downgrade its lock.
+        std::thread::yield_now();
+    } else {
+        // Woken by the initializer's `futex_wake` after it publishes; the
+        // timeout bounds the wait if it dies instead.
+        futex_wait(header.state(), state, Some(left));
+    }
+    Ok(())
+}
+
+fn check_count(name: &SegmentName, a: Attached, count: usize) -> Result<Attached> {
+    if a.geometry.element_count == count {
+        Ok(a)
+    } else {
+        Err(Error::LengthMismatch {
+            name: name.as_str().to_owned(),
+            expected: count,
+            found: a.geometry.element_count,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------
+
+/// Randomized exponential pause between retries, so that two processes
+/// that collided do not collide again in lockstep.
+struct Backoff {
+    step: u32,
+    seed: u32,
+}
+
+impl Backoff {
+    fn new() -> Backoff {
+        let seed = sys::getpid().wrapping_mul(0x9E37_79B9) | 1;
+        Backoff { step: 0, seed }
+    }
+
+    fn pause(&mut self) {
+        // xorshift32 jitter
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 17;
+        self.seed ^= self.seed << 5;
+        let cap_us = 50u32 << self.step.min(5); // 50 µs .. 1.6 ms
+        self.step += 1;
+        std::thread::sleep(Duration::from_micros(u64::from(cap_us / 2 + self.seed % cap_us)));
+    }
+}
+
+fn deadline(cfg: &Config) -> Instant {
+    let now = Instant::now();
+    now.checked_add(cfg.open_timeout).unwrap_or(now + Duration::from_secs(86_400 * 365))
+}
+
+fn geometry_for(name: &SegmentName, shape: &PayloadShape, count: usize) -> Result<Geometry> {
+    shape.geometry(count).ok_or_else(|| Error::Io {
+        name: name.as_str().to_owned(),
+        op: "size computation",
+        source: io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the requested payload is larger than the address space",
+        ),
+    })
+}
+
+fn check_mode(name: &SegmentName, mode: u32) -> Result<()> {
+    if mode & !0o777 == 0 {
+        return Ok(());
+    }
+    Err(Error::Io {
+        name: name.as_str().to_owned(),
+        op: "fchmod",
+        source: io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("mode {mode:#o} has bits outside 0o777 (permission bits only)"),
+        ),
+    })
+}
+
+fn map(name: &SegmentName, file: &File, len: usize) -> Result<MmapRaw> {
+    MmapOptions::new().len(len).map_raw(file).map_err(io_err(name, "mmap"))
+}
+
+fn fstat(name: &SegmentName, file: &File) -> Result<FileStat> {
+    sys::fstat(file.as_fd()).map_err(io_err(name, "fstat"))
+}
+
+fn io_err<'a>(name: &'a SegmentName, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io { name: name.as_str().to_owned(), op, source }
+}
+
+fn not_a_segment(name: &SegmentName, reason: &'static str) -> Error {
+    Error::NotASegment { name: name.as_str().to_owned(), reason }
+}
+
+fn init_timeout(name: &SegmentName, cfg: &Config) -> Error {
+    Error::InitTimeout { name: name.as_str().to_owned(), timeout: cfg.open_timeout }
+}
+
+/// Maps an error of `shm_open`/`shm_unlink` on `name`.
+fn open_error(name: &SegmentName, e: io::Error) -> Error {
+    let name_s = name.as_str().to_owned();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => Error::NotFound { name: name_s },
+        Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied { name: name_s },
+        Some(libc::EEXIST) => Error::AlreadyExists { name: name_s },
+        _ => Error::Io { name: name_s, op: "shm_open", source: e },
+    }
+}

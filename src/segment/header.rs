@@ -1,0 +1,441 @@
+//! The segment header: its binary format, its state word, and the
+//! validation of a header read back from shared memory.
+//!
+//! # Format (version 1)
+//!
+//! The header sits at offset 0 of every segment, is [`HEADER_SIZE`] bytes
+//! (four cache lines) and is `#[repr(C, align(64))]`. Every field is an
+//! atomic, because any process that can open the object may write any byte at
+//! any time: reading the header is then never a data race, only possibly a
+//! read of garbage, and every value is validated before it is used.
+//!
+//! | offset | field | meaning |
+//! |---:|---|---|
+//! | 0 | `magic` | the bytes `SHMSYNC\0` |
+//! | 8 | `version` | [`FORMAT_VERSION`] |
+//! | 12 | `state` | see the state table below (a futex word) |
+//! | 16 | `header_size` | [`HEADER_SIZE`] |
+//! | 20 | `flags` | [`FLAG_NON_ROBUST`] |
+//! | 24 | `payload_offset` | where the payload starts: `HEADER_SIZE` rounded up to the payload's alignment |
+//! | 32 | `payload_size` | `element_size * element_count` bytes |
+//! | 40 | `payload_align` | the payload's alignment |
+//! | 48 | `element_size` | `size_of` one element (the whole `T` for a single value) |
+//! | 56 | `element_count` | 1 for a single `T`, the length for `[E]` |
+//! | 64 | `fingerprint` | the payload's layout fingerprint |
+//! | 72 | `creator_pid` | pid of the initializing process (diagnostics) |
+//! | 76 | `creator_tid` | its thread id |
+//! | 80 | `creator_start_time` | that thread's start time (clock ticks since boot) |
+//! | 88 | `creator_pid_namespace` | inode of the creator's `/proc/self/ns/pid` |
+//! | 96 | `created_unix_nanos` | creation time |
+//! | 104 | `type_name_len` | bytes used in `type_name` |
+//! | 108 | reserved | zero |
+//! | 112 | `type_name` | the payload's type name, UTF-8, cut at [`TYPE_NAME_CAPACITY`] bytes |
+//!
+//! `magic` and `version` stay at offsets 0 and 8 in every future version, so
+//! any version can recognize a segment and name the version it found.
+//!
+//! # State table (`state`)
+//!
+//! | value | name | meaning | who moves it on |
+//! |---:|---|---|---|
+//! | 0 | `UNINIT` | the object was just truncated to size: all zeros | the creator, holding the exclusive OFD lock: → 1 |
+//! | 1 | `INITIALIZING` | header written, initializer running | the creator: → 2 (release). If the creator dies, the kernel drops its lock and a taker holding the exclusive lock re-initializes in place: 1 → 1 |
+//! | 2 | `READY` | published; the header never changes again except `flags` | nobody |
+//!
+//! The exclusive OFD lock, not the state, says whether an initializer is
+//! alive: a state below `READY` with nobody holding the exclusive lock means
+//! the initializer died. Openers sleep on `state` with `futex_wait`; the
+//! creator wakes them after publishing.
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// `b"SHMSYNC\0"`.
+pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
+/// The header format this build reads and writes.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+/// Bytes in the header.
+pub(crate) const HEADER_SIZE: usize = 256;
+/// Bytes reserved for the type name.
+pub(crate) const TYPE_NAME_CAPACITY: usize = 144;
+
+/// `state`: freshly truncated.
+pub(crate) const STATE_UNINIT: u32 = 0;
+/// `state`: header written, initializer running.
+pub(crate) const STATE_INITIALIZING: u32 = 1;
+/// `state`: published.
+pub(crate) const STATE_READY: u32 = 2;
+
+/// `flags`: the segment is shared across PID namespaces, so thread ids in
+/// its lock words cannot be checked for liveness: owners are never declared
+/// dead (non-robust mode).
+pub(crate) const FLAG_NON_ROBUST: u32 = 1 << 0;
+
+/// The header as it lies in shared memory. See the module docs.
+#[repr(C, align(64))]
+pub(crate) struct Header {
+    magic: AtomicU64,
+    version: AtomicU32,
+    state: AtomicU32,
+    header_size: AtomicU32,
+    flags: AtomicU32,
+    payload_offset: AtomicU64,
+    payload_size: AtomicU64,
+    payload_align: AtomicU64,
+    element_size: AtomicU64,
+    element_count: AtomicU64,
+    fingerprint: AtomicU64,
+    creator_pid: AtomicU32,
+    creator_tid: AtomicU32,
+    creator_start_time: AtomicU64,
+    creator_pid_namespace: AtomicU64,
+    created_unix_nanos: AtomicU64,
+    type_name_len: AtomicU32,
+    reserved: AtomicU32,
+    type_name: [AtomicU64; TYPE_NAME_CAPACITY / 8],
+}
+
+const _: () = assert!(core::mem::size_of::<Header>() == HEADER_SIZE);
+const _: () = assert!(core::mem::align_of::<Header>() == 64);
+const _: () = assert!(core::mem::offset_of!(Header, state) == 12);
+const _: () = assert!(core::mem::offset_of!(Header, type_name) == 112);
+
+/// The shape of a payload, computed from the Rust type (never from a header).
+///
+/// `pub` only because the sealed `SegmentPayload` trait names it; the
+/// module is private, so no one outside the crate can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadShape {
+    pub(crate) fingerprint: u64,
+    pub(crate) type_name: &'static str,
+    pub(crate) element_size: usize,
+    pub(crate) align: usize,
+    /// `true` for `[E]` (any element count), `false` for a single `T`.
+    pub(crate) is_slice: bool,
+}
+
+/// Where a validated payload lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) payload_offset: usize,
+    pub(crate) element_count: usize,
+    /// The object's size this geometry needs.
+    pub(crate) total_size: usize,
+}
+
+impl PayloadShape {
+    /// The geometry of a payload of `element_count` elements, or `None` if
+    /// it does not fit the address space.
+    pub(crate) fn geometry(&self, element_count: usize) -> Option<Geometry> {
+        let payload_offset = round_up(HEADER_SIZE, self.align.max(1))?;
+        let payload_size = self.element_size.checked_mul(element_count)?;
+        let total_size = payload_offset.checked_add(payload_size)?;
+        // mmap and ftruncate take sizes that must fit `off_t`.
+        if i64::try_from(total_size).is_err() {
+            return None;
+        }
+        Some(Geometry { payload_offset, element_count, total_size })
+    }
+}
+
+fn round_up(value: usize, align: usize) -> Option<usize> {
+    if !align.is_power_of_two() {
+        return None;
+    }
+    value.checked_add(align - 1).map(|v| v & !(align - 1))
+}
+
+/// Creator facts recorded in the header.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Creator {
+    pub(crate) pid: u32,
+    pub(crate) tid: u32,
+    pub(crate) start_time: u64,
+    pub(crate) pid_namespace: u64,
+    pub(crate) unix_nanos: u64,
+}
+
+impl Header {
+    /// The state word, a futex the creator wakes after publishing.
+    pub(crate) fn state(&self) -> &AtomicU32 {
+        &self.state
+    }
+
+    /// Sets `flags` bits (used to switch the segment to non-robust mode).
+    pub(crate) fn set_flags(&self, bits: u32) {
+        // Release: pairs with the acquire load in `flags`, so a process
+        // that sees the bit also sees everything its setter did before.
+        self.flags.fetch_or(bits, Ordering::Release);
+    }
+
+    /// The current flags.
+    pub(crate) fn flags(&self) -> u32 {
+        // Acquire: pairs with the release `fetch_or` in `set_flags`.
+        self.flags.load(Ordering::Acquire)
+    }
+
+    /// Writes every field except `state` (which the caller moves), for a
+    /// payload of `shape` laid out as `geometry`. Called only by the holder
+    /// of the exclusive OFD lock, so no legitimate process reads these
+    /// fields concurrently; the stores are relaxed because the release store
+    /// of `STATE_READY` publishes them.
+    pub(crate) fn write(
+        &self,
+        shape: &PayloadShape,
+        geometry: &Geometry,
+        creator: &Creator,
+        flags: u32,
+    ) {
+        let r = Ordering::Relaxed;
+        self.magic.store(u64::from_le_bytes(MAGIC), r);
+        self.version.store(FORMAT_VERSION, r);
+        self.header_size.store(HEADER_SIZE as u32, r);
+        self.flags.store(flags, r);
+        self.payload_offset.store(geometry.payload_offset as u64, r);
+        self.payload_size.store((geometry.total_size - geometry.payload_offset) as u64, r);
+        self.payload_align.store(shape.align as u64, r);
+        self.element_size.store(shape.element_size as u64, r);
+        self.element_count.store(geometry.element_count as u64, r);
+        self.fingerprint.store(shape.fingerprint, r);
+        self.creator_pid.store(creator.pid, r);
+        self.creator_tid.store(creator.tid, r);
+        self.creator_start_time.store(creator.start_time, r);
+        self.creator_pid_namespace.store(creator.pid_namespace, r);
+        self.created_unix_nanos.store(creator.unix_nanos, r);
+        let name = truncate_utf8(shape.type_name, TYPE_NAME_CAPACITY);
+        self.type_name_len.store(name.len() as u32, r);
+        self.reserved.store(0, r);
+        let mut buf = [0u8; TYPE_NAME_CAPACITY];
+        buf[..name.len()].copy_from_slice(name.as_bytes());
+        for (word, chunk) in self.type_name.iter().zip(buf.chunks_exact(8)) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(bytes), r);
+        }
+    }
+
+    /// Copies the header out of shared memory. `state` is loaded first, with
+    /// acquire: it pairs with the creator's release store of `STATE_READY`,
+    /// so when it reads `READY` every other field read here is the creator's.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let state = self.state.load(Ordering::Acquire);
+        let r = Ordering::Relaxed;
+        let mut type_name = [0u8; TYPE_NAME_CAPACITY];
+        for (word, chunk) in self.type_name.iter().zip(type_name.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&word.load(r).to_le_bytes());
+        }
+        Snapshot {
+            magic: self.magic.load(r).to_le_bytes(),
+            version: self.version.load(r),
+            state,
+            header_size: self.header_size.load(r),
+            flags: self.flags.load(r),
+            payload_offset: self.payload_offset.load(r),
+            payload_size: self.payload_size.load(r),
+            payload_align: self.payload_align.load(r),
+            element_size: self.element_size.load(r),
+            element_count: self.element_count.load(r),
+            fingerprint: self.fingerprint.load(r),
+            creator_pid: self.creator_pid.load(r),
+            creator_pid_namespace: self.creator_pid_namespace.load(r),
+            type_name_len: self.type_name_len.load(r),
+            type_name,
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` bytes at a character boundary.
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A copy of a header's fields: plain values, all untrusted.
+#[derive(Clone, Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) magic: [u8; 8],
+    pub(crate) version: u32,
+    pub(crate) state: u32,
+    pub(crate) header_size: u32,
+    pub(crate) flags: u32,
+    pub(crate) payload_offset: u64,
+    pub(crate) payload_size: u64,
+    pub(crate) payload_align: u64,
+    pub(crate) element_size: u64,
+    pub(crate) element_count: u64,
+    pub(crate) fingerprint: u64,
+    pub(crate) creator_pid: u32,
+    pub(crate) creator_pid_namespace: u64,
+    pub(crate) type_name_len: u32,
+    pub(crate) type_name: [u8; TYPE_NAME_CAPACITY],
+}
+
+/// What a header says, once checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Published, and matching the expected payload.
+    Ready(Geometry),
+    /// Not published yet (`UNINIT` or `INITIALIZING`); whether the creator
+    /// is alive is for the caller to decide (from the OFD lock).
+    Unfinished {
+        /// The pid recorded by the creator (0 if it had not written it).
+        creator_pid: u32,
+    },
+}
+
+/// Why a header was rejected; turned into a [`crate::Error`] with the name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// Wrong magic, or a field no shmsync writes.
+    NotASegment(&'static str),
+    /// Another format version.
+    Version(u32),
+    /// Another payload type.
+    Layout { found_name: String, found_fingerprint: u64 },
+    /// Sizes inconsistent with the object size.
+    Size { expected: u64, found: u64 },
+}
+
+impl Snapshot {
+    /// The recorded type name, if it is valid UTF-8 within bounds.
+    pub(crate) fn type_name(&self) -> Option<&str> {
+        let len = usize::try_from(self.type_name_len).ok()?;
+        core::str::from_utf8(self.type_name.get(..len)?).ok()
+    }
+
+    /// Checks this header against the payload the caller expects and the
+    /// object's actual size. Every field is treated as hostile: sizes are
+    /// compared with checked arithmetic, nothing is indexed by them.
+    pub(crate) fn check(
+        &self,
+        expected: &PayloadShape,
+        file_size: u64,
+    ) -> Result<Verdict, Rejection> {
+        if self.magic != MAGIC {
+            return Err(Rejection::NotASegment("bad magic"));
+        }
+        if self.version != FORMAT_VERSION {
+            return Err(Rejection::Version(self.version));
+        }
+        match self.state {
+            STATE_READY => {}
+            STATE_UNINIT | STATE_INITIALIZING => {
+                return Ok(Verdict::Unfinished { creator_pid: self.creator_pid })
+            }
+            _ => return Err(Rejection::NotASegment("invalid state word")),
+        }
+        if self.header_size as usize != HEADER_SIZE {
+            return Err(Rejection::NotASegment("invalid header size"));
+        }
+        if self.flags & !FLAG_NON_ROBUST != 0 {
+            return Err(Rejection::NotASegment("unknown flag bits"));
+        }
+        if self.fingerprint != expected.fingerprint {
+            return Err(Rejection::Layout {
+                found_name: self.type_name().unwrap_or("<invalid type name>").to_owned(),
+                found_fingerprint: self.fingerprint,
+            });
+        }
+        // Same fingerprint: the same type, so any disagreement below is
+        // corruption (or a forged header), never a legitimate other layout.
+        if self.payload_align != expected.align as u64
+            || self.element_size != expected.element_size as u64
+            || (!expected.is_slice && self.element_count != 1)
+        {
+            return Err(Rejection::NotASegment("payload shape disagrees with its fingerprint"));
+        }
+        let count = usize::try_from(self.element_count)
+            .map_err(|_| Rejection::NotASegment("element count exceeds the address space"))?;
+        let Some(geometry) = expected.geometry(count) else {
+            return Err(Rejection::Size { expected: u64::MAX, found: file_size });
+        };
+        if self.payload_offset != geometry.payload_offset as u64
+            || self.payload_size != (geometry.total_size - geometry.payload_offset) as u64
+        {
+            return Err(Rejection::NotASegment("payload offset or size disagrees with its shape"));
+        }
+        if (geometry.total_size as u64) > file_size {
+            return Err(Rejection::Size { expected: geometry.total_size as u64, found: file_size });
+        }
+        Ok(Verdict::Ready(geometry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape() -> PayloadShape {
+        PayloadShape {
+            fingerprint: 0x1234,
+            type_name: "Thing",
+            element_size: 24,
+            align: 8,
+            is_slice: false,
+        }
+    }
+
+    fn ready_header() -> (Box<Header>, Geometry) {
+        // SAFETY: Header is all atomics; all-zero is a valid value.
+        let h: Box<Header> = Box::new(unsafe { core::mem::zeroed() });
+        let g = shape().geometry(1).expect("fits");
+        let c = Creator { pid: 7, tid: 7, start_time: 1, pid_namespace: 9, unix_nanos: 1 };
+        h.write(&shape(), &g, &c, 0);
+        h.state().store(STATE_READY, Ordering::Release);
+        (h, g)
+    }
+
+    #[test]
+    fn written_header_validates() {
+        let (h, g) = ready_header();
+        let snap = h.snapshot();
+        assert_eq!(snap.type_name(), Some("Thing"));
+        assert_eq!(snap.check(&shape(), g.total_size as u64), Ok(Verdict::Ready(g)));
+        assert_eq!(g.payload_offset, HEADER_SIZE);
+    }
+
+    #[test]
+    fn short_file_is_size_mismatch() {
+        let (h, g) = ready_header();
+        let found = g.total_size as u64 - 1;
+        assert_eq!(
+            h.snapshot().check(&shape(), found),
+            Err(Rejection::Size { expected: g.total_size as u64, found })
+        );
+    }
+
+    #[test]
+    fn unfinished_states_are_reported() {
+        let (h, g) = ready_header();
+        h.state().store(STATE_INITIALIZING, Ordering::Relaxed);
+        assert_eq!(
+            h.snapshot().check(&shape(), g.total_size as u64),
+            Ok(Verdict::Unfinished { creator_pid: 7 })
+        );
+        h.state().store(77, Ordering::Relaxed);
+        assert!(matches!(
+            h.snapshot().check(&shape(), g.total_size as u64),
+            Err(Rejection::NotASegment(_))
+        ));
+    }
+
+    #[test]
+    fn long_type_names_are_cut_at_a_char_boundary() {
+        let long = "é".repeat(TYPE_NAME_CAPACITY);
+        let cut = truncate_utf8(&long, TYPE_NAME_CAPACITY);
+        assert!(cut.len() <= TYPE_NAME_CAPACITY);
+        assert!(core::str::from_utf8(cut.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn huge_slices_do_not_overflow() {
+        let s = PayloadShape { is_slice: true, ..shape() };
+        assert!(s.geometry(usize::MAX).is_none());
+        assert!(s.geometry(usize::MAX / 24).is_none());
+    }
+}

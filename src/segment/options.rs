@@ -1,0 +1,214 @@
+//! [`SegmentOptions`]: the builder behind every way to make a [`Segment`].
+
+use core::marker::PhantomData;
+use std::time::Duration;
+
+use crate::{Result, ShmSafe};
+
+use super::attach::{self, Config, DEFAULT_OPEN_TIMEOUT};
+use super::name::SegmentName;
+use super::{Segment, SegmentPayload};
+
+/// Options for creating or opening a [`Segment`]; start from
+/// [`Segment::options`].
+///
+/// | option | default |
+/// |---|---|
+/// | [`mode`](SegmentOptions::mode) | `0o600` |
+/// | [`open_timeout`](SegmentOptions::open_timeout) | 5 s |
+/// | [`unlink_on_drop`](SegmentOptions::unlink_on_drop) | `true` |
+/// | [`allow_foreign_pid_namespace`](SegmentOptions::allow_foreign_pid_namespace) | `false` |
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::Segment;
+/// use std::sync::atomic::AtomicU64;
+///
+/// # let name = format!("doc-seg-options-{}", std::process::id());
+/// let seg = Segment::<[AtomicU64]>::options().mode(0o640).create_slice(&name, 16)?;
+/// assert_eq!(seg.len(), 16);
+/// # Ok::<(), shmsync::Error>(())
+/// ```
+#[must_use]
+pub struct SegmentOptions<T: ?Sized + SegmentPayload> {
+    cfg: Config,
+    _payload: PhantomData<fn() -> *const T>,
+}
+
+impl<T: ?Sized + SegmentPayload> Clone for SegmentOptions<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: ?Sized + SegmentPayload> Copy for SegmentOptions<T> {}
+
+impl<T: ?Sized + SegmentPayload> core::fmt::Debug for SegmentOptions<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SegmentOptions")
+            .field("mode", &format_args!("{:#o}", self.cfg.mode))
+            .field("open_timeout", &self.cfg.open_timeout)
+            .field("unlink_on_drop", &self.cfg.unlink_on_drop)
+            .field("allow_foreign_pid_namespace", &self.cfg.allow_foreign_pid_namespace)
+            .finish()
+    }
+}
+
+impl<T: ?Sized + SegmentPayload> Default for SegmentOptions<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
+    /// The defaults (see the table above).
+    pub fn new() -> Self {
+        SegmentOptions {
+            cfg: Config {
+                mode: 0o600,
+                open_timeout: DEFAULT_OPEN_TIMEOUT,
+                unlink_on_drop: true,
+                allow_foreign_pid_namespace: false,
+            },
+            _payload: PhantomData,
+        }
+    }
+
+    /// The permission bits (`0o000..=0o777`) a created segment gets,
+    /// exactly: the process umask does not apply. Anything outside
+    /// `0o777` makes creation fail with [`Io`](crate::Error::Io).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.cfg.mode = mode;
+        self
+    }
+
+    /// How long `open` and `open_or_create` wait for a creator that is
+    /// still initializing the segment before failing with
+    /// [`InitTimeout`](crate::Error::InitTimeout). Opening never waits
+    /// longer than this (plus a few milliseconds).
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.cfg.open_timeout = timeout;
+        self
+    }
+
+    /// Whether an owning handle unlinks the name when dropped (default
+    /// `true`). Set `false` to leave the segment for later processes; remove
+    /// it with [`unlink`](crate::unlink).
+    pub fn unlink_on_drop(mut self, unlink: bool) -> Self {
+        self.cfg.unlink_on_drop = unlink;
+        self
+    }
+
+    /// Allows sharing the segment with processes in other PID namespaces
+    /// (containers), at the price of robustness (default `false`).
+    ///
+    /// Lock owners are recorded by thread id, and a thread id names another
+    /// thread (or none) in another PID namespace, so owner-death detection
+    /// could declare a live owner dead. By default, opening a segment made
+    /// in another PID namespace fails with
+    /// [`PidNamespaceMismatch`](crate::Error::PidNamespaceMismatch). With
+    /// this option the open succeeds and marks the segment **non-robust** in
+    /// its header: from then on no process declares a lock owner in it dead,
+    /// so a holder that dies leaves its locks held forever. Creating with
+    /// this option marks the segment non-robust from the start.
+    pub fn allow_foreign_pid_namespace(mut self, allow: bool) -> Self {
+        self.cfg.allow_foreign_pid_namespace = allow;
+        self
+    }
+
+    fn finish(&self, name: SegmentName, attached: attach::Attached) -> Segment<T> {
+        Segment::from_attached(attached, name, self.cfg.unlink_on_drop)
+    }
+
+    pub(super) fn create_raw(
+        &self,
+        name: &str,
+        count: usize,
+        init: attach::Init<'_>,
+    ) -> Result<Segment<T>> {
+        let name = SegmentName::new(name)?;
+        let a = attach::create(&name, &self.cfg, &T::SHAPE, count, init)?;
+        Ok(self.finish(name, a))
+    }
+
+    pub(super) fn open_raw(&self, name: &str) -> Result<Segment<T>> {
+        let name = SegmentName::new(name)?;
+        let a = attach::open(&name, &self.cfg, &T::SHAPE)?;
+        Ok(self.finish(name, a))
+    }
+
+    pub(super) fn open_or_create_raw(
+        &self,
+        name: &str,
+        count: usize,
+        init: attach::Init<'_>,
+    ) -> Result<Segment<T>> {
+        let name = SegmentName::new(name)?;
+        let a = attach::open_or_create(&name, &self.cfg, &T::SHAPE, count, init)?;
+        Ok(self.finish(name, a))
+    }
+}
+
+/// Adapts `FnOnce(&mut T)` to the protocol's payload callback.
+fn typed_init<T: ShmSafe>(init: impl FnOnce(&mut T)) -> impl FnMut(*mut u8, usize) {
+    let mut init = Some(init);
+    move |payload, _count| {
+        if let Some(f) = init.take() {
+            // SAFETY: the protocol calls this once, with the payload of a
+            // segment whose exclusive lock it holds and that no other
+            // process can open yet: the pointer is valid, aligned for `T`
+            // (checked geometry) and unaliased, and its bytes are all zero,
+            // a valid `T`.
+            f(unsafe { &mut *payload.cast::<T>() });
+        }
+    }
+}
+
+fn no_init(_: *mut u8, _: usize) {}
+
+impl<T: ShmSafe> SegmentOptions<T> {
+    /// [`Segment::create`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::create`].
+    pub fn create(&self, name: &str) -> Result<Segment<T>> {
+        self.create_raw(name, 1, &mut no_init)
+    }
+
+    /// [`Segment::create_with`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::create`].
+    pub fn create_with(&self, name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
+        self.create_raw(name, 1, &mut typed_init(init))
+    }
+
+    /// [`Segment::open`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::open`].
+    pub fn open(&self, name: &str) -> Result<Segment<T>> {
+        self.open_raw(name)
+    }
+
+    /// [`Segment::open_or_create`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::open_or_create`].
+    pub fn open_or_create(&self, name: &str) -> Result<Segment<T>> {
+        self.open_or_create_raw(name, 1, &mut no_init)
+    }
+
+    /// [`Segment::open_or_create_with`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::open_or_create`].
+    pub fn open_or_create_with(&self, name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
+        self.open_or_create_raw(name, 1, &mut typed_init(init))
+    }
+}

@@ -1,0 +1,100 @@
+//! Public-API tests of `Segment<T>`: create, open, ownership, and two
+//! processes sharing one segment.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use shmsync::{Error, Segment, ShmSafe};
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Shared {
+    from_parent: AtomicU64,
+    from_child: AtomicU64,
+    config: u64,
+}
+
+#[test]
+fn child_entry() {
+    common::run_child(|role, args| match role {
+        "write_and_wait" => {
+            let seg: Segment<Shared> = Segment::open(&args[0]).expect("child opens");
+            assert_eq!(seg.config, 42, "child sees the creator's initializer");
+            seg.from_child.store(7, Ordering::Release);
+            // Wait (bounded) for the parent's write.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while seg.from_parent.load(Ordering::Acquire) != 9 {
+                assert!(std::time::Instant::now() < deadline, "parent's write never arrived");
+                std::thread::yield_now();
+            }
+            common::reached("saw-parent");
+        }
+        other => panic!("unknown role {other}"),
+    });
+}
+
+#[test]
+fn two_processes_see_each_others_writes() {
+    let name = common::unique_name("two-proc");
+    let seg = Segment::<Shared>::create_with(&name, |s| s.config = 42).expect("create");
+    let mut child = common::spawn("child_entry", "write_and_wait", &[&name]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while seg.from_child.load(Ordering::Acquire) != 7 {
+        assert!(std::time::Instant::now() < deadline, "child's write never arrived");
+        std::thread::yield_now();
+    }
+    seg.from_parent.store(9, Ordering::Release);
+    child.wait_for("saw-parent", Duration::from_secs(10));
+    child.expect_success(Duration::from_secs(10));
+}
+
+#[test]
+fn create_on_existing_name_is_already_exists() {
+    let name = common::unique_name("exists");
+    let _seg = Segment::<AtomicU64>::create(&name).expect("create");
+    match Segment::<AtomicU64>::create(&name) {
+        Err(Error::AlreadyExists { name: n }) => assert_eq!(n, name),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+}
+
+#[test]
+fn open_of_missing_name_is_not_found() {
+    let name = common::unique_name("missing");
+    match Segment::<AtomicU64>::open(&name) {
+        Err(Error::NotFound { name: n }) => assert_eq!(n, name),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+#[test]
+fn owner_drop_unlinks_opener_drop_does_not() {
+    let name = common::unique_name("owner-drop");
+    let owner = Segment::<AtomicU64>::create(&name).expect("create");
+    assert!(owner.is_owner());
+    let opener = Segment::<AtomicU64>::open(&name).expect("open");
+    assert!(!opener.is_owner());
+    assert_eq!(opener.name(), name);
+    drop(opener);
+    // Still there after the opener's drop.
+    let again = Segment::<AtomicU64>::open(&name).expect("still exists after opener drop");
+    drop(again);
+    drop(owner);
+    assert!(matches!(Segment::<AtomicU64>::open(&name), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn unlink_on_drop_false_keeps_the_name() {
+    let name = common::unique_name("keep");
+    let owner =
+        Segment::<AtomicU64>::options().unlink_on_drop(false).create(&name).expect("create");
+    owner.store(5, Ordering::Relaxed);
+    drop(owner);
+    let seg = Segment::<AtomicU64>::open(&name).expect("kept");
+    assert_eq!(seg.load(Ordering::Relaxed), 5);
+    drop(seg);
+    shmsync::unlink(&name).expect("unlink");
+    assert!(matches!(shmsync::unlink(&name), Err(Error::NotFound { .. })));
+}
