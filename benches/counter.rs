@@ -1,4 +1,4 @@
-//! One thread incrementing a counter in a shared mapping: shmsync's
+//! One thread incrementing a counter in a shmsync `Segment`: shmsync's
 //! `AtomicCounter::incr` and `ShardedCounter::incr` against the floor, a
 //! bare `fetch_add` on an `AtomicU64` in the same kind of memory.
 //!
@@ -14,9 +14,10 @@ use std::time::Duration;
 #[path = "support/shm_region.rs"]
 mod shm_region;
 
-use shm_region::{unique_name, ShmRegion};
-use shmsync::{AtomicCounter, ShardedCounter};
+use shm_region::unique_name;
+use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmSafe};
 
+#[derive(ShmSafe)]
 #[repr(C, align(64))]
 struct Counters {
     bare: AtomicU64,
@@ -25,11 +26,7 @@ struct Counters {
 }
 
 fn increment(c: &mut Criterion) {
-    let region =
-        ShmRegion::create(&unique_name("counter"), std::mem::size_of::<Counters>()).expect("shm");
-    // SAFETY: all three are `repr(C)` atomics, valid when zeroed (a fresh
-    // mapping), and the region was sized for them.
-    let counters: &Counters = unsafe { region.get() };
+    let counters = Segment::<Counters>::create(&unique_name("counter")).expect("segment");
 
     let mut g = c.benchmark_group("counter increment (1 thread)");
     g.bench_function("floor: fetch_add on one AtomicU64", |b| {

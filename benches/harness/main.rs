@@ -8,7 +8,7 @@
 //!
 //! Prints one markdown table on stdout (progress goes to stderr), writes the
 //! same figures as JSON with `--json`, and an SVG chart of the main
-//! comparison (default `benchmarks.svg`). `--quick` takes well under a
+//! comparison (default `benchmarks.svg` beside `BENCHMARKS.md`). `--quick` takes well under a
 //! minute on two cores; the full run a few minutes.
 
 #[path = "../support/floor.rs"]
@@ -34,13 +34,12 @@ mod systems;
 mod uncontended;
 
 use options::Options;
-use ours::InShm;
 use peers::{
     FetchAdd, FloorShared, GlibcCondvarPingPong, GlibcLock, GlibcRobust, RawSyncLock,
     RawSyncRwLock, SpinPingPong,
 };
 use report::Report;
-use shmsync::{AtomicCounter, ShardedCounter};
+use shmsync::{AtomicCounter, Segment, ShardedCounter};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -96,8 +95,8 @@ fn run_all(opts: &Options) -> Report {
     if opts.wants("counter") {
         for procs in [2, 4] {
             eprintln!("counter increment, {procs} processes");
-            counters::measure::<InShm<AtomicCounter>>(opts, &mut r, "atomic", procs, true);
-            counters::measure::<InShm<ShardedCounter>>(opts, &mut r, "sharded", procs, false);
+            counters::measure::<Segment<AtomicCounter>>(opts, &mut r, "atomic", procs, true);
+            counters::measure::<Segment<ShardedCounter>>(opts, &mut r, "sharded", procs, false);
             counters::measure::<FetchAdd>(opts, &mut r, "fetch_add", procs, false);
         }
     }
@@ -125,8 +124,8 @@ fn run_child(role: &str, args: &[String]) {
     match (role, key(2)) {
         (contended::ROLE, "glibc-robust") => contended::child::<GlibcRobust>(args),
         (contended::ROLE, "raw_sync") => contended::child::<RawSyncLock>(args),
-        (counters::ROLE, "atomic") => counters::child::<InShm<AtomicCounter>>(args),
-        (counters::ROLE, "sharded") => counters::child::<InShm<ShardedCounter>>(args),
+        (counters::ROLE, "atomic") => counters::child::<Segment<AtomicCounter>>(args),
+        (counters::ROLE, "sharded") => counters::child::<Segment<ShardedCounter>>(args),
         (counters::ROLE, "fetch_add") => counters::child::<FetchAdd>(args),
         (snapshot::ROLE, "raw_sync-rw") => snapshot::child::<RawSyncRwLock>(args),
         _ => match (role, key(0), key(1)) {

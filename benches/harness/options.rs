@@ -9,7 +9,8 @@ pub struct Options {
     pub quick: bool,
     /// `--json FILE`.
     pub json: Option<PathBuf>,
-    /// `--svg FILE` (default `benchmarks.svg` in the current directory).
+    /// `--svg FILE` (default `benchmarks.svg` beside `BENCHMARKS.md`, at the
+    /// package root).
     pub svg: PathBuf,
     /// `--only WORD`: run only the benchmarks whose key contains WORD.
     pub only: Option<String>,
@@ -52,7 +53,9 @@ impl Options {
         Ok(Options {
             quick,
             json,
-            svg: svg.unwrap_or_else(|| PathBuf::from("benchmarks.svg")),
+            svg: svg.unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benchmarks.svg")
+            }),
             only,
             window: if quick { Duration::from_millis(250) } else { Duration::from_secs(1) },
             reps: if quick { 3 } else { 9 },
