@@ -54,6 +54,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if !opts.bench_mode {
+        eprintln!("harness: not run outside `cargo bench` (pass --bench to run it directly)");
+        return;
+    }
     let report = run_all(&opts);
     print!("{}", report.markdown());
     if let Some(path) = &opts.json {

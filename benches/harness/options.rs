@@ -24,18 +24,21 @@ pub struct Options {
     pub round_trips: usize,
     /// Kills per owner-death measurement.
     pub kills: usize,
+    /// Whether `--bench` was given: `cargo bench` passes it, `cargo test
+    /// --benches` does not, and a benchmark must not run inside a test run.
+    pub bench_mode: bool,
 }
 
-const USAGE: &str = "usage: harness [--quick] [--json FILE] [--svg FILE] [--only WORD]";
+const USAGE: &str = "usage: harness --bench [--quick] [--json FILE] [--svg FILE] [--only WORD]";
 
 impl Options {
-    /// Parses `args` (without the program name). Ignores `--bench`, which
-    /// `cargo bench` passes to every bench target.
+    /// Parses `args` (without the program name).
     pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
         let mut quick = false;
         let mut json = None;
         let mut svg = None;
         let mut only = None;
+        let mut bench_mode = false;
         let mut args = args.into_iter();
         while let Some(a) = args.next() {
             let mut value =
@@ -45,7 +48,7 @@ impl Options {
                 "--json" => json = Some(PathBuf::from(value("--json")?)),
                 "--svg" => svg = Some(PathBuf::from(value("--svg")?)),
                 "--only" => only = Some(value("--only")?),
-                "--bench" => {}
+                "--bench" => bench_mode = true,
                 "-h" | "--help" => return Err(USAGE.to_owned()),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
@@ -62,6 +65,7 @@ impl Options {
             batches: if quick { 31 } else { 201 },
             round_trips: if quick { 2_000 } else { 20_000 },
             kills: if quick { 50 } else { 200 },
+            bench_mode,
         })
     }
 
