@@ -12,6 +12,8 @@
 //! | [`LIVENESS_RECHECK`] | a few ms | `None`: untimed; a simulated death wakes every waiter, standing for the timer that would fire |
 //! | `current_thread` | cached `gettid` + start time | `ThreadId(n)` + 1, start time 1 |
 //! | `thread_liveness` | `kill(tid, 0)` + `/proc/<tid>/stat` | dead iff the thread called [`simulate_thread_death`] |
+//! | `thread_exists_quick` | `kill(tid, 0)` only | same as `thread_liveness` |
+//! | death vs. sleeping waiters | the waiter's liveness timer fires | a death wakes every sleeper, and a waiter that sleeps after a death it has not been woken for returns at once |
 //! | [`Instant`] | `std::time::Instant` | the per-thread fake clock |
 
 #![allow(dead_code, unused_imports)]
@@ -95,6 +97,12 @@ mod imp {
     pub(crate) fn thread_liveness(tid: u32, start_time: u64) -> Liveness {
         linux::thread_liveness(tid, start_time)
     }
+
+    /// The cheap liveness check: one `kill(tid, 0)`; `Dead` only if no such
+    /// task exists. Zombies and reused TIDs need [`thread_liveness`].
+    pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
+        linux::thread_exists_quick(tid)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -115,6 +123,8 @@ mod imp {
 
     loom::thread_local! {
         static FAKE_NOW: Cell<u64> = Cell::new(0);
+        /// The set of dead threads this thread's last futex wait knew about.
+        static SEEN_DEAD: Cell<u64> = Cell::new(0);
     }
 
     impl Instant {
@@ -167,6 +177,18 @@ mod imp {
         if word.load(Ordering::SeqCst) != expected {
             return FutexWait::ValueChanged;
         }
+        // A death this waiter has not yet been woken for: in a real run its
+        // liveness timer would fire after the death even if the waiter went
+        // to sleep only afterwards, so return at once (a spurious wakeup).
+        // Without this, a waiter that checked liveness ("alive") just before
+        // the death and slept just after it would sleep forever in the model
+        // although the real timer wakes it.
+        let dead = DEAD.bits.load(Ordering::SeqCst);
+        if SEEN_DEAD.with(Cell::get) != dead {
+            SEEN_DEAD.with(|c| c.set(dead));
+            drop(guard);
+            return FutexWait::Woken;
+        }
         if let Some(t) = timeout {
             // Model "the timer fired before any wake".
             let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
@@ -199,6 +221,11 @@ mod imp {
         ThreadIdentity { tid: n + 1, start_time: 1 }
     }
 
+    /// The model has no zombies or TID reuse: the quick check is the full one.
+    pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
+        thread_liveness(tid, 0)
+    }
+
     pub(crate) fn thread_liveness(tid: u32, _start_time: u64) -> Liveness {
         let dead = tid < 64 && DEAD.bits.load(Ordering::SeqCst) & (1 << tid) != 0;
         if dead {
@@ -215,8 +242,10 @@ mod imp {
     pub(crate) fn simulate_thread_death() {
         let tid = current_thread().tid;
         assert!(tid < 64, "loom models use few threads");
-        DEAD.bits.fetch_or(1 << tid, Ordering::SeqCst);
+        // Set under the model's futex lock, so that every waiter either sees
+        // the new bit in its pre-sleep check or is asleep for the notify.
         let _guard = FUTEX.lock.lock().unwrap();
+        DEAD.bits.fetch_or(1 << tid, Ordering::SeqCst);
         FUTEX.wakeups.notify_all();
     }
 }

@@ -135,7 +135,11 @@ fn current_thread_slow() -> ThreadIdentity {
     });
     // SAFETY: gettid has no preconditions and cannot fail.
     let raw_tid = unsafe { libc::gettid() };
-    let tid = u32::try_from(raw_tid).unwrap_or(0);
+    // A lock word stores the owner in 30 bits and 0 means "unlocked"; the
+    // kernel guarantees `1..=PID_MAX_LIMIT` (2^22), so this cannot fire, but
+    // an owner id of 0 would make a locked mutex look free.
+    let tid = u32::try_from(raw_tid).ok().filter(|&t| t != 0 && t < (1 << 30));
+    let tid = tid.expect("gettid returned a thread id outside 1..2^30");
     let start_time = read_stat("/proc/thread-self/stat").map_or(0, |s| s.start_time);
     let id = ThreadIdentity { tid, start_time };
     IDENTITY.with(|c| c.set(id));
@@ -162,8 +166,33 @@ pub(crate) enum Liveness {
     Dead,
 }
 
+/// The cheap half of [`thread_liveness`]: one `kill(tid, 0)`, no `/proc`
+/// read. `Dead` only if no task with that id exists (`ESRCH`); a zombie or a
+/// reused TID is answered `Alive` here and caught by the full check.
+pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
+    let Ok(pid) = libc::pid_t::try_from(tid) else {
+        return Liveness::Alive;
+    };
+    if pid <= 0 {
+        return Liveness::Alive;
+    }
+    // SAFETY: kill with signal 0 performs only the existence and permission
+    // checks; it never delivers a signal.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        Liveness::Dead
+    } else {
+        Liveness::Alive
+    }
+}
+
 /// Decides whether thread `tid`, which recorded `start_time` (0 = unknown),
 /// is still running. Only returns [`Liveness::Dead`] on proof.
+///
+/// Start times are compared modulo 2^32 (a lock stores only their low 32
+/// bits beside the owner's TID): two threads with one TID whose start times
+/// differ by an exact multiple of 2^32 clock ticks (497 days at 100 Hz) are
+/// taken for the same thread, which errs on the safe side ("alive").
 ///
 /// * `kill(tid, 0)` → `ESRCH`: no task with that id in our PID namespace.
 /// * `/proc/<tid>/stat` state `Z`/`X`: it has exited and awaits reaping; a
@@ -192,11 +221,21 @@ pub(crate) fn thread_liveness(tid: u32, start_time: u64) -> Liveness {
     };
     match read_stat(path) {
         Some(stat) if stat.state == b'Z' || stat.state == b'X' => Liveness::Dead,
-        Some(stat) if start_time != 0 && stat.start_time != 0 && stat.start_time != start_time => {
+        Some(stat)
+            if start_time != 0
+                && stat.start_time != 0
+                && low32(stat.start_time) != low32(start_time) =>
+        {
             Liveness::Dead
         }
         _ => Liveness::Alive,
     }
+}
+
+/// The low 32 bits of a start time: what a lock word's owner stamp keeps.
+#[allow(clippy::cast_possible_truncation)]
+const fn low32(start_time: u64) -> u32 {
+    start_time as u32
 }
 
 fn proc_stat_path(pid: libc::pid_t, buf: &mut [u8; 32]) -> Option<&str> {
@@ -264,6 +303,9 @@ mod tests {
         assert_eq!(thread_liveness(me.tid, me.start_time), Liveness::Alive);
         // Same TID, other start time: a reused TID is a dead owner.
         assert_eq!(thread_liveness(me.tid, me.start_time + 1), Liveness::Dead);
+        // Start times that agree in their low 32 bits count as the same.
+        assert_eq!(thread_liveness(me.tid, me.start_time + (1 << 32)), Liveness::Alive);
+        assert_eq!(thread_exists_quick(me.tid), Liveness::Alive);
     }
 
     #[test]
@@ -273,6 +315,9 @@ mod tests {
         // A joined thread's TID is released; unless the kernel already reused
         // it (then the start time differs), it is dead either way.
         assert_eq!(thread_liveness(id.tid, id.start_time), Liveness::Dead);
+        // The cheap check proves death only by ESRCH, which a reused TID
+        // hides; it must never call a live thread dead.
+        assert_eq!(thread_exists_quick(current_thread().tid), Liveness::Alive);
     }
 
     #[test]
