@@ -37,6 +37,8 @@ pub use segment::__owner_death_detection_enabled;
 pub use segment::{is_attached, unlink, Segment, SegmentOptions, SegmentPayload};
 
 // Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
+pub use condvar::{ShmCondvar, WaitTimeoutResult};
+pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
 pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};

@@ -1,1 +1,535 @@
-//! (in progress)
+//! [`ShmMutex<T>`]: a robust, process-shared mutex around a value, its guard
+//! and its errors. The lock-word protocol lives in `raw_mutex.rs`.
+
+use core::cell::UnsafeCell;
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::{Deref, DerefMut};
+use core::time::Duration;
+
+use crate::raw_mutex::{Acquired, RawLockError, RawMutex, RawState};
+use crate::sync::Instant;
+
+/// A mutual-exclusion lock that lives in shared memory and survives the
+/// death of the process (or thread) holding it.
+///
+/// Put it in a [`Segment`](crate::Segment) type and lock it from any number
+/// of processes. If a holder is killed, the next [`lock`](Self::lock)
+/// returns [`LockError::OwnerDied`] with a guard: the data may be
+/// half-updated, so repair it and call
+/// [`ShmMutexGuard::make_consistent`]. A guard dropped without that makes
+/// the mutex permanently [`NotRecoverable`](LockError::NotRecoverable) (the
+/// semantics of POSIX robust mutexes).
+///
+/// A guard dropped while its thread panics also leaves the mutex in the
+/// owner-died state: the panic may have interrupted an update, so the next
+/// locker gets `OwnerDied` (this plays the role of `std`'s poisoning).
+///
+/// `ShmMutex` is `#[repr(C)]` and valid when zeroed (all-zero bytes are an
+/// unlocked mutex around a zeroed `T`), so a freshly created segment needs no
+/// initialization. It is 16-byte aligned; the lock state takes 16 bytes.
+///
+/// How an owner's death is detected: the lock word holds the owner's kernel
+/// thread id; a waiter proves the owner dead with `kill(tid, 0)`, `/proc`
+/// (zombies) and the owner's recorded start time (TID reuse), and re-checks
+/// every few milliseconds while it sleeps. A live owner is never declared
+/// dead. In a segment opened from another PID namespace with the non-robust
+/// option, owners are never declared dead at all.
+///
+/// # Examples
+///
+/// The recovery pattern (here within one process; across processes the
+/// mutex lives in a segment and the dead owner is another process):
+///
+/// ```
+/// use shmsync::{LockError, ShmMutex, ShmMutexGuard};
+///
+/// /// Two halves that must always be equal.
+/// let pair = ShmMutex::new([0u64; 2]);
+///
+/// // A thread dies half-way through an update (`panic` stands in for a kill).
+/// std::thread::scope(|s| {
+///     let died = s.spawn(|| {
+///         let mut g = pair.lock().expect("first lock is clean");
+///         g[0] += 1;
+///         panic!("killed before updating g[1]");
+///     });
+///     assert!(died.join().is_err());
+/// });
+///
+/// match pair.lock() {
+///     Ok(g) => assert_eq!(g[0], g[1]),
+///     Err(LockError::OwnerDied(mut g)) => {
+///         // Repair the invariant, then declare the data consistent.
+///         g[1] = g[0];
+///         ShmMutexGuard::make_consistent(&mut g);
+///     }
+///     Err(LockError::NotRecoverable) => unreachable!("nobody gave up a repair"),
+/// }
+/// assert_eq!(*pair.lock().expect("repaired"), [1, 1]);
+/// ```
+#[repr(C)]
+pub struct ShmMutex<T> {
+    raw: RawMutex,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the mutex hands out `&mut T` to one thread at a time (the lock
+// word's acquire/release orders those accesses), so sharing it only needs
+// `T: Send`, exactly like `std::sync::Mutex`.
+unsafe impl<T: Send> Sync for ShmMutex<T> {}
+// SAFETY: owning the mutex is owning the `T`.
+unsafe impl<T: Send> Send for ShmMutex<T> {}
+
+/// The RAII guard of a locked [`ShmMutex`]: derefs to the data, unlocks on
+/// drop.
+///
+/// It is `!Send`: the lock word records the locking thread, and only that
+/// thread may unlock.
+///
+/// ```compile_fail
+/// let m = shmsync::ShmMutex::new(0u32);
+/// let g = m.lock().unwrap_or_else(|_| unreachable!());
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(g)); // error: the guard cannot be sent
+/// });
+/// ```
+///
+/// A guard obtained through [`LockError::OwnerDied`] (or
+/// [`TryLockError::OwnerDied`]) is *inconsistent* until
+/// [`make_consistent`](Self::make_consistent) is called; dropping it before
+/// makes the mutex not recoverable.
+#[must_use = "the mutex is unlocked as soon as the guard is dropped"]
+pub struct ShmMutexGuard<'a, T> {
+    mutex: &'a ShmMutex<T>,
+    consistent: bool,
+    /// Whether the thread was already panicking when it locked: then a drop
+    /// during that same panic is not a sign of an interrupted update.
+    panicking_at_lock: bool,
+    /// `!Send`: the lock must be released by the thread that took it.
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: sharing `&ShmMutexGuard` only gives `&T` to other threads.
+unsafe impl<T: Sync> Sync for ShmMutexGuard<'_, T> {}
+
+/// Why [`ShmMutex::lock`] did not return a plain guard.
+pub enum LockError<'a, T> {
+    /// The previous owner died (or panicked) while holding the lock. The
+    /// caller holds the lock now, through this guard; the data may be
+    /// inconsistent. Repair it and call [`ShmMutexGuard::make_consistent`],
+    /// or drop the guard to make the mutex not recoverable.
+    OwnerDied(ShmMutexGuard<'a, T>),
+    /// A previous owner took the lock over from a dead owner and released it
+    /// without calling `make_consistent`: the data is considered lost and
+    /// the mutex can never be locked again.
+    NotRecoverable,
+}
+
+/// Why [`ShmMutex::try_lock`] or [`ShmMutex::lock_timeout`] did not return
+/// a plain guard.
+pub enum TryLockError<'a, T> {
+    /// As [`LockError::OwnerDied`]: the caller holds the lock, inconsistent.
+    OwnerDied(ShmMutexGuard<'a, T>),
+    /// As [`LockError::NotRecoverable`].
+    NotRecoverable,
+    /// `try_lock` only: a live thread (possibly the caller) holds the lock.
+    WouldBlock,
+    /// `lock_timeout` only: the timeout elapsed while a live thread held
+    /// the lock.
+    TimedOut,
+}
+
+impl<T> ShmMutex<T> {
+    /// A new unlocked mutex around `value`.
+    ///
+    /// In shared memory you rarely call this: a zeroed `ShmMutex` in a new
+    /// segment is already unlocked, and a `Segment::create_with` initializer
+    /// can write the initial data through the guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static COUNTER: shmsync::ShmMutex<u64> = shmsync::ShmMutex::new(0);
+    /// *COUNTER.lock().unwrap_or_else(|_| unreachable!()) += 1;
+    /// ```
+    #[cfg(not(loom))]
+    pub const fn new(value: T) -> Self {
+        ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+    }
+
+    /// A new unlocked mutex around `value` (under loom, not `const`).
+    #[cfg(loom)]
+    pub fn new(value: T) -> Self {
+        ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+    }
+
+    /// Locks the mutex, blocking until it is available.
+    ///
+    /// A holder that died is detected within a few milliseconds even while
+    /// this thread sleeps; this thread then gets the lock with
+    /// [`LockError::OwnerDied`]. Exactly one locker gets `OwnerDied` for
+    /// each death.
+    ///
+    /// # Errors
+    ///
+    /// * [`LockError::OwnerDied`] — the previous owner died or panicked
+    ///   holding the lock; the guard inside holds it now.
+    /// * [`LockError::NotRecoverable`] — a repair was abandoned; the mutex is
+    ///   unusable for good.
+    ///
+    /// # Panics
+    ///
+    /// If the calling thread already holds this mutex (a self-deadlock),
+    /// when that can be proven. Otherwise such a call blocks forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{LockError, ShmMutex, ShmMutexGuard};
+    ///
+    /// let m = ShmMutex::new(0u32);
+    /// let mut g = match m.lock() {
+    ///     Ok(g) => g,
+    ///     Err(LockError::OwnerDied(mut g)) => {
+    ///         ShmMutexGuard::make_consistent(&mut g);
+    ///         g
+    ///     }
+    ///     Err(LockError::NotRecoverable) => panic!("data lost"),
+    /// };
+    /// *g += 1;
+    /// ```
+    #[inline]
+    pub fn lock(&self) -> Result<ShmMutexGuard<'_, T>, LockError<'_, T>> {
+        match self.raw.lock(None) {
+            Ok(acquired) => self.guard(acquired).map_err(LockError::OwnerDied),
+            Err(RawLockError::NotRecoverable) => Err(LockError::NotRecoverable),
+            // No deadline: the raw lock can only fail as not recoverable.
+            Err(RawLockError::TimedOut | RawLockError::WouldBlock) => {
+                unreachable!("an untimed lock neither times out nor refuses to wait")
+            }
+        }
+    }
+
+    /// Locks the mutex if that needs no waiting. A lock held by a dead owner
+    /// is taken over (`OwnerDied`) without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if a live thread holds the lock (this
+    /// includes the caller), otherwise as [`lock`](Self::lock). Never
+    /// `TimedOut`.
+    #[inline]
+    pub fn try_lock(&self) -> Result<ShmMutexGuard<'_, T>, TryLockError<'_, T>> {
+        self.raw
+            .try_lock()
+            .map_err(TryLockError::from_raw)
+            .and_then(|acquired| self.guard(acquired).map_err(TryLockError::OwnerDied))
+    }
+
+    /// Locks the mutex, waiting at most `timeout` for a live holder.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::TimedOut`] if `timeout` elapsed while a live thread
+    /// held the lock, otherwise as [`lock`](Self::lock). Never `WouldBlock`.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock`](Self::lock), on a provable self-deadlock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmMutex, TryLockError};
+    /// use std::time::Duration;
+    ///
+    /// let m = ShmMutex::new(0u32);
+    /// let held = m.lock().unwrap_or_else(|_| unreachable!());
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let r = m.lock_timeout(Duration::from_millis(10));
+    ///         assert!(matches!(r, Err(TryLockError::TimedOut)));
+    ///     });
+    /// });
+    /// drop(held);
+    /// ```
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ShmMutexGuard<'_, T>, TryLockError<'_, T>> {
+        // A timeout too long to represent is no timeout.
+        let deadline = Instant::now().checked_add(timeout);
+        match self.raw.lock(deadline) {
+            Ok(acquired) => self.guard(acquired).map_err(TryLockError::OwnerDied),
+            Err(e) => Err(TryLockError::from_raw(e)),
+        }
+    }
+
+    /// Wraps a successful raw acquisition: `Err` carries the guard of an
+    /// owner-died acquisition.
+    #[inline]
+    fn guard(&self, acquired: Acquired) -> Result<ShmMutexGuard<'_, T>, ShmMutexGuard<'_, T>> {
+        let guard = ShmMutexGuard {
+            mutex: self,
+            consistent: acquired == Acquired::Clean,
+            panicking_at_lock: std::thread::panicking(),
+            _not_send: PhantomData,
+        };
+        match acquired {
+            Acquired::Clean => Ok(guard),
+            Acquired::OwnerDied => Err(guard),
+        }
+    }
+}
+
+impl<T: Default> Default for ShmMutex<T> {
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> fmt::Debug for ShmMutex<T> {
+    /// Shows the lock state only: reading the data would need the lock, and
+    /// taking a lock from a dead owner in `Debug` would change the state.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.raw.state() {
+            RawState::Unlocked => "unlocked",
+            RawState::UnlockedOwnerDied => "unlocked, owner died",
+            RawState::Locked => "locked",
+            RawState::NotRecoverable => "not recoverable",
+        };
+        f.debug_struct("ShmMutex").field("state", &state).finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> ShmMutexGuard<'a, T> {
+    /// Declares the data consistent after an [`OwnerDied`](LockError::OwnerDied)
+    /// recovery: the mutex is then unlocked normally when the guard drops.
+    /// A no-op on a guard that is already consistent.
+    ///
+    /// An associated function (call it as
+    /// `ShmMutexGuard::make_consistent(&mut g)`) so it never shadows a
+    /// method of `T`.
+    ///
+    /// # Examples
+    ///
+    /// See [`ShmMutex`].
+    pub fn make_consistent(guard: &mut Self) {
+        if !guard.consistent {
+            guard.mutex.raw.make_consistent();
+            guard.consistent = true;
+        }
+    }
+
+    /// Whether the data is consistent: `false` for a guard from an
+    /// `OwnerDied` recovery until [`make_consistent`](Self::make_consistent).
+    pub fn is_consistent(guard: &Self) -> bool {
+        guard.consistent
+    }
+
+    /// Releases the lock for a condition-variable wait, the way a drop
+    /// would but without the panic rule, and returns the mutex to relock.
+    /// An inconsistent guard leaves the mutex inconsistent for the next
+    /// locker (who gets `OwnerDied`) rather than making it not recoverable.
+    pub(crate) fn unlock_for_wait(self) -> &'a ShmMutex<T> {
+        let mutex = self.mutex;
+        if self.consistent {
+            mutex.raw.unlock();
+        } else {
+            mutex.raw.unlock_inconsistent();
+        }
+        core::mem::forget(self);
+        mutex
+    }
+}
+
+impl<T> Drop for ShmMutexGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.consistent && !std::thread::panicking() {
+            self.mutex.raw.unlock();
+        } else {
+            self.drop_slow();
+        }
+    }
+}
+
+impl<T> ShmMutexGuard<'_, T> {
+    #[cold]
+    fn drop_slow(&mut self) {
+        if std::thread::panicking() && !self.panicking_at_lock {
+            // The panic may have interrupted an update: hand the next locker
+            // `OwnerDied`, as if this owner had died.
+            self.mutex.raw.unlock_inconsistent();
+        } else if self.consistent {
+            self.mutex.raw.unlock();
+        } else {
+            // Dropped without `make_consistent`: the repair was abandoned.
+            self.mutex.raw.abandon();
+        }
+    }
+}
+
+impl<T> Deref for ShmMutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while this thread holds the lock, so
+        // no other thread or process accesses the data; the acquire in the
+        // raw lock ordered the previous owner's writes before this read.
+        unsafe { &*self.mutex.data.get() }
+    }
+}
+
+impl<T> DerefMut for ShmMutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference
+        // handed out by the guard.
+        unsafe { &mut *self.mutex.data.get() }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for ShmMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for ShmMutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<'a, T> LockError<'a, T> {
+    /// The guard of an `OwnerDied` error, if this is one.
+    pub fn into_guard(self) -> Option<ShmMutexGuard<'a, T>> {
+        match self {
+            LockError::OwnerDied(g) => Some(g),
+            LockError::NotRecoverable => None,
+        }
+    }
+}
+
+impl<'a, T> TryLockError<'a, T> {
+    fn from_raw(e: RawLockError) -> Self {
+        match e {
+            RawLockError::WouldBlock => TryLockError::WouldBlock,
+            RawLockError::TimedOut => TryLockError::TimedOut,
+            RawLockError::NotRecoverable => TryLockError::NotRecoverable,
+        }
+    }
+
+    /// The guard of an `OwnerDied` error, if this is one.
+    pub fn into_guard(self) -> Option<ShmMutexGuard<'a, T>> {
+        match self {
+            TryLockError::OwnerDied(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
+impl<'a, T> From<LockError<'a, T>> for TryLockError<'a, T> {
+    fn from(e: LockError<'a, T>) -> Self {
+        match e {
+            LockError::OwnerDied(g) => TryLockError::OwnerDied(g),
+            LockError::NotRecoverable => TryLockError::NotRecoverable,
+        }
+    }
+}
+
+const OWNER_DIED_MSG: &str = "the previous owner of the mutex died while holding it; the data \
+                              may be inconsistent: repair it and call \
+                              ShmMutexGuard::make_consistent";
+const NOT_RECOVERABLE_MSG: &str = "the mutex is not recoverable: an earlier owner-died recovery \
+                                   was abandoned without make_consistent";
+
+impl<T> fmt::Debug for LockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            LockError::NotRecoverable => f.write_str("NotRecoverable"),
+        }
+    }
+}
+
+impl<T> fmt::Display for LockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockError::OwnerDied(_) => OWNER_DIED_MSG,
+            LockError::NotRecoverable => NOT_RECOVERABLE_MSG,
+        })
+    }
+}
+
+impl<T> std::error::Error for LockError<'_, T> {}
+
+impl<T> fmt::Debug for TryLockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryLockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            TryLockError::NotRecoverable => f.write_str("NotRecoverable"),
+            TryLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryLockError::TimedOut => f.write_str("TimedOut"),
+        }
+    }
+}
+
+impl<T> fmt::Display for TryLockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryLockError::OwnerDied(_) => OWNER_DIED_MSG,
+            TryLockError::NotRecoverable => NOT_RECOVERABLE_MSG,
+            TryLockError::WouldBlock => "the mutex is held by a live thread",
+            TryLockError::TimedOut => "timed out waiting for a mutex held by a live thread",
+        })
+    }
+}
+
+impl<T> std::error::Error for TryLockError<'_, T> {}
+
+#[cfg(not(loom))]
+mod shm_safe_impl {
+    use super::ShmMutex;
+    use crate::shm_safe::{fingerprint, ShmSafe};
+
+    // SAFETY: `ShmMutex<T>` is `repr(C)`: a `RawMutex` (two atomics and a
+    // `u32`, all valid when zeroed, zero = unlocked) followed by `T`, which
+    // is `ShmSafe` (fixed layout, no pointers, valid when zeroed, no Drop).
+    // It holds no process-local handle and is `Send + Sync` because `T` is.
+    unsafe impl<T: ShmSafe> ShmSafe for ShmMutex<T> {
+        const TYPE_NAME: &'static str = "ShmMutex";
+        const FINGERPRINT: u64 = fingerprint::word(
+            fingerprint::word(
+                fingerprint::str(fingerprint::SEED, "shmsync::ShmMutex/robust-futex-v1"),
+                T::FINGERPRINT,
+            ),
+            core::mem::size_of::<ShmMutex<T>>() as u64,
+        );
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::shm_safe::ShmSafe;
+
+    #[test]
+    fn layout_is_stable_and_zero_is_unlocked() {
+        assert_eq!(core::mem::size_of::<ShmMutex<[u64; 2]>>(), 32);
+        assert_eq!(core::mem::align_of::<ShmMutex<u8>>(), 16);
+        // SAFETY: ShmMutex<[u64; 2]> is valid when zeroed (RawMutex zero =
+        // unlocked, [u64; 2] zero = [0, 0]).
+        let m: ShmMutex<[u64; 2]> = unsafe { core::mem::zeroed() };
+        assert_eq!(*m.try_lock().expect("zeroed is unlocked"), [0, 0]);
+    }
+
+    #[test]
+    fn fingerprint_depends_on_the_data_type() {
+        assert_ne!(
+            <ShmMutex<u64> as ShmSafe>::FINGERPRINT,
+            <ShmMutex<i64> as ShmSafe>::FINGERPRINT
+        );
+        assert_ne!(<ShmMutex<u64> as ShmSafe>::FINGERPRINT, <u64 as ShmSafe>::FINGERPRINT);
+    }
+}

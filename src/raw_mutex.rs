@@ -2,9 +2,6 @@
 //! and the seqlock's writer lock: no data, no `T`, only "who owns this word,
 //! is anyone asleep on it, and did an owner die holding it".
 
-// Items used only by the typed wrappers and the seqlock are dead until they land.
-#![allow(dead_code)]
-
 use core::time::Duration;
 
 use crate::sync::{
@@ -306,6 +303,9 @@ impl RawMutex {
     }
 
     /// Whether the lock the caller owns is inconsistent (`OWNER_DIED` set).
+    /// (`ShmMutexGuard` tracks this itself; raw users such as the seqlock's
+    /// writer lock may not.)
+    #[allow(dead_code)]
     pub(crate) fn is_inconsistent(&self) -> bool {
         // Relaxed: only the owner changes this bit while it owns the lock.
         self.word.load(Ordering::Relaxed) & OWNER_DIED != 0

@@ -98,3 +98,73 @@ fn unlink_on_drop_false_keeps_the_name() {
     shmsync::unlink(&name).expect("unlink");
     assert!(matches!(shmsync::unlink(&name), Err(Error::NotFound { .. })));
 }
+
+#[test]
+fn panicking_initializer_removes_the_name() {
+    let name = common::unique_name("init-panic");
+    let result = std::panic::catch_unwind(|| {
+        let _ = Segment::<Shared>::create_with(&name, |_| panic!("initializer failed"));
+    });
+    assert!(result.is_err(), "the panic propagates");
+    assert!(matches!(Segment::<Shared>::open(&name), Err(Error::NotFound { .. })));
+    let seg = Segment::<Shared>::create_with(&name, |s| s.config = 1).expect("create again");
+    assert_eq!(seg.config, 1);
+}
+
+#[test]
+fn open_or_create_creates_once_then_opens() {
+    let name = common::unique_name("ooc");
+    let first = Segment::<Shared>::open_or_create_with(&name, |s| s.config = 3).expect("create");
+    assert!(first.is_owner());
+    let mut ran = false;
+    let second = Segment::<Shared>::open_or_create_with(&name, |_| ran = true).expect("open");
+    assert!(!ran, "the initializer runs only in the creator");
+    assert!(!second.is_owner());
+    assert_eq!(second.config, 3);
+}
+
+#[test]
+fn segment_is_send_and_sync_and_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Segment<Shared>>();
+    assert_send_sync::<Segment<[AtomicU64]>>();
+    let name = common::unique_name("threads");
+    let seg = Segment::<Shared>::create(&name).expect("create");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..1000 {
+                    seg.from_child.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(seg.from_child.load(Ordering::Relaxed), 4000);
+    let moved = std::thread::spawn(move || seg.from_child.load(Ordering::Relaxed)).join();
+    assert_eq!(moved.expect("thread"), 4000);
+}
+
+#[test]
+fn debug_names_the_segment_and_type() {
+    let name = common::unique_name("debug");
+    let seg = Segment::<Shared>::create(&name).expect("create");
+    let text = format!("{seg:?}");
+    assert!(
+        text.contains(&name) && text.contains("Shared") && text.contains("owner: true"),
+        "{text}"
+    );
+}
+
+#[test]
+fn owner_drop_leaves_a_newer_segment_with_the_same_name_alone() {
+    let name = common::unique_name("reused-name");
+    let old = Segment::<Shared>::create(&name).expect("create");
+    shmsync::unlink(&name).expect("unlink");
+    let new = Segment::<Shared>::create_with(&name, |s| s.config = 2).expect("re-create");
+    drop(old);
+    let seen: Segment<Shared> = Segment::open(&name).expect("the newer segment survives");
+    assert_eq!(seen.config, 2);
+    drop(seen);
+    drop(new);
+    assert!(matches!(Segment::<Shared>::open(&name), Err(Error::NotFound { .. })));
+}

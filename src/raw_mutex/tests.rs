@@ -537,24 +537,18 @@ mod model {
                         };
                     }
                 }
-                Op::UnlockPanicking(_) if alive => {
-                    if self.holds(slot).is_some() {
-                        self.mutex.release_as(me, Release::Inconsistent);
-                        self.model = Model::Free { died: true };
-                    }
+                Op::UnlockPanicking(_) if alive && self.holds(slot).is_some() => {
+                    self.mutex.release_as(me, Release::Inconsistent);
+                    self.model = Model::Free { died: true };
                 }
-                Op::Abandon(_) if alive => {
-                    if self.holds(slot) == Some(true) {
-                        self.mutex.release_as(me, Release::Abandon);
-                        self.model = Model::NotRecoverable;
-                    }
+                Op::Abandon(_) if alive && self.holds(slot) == Some(true) => {
+                    self.mutex.release_as(me, Release::Abandon);
+                    self.model = Model::NotRecoverable;
                 }
-                Op::MakeConsistent(_) if alive => {
-                    if self.holds(slot).is_some() {
-                        self.mutex.make_consistent_as(me);
-                        self.model =
-                            Model::Held { slot, incarnation: sim.incarnation, inconsistent: false };
-                    }
+                Op::MakeConsistent(_) if alive && self.holds(slot).is_some() => {
+                    self.mutex.make_consistent_as(me);
+                    self.model =
+                        Model::Held { slot, incarnation: sim.incarnation, inconsistent: false };
                 }
                 Op::Die(_) if alive => {
                     self.sims[slot].alive = false;

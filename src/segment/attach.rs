@@ -183,7 +183,7 @@ pub(crate) fn is_attached(name: &SegmentName) -> Result<bool> {
 
 /// `unlink`: removes the name.
 pub(crate) fn unlink(name: &SegmentName) -> Result<()> {
-    sys::shm_unlink(name.shm_name()).map_err(|e| open_error(name, e))
+    sys::shm_unlink(name.shm_name()).map_err(|e| name_error(name, "shm_unlink", e))
 }
 
 /// Unlinks `name` only if it still names the object `stat` describes: an
@@ -260,11 +260,31 @@ fn initialize_locked(
     init: Init<'_>,
     takeover: bool,
 ) -> Result<Attached> {
+    // If anything fails or the initializer panics, leave the object as a
+    // dead creator would (not ready; our lock goes when `file` drops), so
+    // `open_or_create` elsewhere can take it over, but remove the name if it
+    // is still this object, so that a plain retry of `create` works and no
+    // half-made segment lingers. Nobody is attached: we hold the exclusive
+    // lock.
+    struct RemoveUnlessPublished<'a> {
+        name: &'a SegmentName,
+        stat: FileStat,
+        armed: bool,
+    }
+    impl Drop for RemoveUnlessPublished<'_> {
+        fn drop(&mut self) {
+            if self.armed {
+                unlink_if_same(self.name, &self.stat);
+            }
+        }
+    }
+    let stat = fstat(name, &file)?;
+    let mut guard = RemoveUnlessPublished { name, stat, armed: true };
+
     // Never below HEADER_SIZE (total_size includes the header), so waiters'
     // header-only mappings stay valid.
     sys::ftruncate(file.as_fd(), geometry.total_size as u64).map_err(io_err(name, "ftruncate"))?;
     let map = map(name, &file, geometry.total_size)?;
-    let stat = fstat(name, &file)?;
     // SAFETY: the mapping is `total_size >= HEADER_SIZE` bytes long and
     // page-aligned (so aligned for `Header`), and lives as long as `map`;
     // `Header` is all atomics, so a shared reference is valid whatever other
@@ -288,23 +308,6 @@ fn initialize_locked(
     let flags = if cfg.allow_foreign_pid_namespace { FLAG_NON_ROBUST } else { 0 };
     header.write(shape, &geometry, &creator(), flags);
 
-    // If the initializer panics, leave the object as a dead creator would
-    // (state INITIALIZING, lock released when `file` drops) so that
-    // `open_or_create` can take it over, but remove the name if it is still
-    // ours so that a plain retry of `create` works.
-    struct Unwinding<'a> {
-        name: &'a SegmentName,
-        stat: FileStat,
-        armed: bool,
-    }
-    impl Drop for Unwinding<'_> {
-        fn drop(&mut self) {
-            if self.armed {
-                unlink_if_same(self.name, &self.stat);
-            }
-        }
-    }
-    let mut guard = Unwinding { name, stat, armed: true };
     init(payload, geometry.element_count);
     guard.armed = false;
 
@@ -570,13 +573,18 @@ fn init_timeout(name: &SegmentName, cfg: &Config) -> Error {
     Error::InitTimeout { name: name.as_str().to_owned(), timeout: cfg.open_timeout }
 }
 
-/// Maps an error of `shm_open`/`shm_unlink` on `name`.
+/// Maps an error of `shm_open` on `name`.
 fn open_error(name: &SegmentName, e: io::Error) -> Error {
+    name_error(name, "shm_open", e)
+}
+
+/// Maps an error of a call that resolves `name` (`shm_open`, `shm_unlink`).
+fn name_error(name: &SegmentName, op: &'static str, e: io::Error) -> Error {
     let name_s = name.as_str().to_owned();
     match e.raw_os_error() {
         Some(libc::ENOENT) => Error::NotFound { name: name_s },
         Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied { name: name_s },
         Some(libc::EEXIST) => Error::AlreadyExists { name: name_s },
-        _ => Error::Io { name: name_s, op: "shm_open", source: e },
+        _ => Error::Io { name: name_s, op, source: e },
     }
 }

@@ -22,9 +22,9 @@
 //! | 48 | `element_size` | `size_of` one element (the whole `T` for a single value) |
 //! | 56 | `element_count` | 1 for a single `T`, the length for `[E]` |
 //! | 64 | `fingerprint` | the payload's layout fingerprint |
-//! | 72 | `creator_pid` | pid of the initializing process (diagnostics) |
-//! | 76 | `creator_tid` | its thread id |
-//! | 80 | `creator_start_time` | that thread's start time (clock ticks since boot) |
+//! | 72 | `creator_pid` | pid of the initializing process (reported in `CreatorDied`) |
+//! | 76 | `creator_tid` | its thread id (diagnostics) |
+//! | 80 | `creator_start_time` | that thread's start time, clock ticks since boot (diagnostics: whether the initializer lives is proven by its OFD lock, not by these ids, which another process could forge or reuse) |
 //! | 88 | `creator_pid_namespace` | inode of the creator's `/proc/self/ns/pid` |
 //! | 96 | `created_unix_nanos` | creation time |
 //! | 104 | `type_name_len` | bytes used in `type_name` |

@@ -61,7 +61,34 @@ use name::SegmentName;
 /// stale name and [`is_attached`](crate::is_attached) to ask whether anyone
 /// still uses it.
 ///
+/// # Creation protocol and crashes
+///
+/// The creator holds an exclusive open-file-description lock on the object
+/// while it initializes it, and every handle holds a shared one for its
+/// lifetime; the kernel drops these when a process dies. So an opener can
+/// tell a creator that is still working (it waits, up to
+/// [`SegmentOptions::open_timeout`], then [`InitTimeout`]) from one that
+/// died (at once [`CreatorDied`]); [`open_or_create`] re-initializes the
+/// latter in place, as does it for an empty object whose creator died right
+/// after creating the name.
+///
+/// # Limits
+///
+/// * A program that truncates the object behind shmsync's back makes
+///   accesses past the new end fault (SIGBUS); no mapping-based shared
+///   memory can prevent that. Objects are only ever sized by their
+///   initializer, under the exclusive lock.
+/// * A creator killed in the few instructions between sizing the object and
+///   writing its header leaves zeros, which [`open`] reports as
+///   [`NotASegment`](crate::Error::NotASegment); remove it with
+///   [`unlink`](crate::unlink).
+/// * Values are only as valid as what other processes write: the payload is
+///   `T: ShmSafe`, valid when zeroed, but a `bool` field set to 2 by a buggy
+///   peer is not a valid `bool` (see [`ShmSafe`]).
+///
 /// [`open`]: Segment::open
+/// [`InitTimeout`]: crate::Error::InitTimeout
+/// [`CreatorDied`]: crate::Error::CreatorDied
 /// [`create`]: Segment::create
 /// [`open_or_create`]: Segment::open_or_create
 /// [`NotFound`]: crate::Error::NotFound

@@ -1,0 +1,389 @@
+//! `open` validates everything it reads: the wrong type, somebody else's
+//! shared memory object, a truncated or corrupted segment, another format
+//! version, a foreign PID namespace, invalid names. Every case is an
+//! `Error`, never a panic, a SIGBUS or a hang.
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use shmsync::{Error, Segment, ShmSafe};
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Telemetry {
+    seq: AtomicU64,
+    values: [u64; 8],
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Other {
+    flag: AtomicU32,
+}
+
+/// Header offsets (see the format table in `src/segment/header.rs`).
+const VERSION_OFFSET: u64 = 8;
+const STATE_OFFSET: u64 = 12;
+const PID_NAMESPACE_OFFSET: u64 = 88;
+const HEADER_SIZE: usize = 256;
+
+fn shm_path(name: &str) -> String {
+    format!("/dev/shm/{name}")
+}
+
+fn write_at(name: &str, offset: u64, bytes: &[u8]) {
+    let f = OpenOptions::new().write(true).open(shm_path(name)).expect("open shm file");
+    f.write_all_at(bytes, offset).expect("write shm file");
+}
+
+fn read_header(name: &str) -> Vec<u8> {
+    let f = OpenOptions::new().read(true).open(shm_path(name)).expect("open shm file");
+    let mut buf = vec![0u8; HEADER_SIZE];
+    f.read_exact_at(&mut buf, 0).expect("read header");
+    buf
+}
+
+/// Removes a hand-made object when the test ends, pass or fail.
+struct RemoveOnDrop(String);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(shm_path(&self.0));
+    }
+}
+
+fn short_timeout<T: shmsync::SegmentPayload + ?Sized>() -> shmsync::SegmentOptions<T> {
+    Segment::<T>::options().open_timeout(Duration::from_millis(300))
+}
+
+#[test]
+fn open_with_another_type_is_layout_mismatch_naming_both() {
+    let name = common::unique_name("layout");
+    let _seg = Segment::<Telemetry>::create(&name).expect("create");
+    let err = Segment::<Other>::open(&name).expect_err("wrong type must not open");
+    match &err {
+        Error::LayoutMismatch {
+            expected, found, expected_fingerprint, found_fingerprint, ..
+        } => {
+            assert_eq!(*expected, "Other");
+            assert_eq!(found, "Telemetry");
+            assert_ne!(expected_fingerprint, found_fingerprint);
+        }
+        other => panic!("expected LayoutMismatch, got {other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("Other") && msg.contains("Telemetry"), "{msg}");
+    // A slice of the right element type is still another layout.
+    assert!(matches!(Segment::<[u64]>::open_slice(&name), Err(Error::LayoutMismatch { .. })));
+}
+
+#[test]
+fn hand_made_object_is_not_a_segment() {
+    let name = common::unique_name("by-hand");
+    let _cleanup = RemoveOnDrop(name.clone());
+    std::fs::write(shm_path(&name), vec![0x5au8; 4096]).expect("write /dev/shm file");
+    match Segment::<Telemetry>::open(&name) {
+        Err(Error::NotASegment { name: n, reason }) => {
+            assert_eq!(n, name);
+            assert_eq!(reason, "bad magic");
+        }
+        other => panic!("expected NotASegment, got {other:?}"),
+    }
+    // open_or_create must not take over somebody else's object either.
+    assert!(matches!(Segment::<Telemetry>::open_or_create(&name), Err(Error::NotASegment { .. })));
+    assert_eq!(std::fs::read(shm_path(&name)).expect("still there"), vec![0x5au8; 4096]);
+}
+
+#[test]
+fn tiny_hand_made_object_is_not_a_segment() {
+    let name = common::unique_name("tiny");
+    let _cleanup = RemoveOnDrop(name.clone());
+    std::fs::write(shm_path(&name), b"hello world").expect("write /dev/shm file");
+    assert!(matches!(Segment::<Telemetry>::open(&name), Err(Error::NotASegment { .. })));
+    std::fs::write(shm_path(&name), b"abc").expect("write /dev/shm file");
+    assert!(matches!(Segment::<Telemetry>::open(&name), Err(Error::NotASegment { .. })));
+}
+
+#[test]
+fn python_shared_memory_is_not_a_segment() {
+    let name = common::unique_name("python");
+    let _cleanup = RemoveOnDrop(name.clone());
+    // The resource tracker would unlink the object when Python exits;
+    // unregister it so that it outlives the interpreter like a real one.
+    let script = format!(
+        "from multiprocessing import shared_memory, resource_tracker\n\
+         s = shared_memory.SharedMemory(name={name:?}, create=True, size=4096)\n\
+         s.buf[:5] = b'numpy'\n\
+         resource_tracker.unregister(s._name, 'shared_memory')\n\
+         s.close()\n"
+    );
+    let status = match std::process::Command::new("python3").args(["-c", &script]).status() {
+        Ok(status) => status,
+        Err(e) => {
+            println!("note: python3 is not available ({e}); skipping the Python case");
+            return;
+        }
+    };
+    if !status.success() {
+        println!("note: python3 could not create shared memory ({status}); skipping");
+        return;
+    }
+    assert!(std::fs::metadata(shm_path(&name)).is_ok(), "python created the object");
+    match Segment::<Telemetry>::open(&name) {
+        Err(Error::NotASegment { reason, .. }) => assert_eq!(reason, "bad magic"),
+        other => panic!("expected NotASegment, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_segment_is_size_mismatch_not_sigbus() {
+    let name = common::unique_name("truncated");
+    let owner =
+        Segment::<[u64; 1024]>::options().unlink_on_drop(false).create(&name).expect("create");
+    // The owner's own mapping would fault after truncation: drop it first.
+    drop(owner);
+    let _cleanup = RemoveOnDrop(name.clone());
+    let full = HEADER_SIZE as u64 + 8 * 1024;
+    let f = OpenOptions::new().write(true).open(shm_path(&name)).expect("open");
+    f.set_len(full - 1).expect("truncate");
+    match Segment::<[u64; 1024]>::open(&name) {
+        Err(Error::SizeMismatch { expected, found, .. }) => {
+            assert_eq!(expected, full);
+            assert_eq!(found, full - 1);
+        }
+        other => panic!("expected SizeMismatch, got {other:?}"),
+    }
+    // Cut inside the header: still detected from the magic.
+    f.set_len(100).expect("truncate");
+    match Segment::<[u64; 1024]>::open(&name) {
+        Err(Error::SizeMismatch { expected, found, .. }) => {
+            assert_eq!(expected, HEADER_SIZE as u64);
+            assert_eq!(found, 100);
+        }
+        other => panic!("expected SizeMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn other_format_version_is_version_mismatch() {
+    let name = common::unique_name("version");
+    let _owner = Segment::<Telemetry>::create(&name).expect("create");
+    write_at(&name, VERSION_OFFSET, &99u32.to_ne_bytes());
+    match Segment::<Telemetry>::open(&name) {
+        Err(Error::VersionMismatch { expected, found, .. }) => {
+            assert_eq!(expected, 1);
+            assert_eq!(found, 99);
+        }
+        other => panic!("expected VersionMismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn invalid_names_are_rejected_everywhere() {
+    let long = "a".repeat(201);
+    let cases: &[(&str, &str)] = &[
+        ("", "empty"),
+        ("/", "only a slash"),
+        (&long, "longer than 200 bytes"),
+        ("a/b", "slash inside"),
+        ("//a", "two leading slashes"),
+        ("a\0b", "NUL"),
+        ("a b", "space"),
+        ("tab\tname", "tab"),
+        ("..", "dot-dot"),
+        ("a..b", "dot-dot inside"),
+        (".", "single dot"),
+        ("naïve", "non-ASCII"),
+        ("semi;colon", "punctuation"),
+    ];
+    for (name, why) in cases {
+        let check = |r: Result<(), Error>, op: &str| match r {
+            Err(Error::InvalidName { name: n, .. }) => assert_eq!(&n, name, "{op} {why}"),
+            other => panic!("{op} of {name:?} ({why}): expected InvalidName, got {other:?}"),
+        };
+        check(Segment::<AtomicU64>::create(name).map(drop), "create");
+        check(Segment::<AtomicU64>::open(name).map(drop), "open");
+        check(Segment::<AtomicU64>::open_or_create(name).map(drop), "open_or_create");
+        check(shmsync::unlink(name), "unlink");
+        check(shmsync::is_attached(name).map(drop), "is_attached");
+    }
+    // The limits themselves are accepted.
+    let max = common::unique_name("max");
+    let max = format!("{max}{}", "x".repeat(200 - max.len()));
+    assert_eq!(max.len(), 200);
+    drop(Segment::<AtomicU64>::create(&max).expect("200 bytes is fine"));
+    let slashed = format!("/{}", common::unique_name("slashed"));
+    let seg = Segment::<AtomicU64>::create(&slashed).expect("one leading slash is fine");
+    assert_eq!(seg.name(), slashed);
+    drop(Segment::<AtomicU64>::open(&slashed[1..]).expect("same object without the slash"));
+}
+
+#[test]
+fn foreign_pid_namespace_needs_the_opt_in() {
+    let name = common::unique_name("pidns");
+    let owner = Segment::<Telemetry>::create(&name).expect("create");
+    let addr_in_owner = &owner.seq as *const AtomicU64 as *const u8;
+    assert!(shmsync::__owner_death_detection_enabled(addr_in_owner));
+    // Forge a creator from another PID namespace.
+    write_at(&name, PID_NAMESPACE_OFFSET, &0xdead_beefu64.to_ne_bytes());
+    match Segment::<Telemetry>::open(&name) {
+        Err(Error::PidNamespaceMismatch { name: n }) => assert_eq!(n, name),
+        other => panic!("expected PidNamespaceMismatch, got {other:?}"),
+    }
+    let seg = Segment::<Telemetry>::options()
+        .allow_foreign_pid_namespace(true)
+        .open(&name)
+        .expect("opt-in opens");
+    let inside = &seg.values[3] as *const u64 as *const u8;
+    assert!(!shmsync::__owner_death_detection_enabled(inside));
+    // The flag is in the header: every mapping of the segment is non-robust now.
+    assert!(!shmsync::__owner_death_detection_enabled(addr_in_owner));
+    // Memory outside any segment is unaffected.
+    let local = AtomicU64::new(0);
+    assert!(shmsync::__owner_death_detection_enabled(&local as *const AtomicU64 as *const u8));
+    seg.seq.store(3, Ordering::Relaxed);
+    assert_eq!(owner.seq.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn creating_with_the_opt_in_is_non_robust_from_the_start() {
+    let name = common::unique_name("pidns-create");
+    let seg = Segment::<Telemetry>::options()
+        .allow_foreign_pid_namespace(true)
+        .create(&name)
+        .expect("create");
+    let addr = &seg.seq as *const AtomicU64 as *const u8;
+    assert!(!shmsync::__owner_death_detection_enabled(addr));
+    drop(seg);
+    // Unmapped: the address is no longer in this process's registry.
+    assert!(shmsync::__owner_death_detection_enabled(addr));
+}
+
+#[test]
+fn empty_object_times_out_on_open_and_is_taken_over_by_open_or_create() {
+    // A zero-length object is what a creator leaves if it dies between
+    // `shm_open` and sizing the object.
+    let name = common::unique_name("empty");
+    let _cleanup = RemoveOnDrop(name.clone());
+    std::fs::write(shm_path(&name), b"").expect("create empty object");
+    let started = Instant::now();
+    match short_timeout::<Telemetry>().open(&name) {
+        Err(Error::InitTimeout { timeout, .. }) => assert_eq!(timeout, Duration::from_millis(300)),
+        other => panic!("expected InitTimeout, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let seg =
+        Segment::<Telemetry>::open_or_create_with(&name, |t| t.values[0] = 5).expect("take over");
+    assert!(seg.is_owner());
+    assert_eq!(seg.values[0], 5);
+    drop(Segment::<Telemetry>::open(&name).expect("now a valid segment"));
+}
+
+#[test]
+fn creator_state_without_live_creator_is_creator_died() {
+    let name = common::unique_name("state");
+    let owner = Segment::<Telemetry>::create(&name).expect("create");
+    write_at(&name, STATE_OFFSET, &1u32.to_ne_bytes());
+    match Segment::<Telemetry>::open(&name) {
+        Err(Error::CreatorDied { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("expected CreatorDied, got {other:?}"),
+    }
+    write_at(&name, STATE_OFFSET, &7u32.to_ne_bytes());
+    assert!(matches!(Segment::<Telemetry>::open(&name), Err(Error::NotASegment { .. })));
+    drop(owner);
+}
+
+/// Deterministic companion to the proptest below: every header byte, one at
+/// a time, with all its bits flipped.
+#[test]
+fn every_single_header_byte_flip_is_handled() {
+    let name = common::unique_name("flip");
+    let _seg = Segment::<Telemetry>::create_with(&name, |t| t.values = [4; 8]).expect("create");
+    let pristine = read_header(&name);
+    let mut rejected = Vec::new();
+    for (offset, &byte) in pristine.iter().enumerate() {
+        write_at(&name, offset as u64, &[!byte]);
+        let result =
+            Segment::<Telemetry>::options().open_timeout(Duration::from_millis(200)).open(&name);
+        write_at(&name, offset as u64, &[byte]);
+        match result {
+            Ok(seg) => assert_eq!(seg.values, [4; 8], "offset {offset}"),
+            Err(Error::InitTimeout { .. }) | Err(Error::Io { .. }) => {
+                panic!("offset {offset}: unexpected {result:?}")
+            }
+            Err(_) => rejected.push(offset),
+        }
+    }
+    // Checked: everything before the creator fields (0..72) and the creator's
+    // PID namespace (88..96). Diagnostics only: creator pid, thread, start
+    // time, creation time, type name.
+    let expected: Vec<usize> = (0..72).chain(88..96).collect();
+    assert_eq!(rejected, expected);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("SHMSYNC_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        .. ProptestConfig::default()
+    })]
+
+    /// Any corruption of any header bytes gives an `Error` or, if the bytes
+    /// do not matter (type name, creation time), a usable segment: never a
+    /// panic, never a wait past the open timeout.
+    #[test]
+    fn corrupted_header_never_panics_or_hangs(
+        edits in proptest::collection::vec((0usize..HEADER_SIZE, any::<u8>()), 1..8)
+    ) {
+        thread_local! {
+            static FIXTURE: (Segment<Telemetry>, String, Vec<u8>) = {
+                let name = common::unique_name("corrupt");
+                let seg = Segment::<Telemetry>::create_with(&name, |t| t.values = [9; 8])
+                    .expect("create");
+                let pristine = read_header(&name);
+                (seg, name, pristine)
+            };
+        }
+        FIXTURE.with(|(_seg, name, pristine)| {
+            let mut header = pristine.clone();
+            for (offset, value) in &edits {
+                header[*offset] = *value;
+            }
+            write_at(name, 0, &header);
+            let timeout = Duration::from_millis(200);
+            let started = Instant::now();
+            let result = Segment::<Telemetry>::options().open_timeout(timeout).open(name);
+            let elapsed = started.elapsed();
+            write_at(name, 0, pristine);
+            // Generous slack: this catches hangs, not slowness.
+            prop_assert!(elapsed < timeout + Duration::from_secs(5), "open took {elapsed:?}");
+            match result {
+                Ok(seg) => {
+                    // Only harmless bytes may have changed.
+                    prop_assert_eq!(seg.values, [9; 8]);
+                }
+                Err(e) => {
+                    // Only the header checks can fail: nobody holds the
+                    // exclusive lock, so there is nothing to wait for.
+                    prop_assert!(
+                        matches!(
+                            e,
+                            Error::NotASegment { .. }
+                                | Error::VersionMismatch { .. }
+                                | Error::LayoutMismatch { .. }
+                                | Error::SizeMismatch { .. }
+                                | Error::CreatorDied { .. }
+                                | Error::PidNamespaceMismatch { .. }
+                        ),
+                        "unexpected error {:?}",
+                        e
+                    );
+                }
+            }
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,10 @@
+use shmsync::ShmSafe;
+
+#[derive(ShmSafe)]
+#[repr(C)]
+enum Mode {
+    Fast,
+    Safe,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use shmsync::ShmSafe;
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct HoldsPointer {
+    next: *const u64,
+}
+
+fn main() {}
