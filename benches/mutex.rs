@@ -21,6 +21,7 @@ mod shm_region;
 use floor::FloorLock;
 use pthread::PthreadMutex;
 use shm_region::{unique_name, ShmRegion};
+use shmsync::{LockError, Segment, ShmMutex};
 
 /// Each lock in its own cache line of one shared mapping.
 #[repr(C, align(64))]
@@ -48,6 +49,14 @@ fn uncontended(c: &mut Criterion) {
             let f = black_box(&peers.floor);
             f.lock();
             f.unlock();
+        })
+    });
+
+    let ours = Segment::<ShmMutex<u64>>::create(&unique_name("mutex")).expect("segment");
+    g.bench_function("shmsync ShmMutex", |b| {
+        b.iter(|| match black_box(&ours).lock() {
+            Ok(guard) => drop(black_box(guard)),
+            Err(LockError::OwnerDied(_) | LockError::NotRecoverable) => unreachable!("unshared"),
         })
     });
 

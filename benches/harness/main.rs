@@ -34,12 +34,16 @@ mod systems;
 mod uncontended;
 
 use options::Options;
+use ours::CondvarTurn;
 use peers::{
     FetchAdd, FloorShared, GlibcCondvarPingPong, GlibcLock, GlibcRobust, RawSyncLock,
     RawSyncRwLock, SpinPingPong,
 };
 use report::Report;
-use shmsync::{AtomicCounter, Segment, ShardedCounter};
+use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmMutex};
+
+/// shmsync's mutex as the harness uses it.
+type OurMutex = Segment<ShmMutex<u64>>;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -84,6 +88,7 @@ fn run_all(opts: &Options) -> Report {
     if opts.wants("uncontended") {
         eprintln!("uncontended lock+unlock (1 thread, shared memory)");
         uncontended::measure::<FloorShared>(opts, &mut r, true);
+        uncontended::measure::<OurMutex>(opts, &mut r, false);
         uncontended::measure::<GlibcRobust>(opts, &mut r, false);
         uncontended::measure::<GlibcLock<false>>(opts, &mut r, false);
         uncontended::measure::<RawSyncLock>(opts, &mut r, false);
@@ -92,6 +97,7 @@ fn run_all(opts: &Options) -> Report {
     if opts.wants("contended") {
         for procs in [2, 4] {
             eprintln!("contended lock+increment, {procs} processes");
+            contended::measure::<OurMutex>(opts, &mut r, "shmsync", procs, true);
             contended::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", procs, false);
             contended::measure::<RawSyncLock>(opts, &mut r, "raw_sync", procs, false);
         }
@@ -106,12 +112,14 @@ fn run_all(opts: &Options) -> Report {
     }
     if opts.wants("pingpong") {
         eprintln!("ping-pong between 2 processes");
+        pingpong::measure::<Segment<CondvarTurn>>(opts, &mut r, "shmsync-cond", true);
         pingpong::measure::<GlibcCondvarPingPong>(opts, &mut r, "glibc-cond", false);
         pingpong::measure_pipe(opts, &mut r);
         pingpong::measure::<SpinPingPong>(opts, &mut r, "spin", false);
     }
     if opts.wants("death") {
         eprintln!("owner-death recovery, {} kills each", opts.kills);
+        owner_death::measure::<OurMutex>(opts, &mut r, "shmsync", true);
         owner_death::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
     }
     if opts.wants("seqlock") {
@@ -126,6 +134,7 @@ fn run_all(opts: &Options) -> Report {
 fn run_child(role: &str, args: &[String]) {
     let key = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     match (role, key(2)) {
+        (contended::ROLE, "shmsync") => contended::child::<OurMutex>(args),
         (contended::ROLE, "glibc-robust") => contended::child::<GlibcRobust>(args),
         (contended::ROLE, "raw_sync") => contended::child::<RawSyncLock>(args),
         (counters::ROLE, "atomic") => counters::child::<Segment<AtomicCounter>>(args),
@@ -133,9 +142,11 @@ fn run_child(role: &str, args: &[String]) {
         (counters::ROLE, "fetch_add") => counters::child::<FetchAdd>(args),
         (snapshot::ROLE, "raw_sync-rw") => snapshot::child::<RawSyncRwLock>(args),
         _ => match (role, key(0), key(1)) {
+            (pingpong::ROLE, "shmsync-cond", _) => pingpong::child::<Segment<CondvarTurn>>(args),
             (pingpong::ROLE, "glibc-cond", _) => pingpong::child::<GlibcCondvarPingPong>(args),
             (pingpong::ROLE, "spin", _) => pingpong::child::<SpinPingPong>(args),
             (pingpong::PIPE_ROLE, _, _) => pingpong::pipe_child(args),
+            (owner_death::ROLE, _, "shmsync") => owner_death::child::<OurMutex>(args),
             (owner_death::ROLE, _, "glibc-robust") => owner_death::child::<GlibcRobust>(args),
             _ => panic!("unknown child role {role:?} with {args:?}"),
         },

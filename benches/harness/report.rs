@@ -155,9 +155,10 @@ impl Report {
     }
 }
 
-/// "shmsync `ShmMutex`" → "shmsync": the reference named briefly in ratios.
+/// "shmsync ShmMutex" → "shmsync", "floor: CAS…" → "floor": the reference
+/// named briefly in ratios.
 fn short_name(system: &str) -> &str {
-    system.split_whitespace().next().unwrap_or(system)
+    system.split_whitespace().next().unwrap_or(system).trim_end_matches(':')
 }
 
 fn json_string(s: &str) -> String {
