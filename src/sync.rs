@@ -7,7 +7,7 @@
 //! | facility | normal build | `--cfg loom` |
 //! |---|---|---|
 //! | atomics, `fence` | `core::sync::atomic` | `loom::sync::atomic` |
-//! | `futex_wait` / `futex_wake` | shared `FUTEX_WAIT` / `FUTEX_WAKE` | one loom `Condvar` for all words: a waiter re-checks the word under the model's mutex and sleeps until a wake (any wake is a legal spurious wakeup for other words), so a lost wakeup is a loom deadlock |
+//! | `futex_wait` / `futex_wake` | shared `FUTEX_WAIT` / `FUTEX_WAKE` | a wait queue per word under one loom `Mutex`: a waiter re-checks the word and enqueues atomically, and sleeps until a wake removes it; a wake of `n` removes at most `n` sleepers of that word (oldest first), so a lost wakeup *and* a wake of too few waiters are loom deadlocks |
 //! | timed waits | kernel timeout | return `TimedOut` at once and advance a per-thread fake clock by the timeout |
 //! | [`LIVENESS_RECHECK`] | a few ms | `None`: untimed; a simulated death wakes every waiter, standing for the timer that would fire |
 //! | `current_thread` | cached `gettid` + start time | `ThreadId(n)` + 1, start time 1 |
@@ -150,9 +150,18 @@ mod imp {
         }
     }
 
+    /// The kernel's futex hash bucket: who sleeps on which word, in order.
     struct FutexModel {
-        lock: Mutex<()>,
+        queue: Mutex<WaitQueue>,
         wakeups: Condvar,
+    }
+
+    struct WaitQueue {
+        next_ticket: u64,
+        /// Sleeping waiters as `(word address, ticket)`, oldest first. A
+        /// waker removes the entries it wakes; a sleeper whose entry is gone
+        /// has been woken.
+        sleepers: Vec<(usize, u64)>,
     }
 
     /// Threads that "died" in the model (bit `tid` set).
@@ -161,8 +170,15 @@ mod imp {
     }
 
     loom::lazy_static! {
-        static ref FUTEX: FutexModel = FutexModel { lock: Mutex::new(()), wakeups: Condvar::new() };
+        static ref FUTEX: FutexModel = FutexModel {
+            queue: Mutex::new(WaitQueue { next_ticket: 0, sleepers: Vec::new() }),
+            wakeups: Condvar::new(),
+        };
         static ref DEAD: DeadSet = DeadSet { bits: AtomicU64::new(0) };
+    }
+
+    fn address(word: &AtomicU32) -> usize {
+        core::ptr::from_ref(word) as usize
     }
 
     pub(crate) fn futex_wait(
@@ -173,7 +189,7 @@ mod imp {
         // The kernel compares and enqueues under the hash-bucket lock; the
         // model's mutex plays that lock. SeqCst: the kernel's check is a
         // full barrier on every architecture.
-        let guard = FUTEX.lock.lock().unwrap();
+        let mut queue = FUTEX.queue.lock().unwrap();
         if word.load(Ordering::SeqCst) != expected {
             return FutexWait::ValueChanged;
         }
@@ -186,27 +202,42 @@ mod imp {
         let dead = DEAD.bits.load(Ordering::SeqCst);
         if SEEN_DEAD.with(Cell::get) != dead {
             SEEN_DEAD.with(|c| c.set(dead));
-            drop(guard);
             return FutexWait::Woken;
         }
         if let Some(t) = timeout {
             // Model "the timer fired before any wake".
             let ns = u64::try_from(t.as_nanos()).unwrap_or(u64::MAX);
             FAKE_NOW.with(|c| c.set(c.get().saturating_add(ns.max(1))));
-            drop(guard);
             return FutexWait::TimedOut;
         }
-        drop(FUTEX.wakeups.wait(guard).unwrap());
+        let ticket = queue.next_ticket;
+        queue.next_ticket += 1;
+        queue.sleepers.push((address(word), ticket));
+        while queue.sleepers.iter().any(|&(_, t)| t == ticket) {
+            queue = FUTEX.wakeups.wait(queue).unwrap();
+        }
         FutexWait::Woken
     }
 
-    pub(crate) fn futex_wake(_word: &AtomicU32, _count: u32) -> usize {
-        // Waking everyone is a legal over-approximation: to the waiters of
-        // other words and the extra waiters of this one it is a spurious
-        // wakeup, which correct callers must tolerate.
-        let _guard = FUTEX.lock.lock().unwrap();
-        FUTEX.wakeups.notify_all();
-        1
+    pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+        // Wakes at most `count` sleepers of this word (the oldest first), as
+        // the kernel does: a caller that wakes too few leaves the others
+        // asleep, and loom reports the deadlock.
+        let mut queue = FUTEX.queue.lock().unwrap();
+        let addr = address(word);
+        let mut woken = 0;
+        queue.sleepers.retain(|&(a, _)| {
+            if a == addr && woken < count {
+                woken += 1;
+                false
+            } else {
+                true
+            }
+        });
+        if woken > 0 {
+            FUTEX.wakeups.notify_all();
+        }
+        usize::try_from(woken).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn current_thread() -> ThreadIdentity {
@@ -243,9 +274,10 @@ mod imp {
         let tid = current_thread().tid;
         assert!(tid < 64, "loom models use few threads");
         // Set under the model's futex lock, so that every waiter either sees
-        // the new bit in its pre-sleep check or is asleep for the notify.
-        let _guard = FUTEX.lock.lock().unwrap();
+        // the new bit in its pre-sleep check or is asleep and woken here.
+        let mut queue = FUTEX.queue.lock().unwrap();
         DEAD.bits.fetch_or(1 << tid, Ordering::SeqCst);
+        queue.sleepers.clear();
         FUTEX.wakeups.notify_all();
     }
 }

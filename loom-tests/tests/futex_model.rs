@@ -34,19 +34,19 @@ fn check_then_sleep_never_loses_a_wakeup() {
 #[should_panic(expected = "deadlock")]
 fn wake_before_store_is_caught_as_lost_wakeup() {
     loom::model(|| {
-        let flag = Arc::new(AtomicU32::new(0));
-        let waker = {
-            let flag = flag.clone();
-            thread::spawn(move || {
-                futex_wake(&flag, 1);
-                flag.store(1, Ordering::Release);
-            })
-        };
+        // Leaked, not an `Arc`: when loom unwinds the deadlocked thread, a
+        // loom `Arc` dropped on its stack would panic again (the execution is
+        // gone) and abort the test process instead of failing the model.
+        let flag: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+        let waker = thread::spawn(move || {
+            futex_wake(flag, 1);
+            flag.store(1, Ordering::Release);
+        });
         // Sleeps on the *old* value it saw, whatever the flag is now: this
         // is the bug pattern (sleeping on a stale expectation with nobody
         // left to wake it) that the model must expose.
         if flag.load(Ordering::Acquire) == 0 {
-            futex_wait(&flag, 0);
+            futex_wait(flag, 0);
         }
         waker.join().unwrap();
     });
