@@ -14,6 +14,10 @@ use crate::systems::SharedLock;
 pub const ROLE: &str = "contended";
 /// The row label.
 pub const BENCH: &str = "contended lock+increment";
+/// The row label of the fairness figure: the slowest process's share of
+/// the operations over its fair share (1.00 = all equal, 0.10 = it got a
+/// tenth of what it would under perfect fairness).
+pub const FAIRNESS: &str = "contended: slowest process's share ÷ fair share";
 
 /// Measures `L` with `procs` processes; `key` names `L` for the children.
 pub fn measure<L: SharedLock>(
@@ -24,6 +28,7 @@ pub fn measure<L: SharedLock>(
     reference: bool,
 ) {
     let mut rates = Vec::with_capacity(opts.reps);
+    let mut fairness = Vec::with_capacity(opts.reps);
     for _ in 0..opts.reps {
         let name = unique_name("contended");
         let lock = L::create(&name);
@@ -31,17 +36,23 @@ pub fn measure<L: SharedLock>(
         let total: u64 = counts.iter().sum();
         assert_eq!(lock.value(), total, "{}: lost updates: mutual exclusion broken", L::NAME);
         rates.push(total as f64 / elapsed.as_secs_f64());
+        let slowest = counts.iter().copied().min().unwrap_or(0);
+        fairness.push(slowest as f64 * f64::from(procs) / total.max(1) as f64);
     }
-    report.push(Row {
-        bench: BENCH.to_owned(),
-        system: L::NAME.to_owned(),
-        procs,
-        unit: Unit::OpsPerSec,
-        median: stats::median(&rates),
-        p99: None,
-        max: None,
-        reference,
-    });
+    for (bench, unit, samples) in
+        [(BENCH, Unit::OpsPerSec, &rates), (FAIRNESS, Unit::Fraction, &fairness)]
+    {
+        report.push(Row {
+            bench: bench.to_owned(),
+            system: L::NAME.to_owned(),
+            procs,
+            unit,
+            median: stats::median(samples),
+            p99: None,
+            max: None,
+            reference,
+        });
+    }
 }
 
 /// The child: opens the lock and loops until told to stop.

@@ -13,6 +13,8 @@ pub enum Unit {
     Micros,
     /// Milliseconds (lower is better).
     Millis,
+    /// A dimensionless fraction, 1.0 best (fairness).
+    Fraction,
 }
 
 impl Unit {
@@ -23,6 +25,7 @@ impl Unit {
             Unit::OpsPerSec => "ops/s",
             Unit::Micros => "us",
             Unit::Millis => "ms",
+            Unit::Fraction => "fraction",
         }
     }
 
@@ -34,12 +37,13 @@ impl Unit {
             Unit::OpsPerSec => format!("{:.1} k/s", v / 1e3),
             Unit::Micros => format!("{v:.1} µs"),
             Unit::Millis => format!("{v:.2} ms"),
+            Unit::Fraction => format!("{v:.2}"),
         }
     }
 
     /// Whether a larger value is better.
     pub fn higher_is_better(self) -> bool {
-        self == Unit::OpsPerSec
+        matches!(self, Unit::OpsPerSec | Unit::Fraction)
     }
 }
 
