@@ -125,6 +125,7 @@ fn run_all(opts: &Options) -> Report {
     if opts.wants("seqlock") {
         eprintln!("snapshot reads under a writer, 3 processes");
         snapshot::measure::<RawSyncRwLock>(opts, &mut r, "raw_sync-rw", false);
+        snapshot::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
     }
     r
 }
@@ -141,6 +142,7 @@ fn run_child(role: &str, args: &[String]) {
         (counters::ROLE, "sharded") => counters::child::<Segment<ShardedCounter>>(args),
         (counters::ROLE, "fetch_add") => counters::child::<FetchAdd>(args),
         (snapshot::ROLE, "raw_sync-rw") => snapshot::child::<RawSyncRwLock>(args),
+        (snapshot::ROLE, "glibc-robust") => snapshot::child::<GlibcRobust>(args),
         _ => match (role, key(0), key(1)) {
             (pingpong::ROLE, "shmsync-cond", _) => pingpong::child::<Segment<CondvarTurn>>(args),
             (pingpong::ROLE, "glibc-cond", _) => pingpong::child::<GlibcCondvarPingPong>(args),

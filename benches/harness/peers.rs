@@ -417,3 +417,31 @@ impl SharedLock for FloorShared {
         v
     }
 }
+
+impl SharedSnapshot for GlibcRobust {
+    const NAME: &'static str = "glibc robust pshared pthread_mutex";
+
+    fn create(name: &str) -> Self {
+        <Self as SharedLock>::create(name)
+    }
+
+    fn open(name: &str) -> Self {
+        <Self as SharedLock>::open(name)
+    }
+
+    fn write(&self, v: &[u64; 8]) {
+        self.mutex.lock();
+        // SAFETY: 64 bytes at CONDVAR_AT (unused by this type) inside the
+        // page, 8-aligned; only touched under the mutex.
+        unsafe { *self.region.as_ptr().add(CONDVAR_AT).cast::<[u64; 8]>() = *v };
+        self.mutex.unlock();
+    }
+
+    fn read(&self) -> [u64; 8] {
+        self.mutex.lock();
+        // SAFETY: as in `write`.
+        let v = unsafe { *self.region.as_ptr().add(CONDVAR_AT).cast::<[u64; 8]>() };
+        self.mutex.unlock();
+        v
+    }
+}
