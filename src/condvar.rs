@@ -22,7 +22,9 @@ use crate::sync::{futex_wait, futex_wake, AtomicU32, FutexWait, Instant, Orderin
 ///
 /// If the mutex's owner died while this thread waited, the relock reports it:
 /// the wait returns [`LockError::OwnerDied`] with the guard, just like
-/// [`ShmMutex::lock`].
+/// [`ShmMutex::lock`]. Waiting with a guard that is still inconsistent (from
+/// an `OwnerDied` not yet repaired) releases the mutex in the owner-died
+/// state, so whoever locks it next is told to repair it.
 ///
 /// A `notify_one` may be lost if the one waiter it wakes is killed at the
 /// same moment (the kernel hands the wakeup to the dying thread). Code that

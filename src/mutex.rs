@@ -27,7 +27,9 @@ use crate::sync::Instant;
 ///
 /// `ShmMutex` is `#[repr(C)]` and valid when zeroed (all-zero bytes are an
 /// unlocked mutex around a zeroed `T`), so a freshly created segment needs no
-/// initialization. It is 16-byte aligned; the lock state takes 16 bytes.
+/// initialization. The lock state is one 8-byte word in front of the data
+/// (its low half is a Linux robust-futex word: owner TID and two flags; its
+/// high half the owner's start time).
 ///
 /// How an owner's death is detected: the lock word holds the owner's kernel
 /// thread id; a waiter proves the owner dead with `kill(tid, 0)`, `/proc`
@@ -99,6 +101,17 @@ unsafe impl<T: Send> Send for ShmMutex<T> {}
 /// [`TryLockError::OwnerDied`]) is *inconsistent* until
 /// [`make_consistent`](Self::make_consistent) is called; dropping it before
 /// makes the mutex not recoverable.
+///
+/// # Panics
+///
+/// Dropping the guard (or calling `make_consistent`) panics if the lock word
+/// no longer names the calling thread as its owner. Safe code reaches this
+/// only across `fork()`: the child's single thread has a new thread id, so
+/// a guard it inherited from the parent is not its lock to release (the
+/// parent's thread still owns it). Otherwise it means the shared memory was
+/// overwritten, or the owner was wrongly taken for dead (a segment shared
+/// across PID namespaces without the non-robust option). While the thread
+/// is already panicking, the check stays silent and leaves the word alone.
 #[must_use = "the mutex is unlocked as soon as the guard is dropped"]
 pub struct ShmMutexGuard<'a, T> {
     mutex: &'a ShmMutex<T>,
@@ -202,7 +215,8 @@ impl<T> ShmMutex<T> {
     #[inline]
     pub fn lock(&self) -> Result<ShmMutexGuard<'_, T>, LockError<'_, T>> {
         match self.raw.lock(None) {
-            Ok(acquired) => self.guard(acquired).map_err(LockError::OwnerDied),
+            Ok(Acquired::Clean) => Ok(self.guard(true)),
+            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(self.guard(false))),
             Err(RawLockError::NotRecoverable) => Err(LockError::NotRecoverable),
             // No deadline: the raw lock can only fail as not recoverable.
             Err(RawLockError::TimedOut | RawLockError::WouldBlock) => {
@@ -221,10 +235,11 @@ impl<T> ShmMutex<T> {
     /// `TimedOut`.
     #[inline]
     pub fn try_lock(&self) -> Result<ShmMutexGuard<'_, T>, TryLockError<'_, T>> {
-        self.raw
-            .try_lock()
-            .map_err(TryLockError::from_raw)
-            .and_then(|acquired| self.guard(acquired).map_err(TryLockError::OwnerDied))
+        match self.raw.try_lock() {
+            Ok(Acquired::Clean) => Ok(self.guard(true)),
+            Ok(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(self.guard(false))),
+            Err(e) => Err(TryLockError::from_raw(e)),
+        }
     }
 
     /// Locks the mutex, waiting at most `timeout` for a live holder.
@@ -261,24 +276,20 @@ impl<T> ShmMutex<T> {
         // A timeout too long to represent is no timeout.
         let deadline = Instant::now().checked_add(timeout);
         match self.raw.lock(deadline) {
-            Ok(acquired) => self.guard(acquired).map_err(TryLockError::OwnerDied),
+            Ok(Acquired::Clean) => Ok(self.guard(true)),
+            Ok(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(self.guard(false))),
             Err(e) => Err(TryLockError::from_raw(e)),
         }
     }
 
-    /// Wraps a successful raw acquisition: `Err` carries the guard of an
-    /// owner-died acquisition.
+    /// The guard of a lock this thread just took.
     #[inline]
-    fn guard(&self, acquired: Acquired) -> Result<ShmMutexGuard<'_, T>, ShmMutexGuard<'_, T>> {
-        let guard = ShmMutexGuard {
+    fn guard(&self, consistent: bool) -> ShmMutexGuard<'_, T> {
+        ShmMutexGuard {
             mutex: self,
-            consistent: acquired == Acquired::Clean,
+            consistent,
             panicking_at_lock: std::thread::panicking(),
             _not_send: PhantomData,
-        };
-        match acquired {
-            Acquired::Clean => Ok(guard),
-            Acquired::OwnerDied => Err(guard),
         }
     }
 }
@@ -516,8 +527,8 @@ mod tests {
 
     #[test]
     fn layout_is_stable_and_zero_is_unlocked() {
-        assert_eq!(core::mem::size_of::<ShmMutex<[u64; 2]>>(), 32);
-        assert_eq!(core::mem::align_of::<ShmMutex<u8>>(), 16);
+        assert_eq!(core::mem::size_of::<ShmMutex<[u64; 2]>>(), 24);
+        assert_eq!(core::mem::align_of::<ShmMutex<u8>>(), 8);
         // SAFETY: ShmMutex<[u64; 2]> is valid when zeroed (RawMutex zero =
         // unlocked, [u64; 2] zero = [0, 0]).
         let m: ShmMutex<[u64; 2]> = unsafe { core::mem::zeroed() };

@@ -5,21 +5,26 @@
 use core::time::Duration;
 
 use crate::sync::{
-    current_thread, futex_wait, futex_wake, spin_loop, thread_exists_quick, thread_liveness,
-    AtomicU32, AtomicU64, FutexWait, Instant, Liveness, Ordering, ThreadIdentity, LIVENESS_RECHECK,
+    current_thread, futex_wait_low, futex_wake_low, spin_loop, thread_exists_quick,
+    thread_liveness, AtomicU64, FutexWait, Instant, Liveness, Ordering, ThreadIdentity,
+    LIVENESS_RECHECK,
 };
 
 /// Set while threads may be asleep in `futex_wait` on the word: the owner
 /// must wake one when it unlocks. (The kernel's `FUTEX_WAITERS`.)
-pub(crate) const WAITERS: u32 = 1 << 31;
+pub(crate) const WAITERS: u64 = 1 << 31;
 /// Set when an owner died holding the lock (or panicked): the data may be
 /// half-updated. (The kernel's `FUTEX_OWNER_DIED`.)
-pub(crate) const OWNER_DIED: u32 = 1 << 30;
+pub(crate) const OWNER_DIED: u64 = 1 << 30;
 /// The owner's kernel thread id (the kernel's `FUTEX_TID_MASK`).
-pub(crate) const TID_MASK: u32 = OWNER_DIED - 1;
+pub(crate) const TID_MASK: u64 = (1 << 30) - 1;
+/// Where the low 32 bits of the owner's start time sit.
+const START_SHIFT: u32 = 32;
+/// Who owns the word: TID and start time, without the two flags.
+const OWNER_MASK: u64 = !(WAITERS | OWNER_DIED);
 /// The TID field of a mutex that can never be locked again. Never a real
 /// thread id: Linux thread ids are below `PID_MAX_LIMIT` = 2^22.
-pub(crate) const NOT_RECOVERABLE: u32 = TID_MASK;
+pub(crate) const NOT_RECOVERABLE: u64 = TID_MASK;
 
 /// How many times the slow path re-reads a held word before it sleeps.
 /// Under loom spinning only multiplies interleavings, so it is off.
@@ -65,12 +70,15 @@ pub(crate) enum RawState {
     NotRecoverable,
 }
 
-/// A robust, process-shared lock: one futex word plus the owner's stamp.
+/// A robust, process-shared lock: one 64-bit word.
 ///
 /// # The lock word
 ///
-/// `word` has the layout of the kernel's robust futexes:
-/// `WAITERS (bit 31) | OWNER_DIED (bit 30) | TID (bits 0..30)`. All-zero is
+/// The low 32 bits of `word` are a futex word with the layout of the
+/// kernel's robust futexes: `WAITERS (bit 31) | OWNER_DIED (bit 30) | TID
+/// (bits 0..30)`; `futex_wait` and `futex_wake` operate on that half. The
+/// high 32 bits hold the low 32 bits of the owner thread's start time (0 =
+/// unknown), the guard against TID reuse (see below). All-zero is
 /// "unlocked, consistent", so zeroed shared memory is a valid mutex.
 ///
 /// | TID | OWNER_DIED | WAITERS | meaning |
@@ -84,59 +92,60 @@ pub(crate) enum RawState {
 /// | `NOT_RECOVERABLE` | any | any | terminal: every lock attempt fails with `NotRecoverable` |
 ///
 /// (`NOT_RECOVERABLE` is the all-ones TID, which no Linux thread can have.)
-/// A TID naming no live thread (a dead owner, or garbage written by a broken
-/// peer) is recovered from like any dead owner.
+/// Whenever the TID is non-zero, the high half is that owner's start time;
+/// when it is 0 the high half is 0 (and ignored). A TID naming no live
+/// thread (a dead owner, or garbage written by a broken peer) is recovered
+/// from like any dead owner.
 ///
-/// Transitions, and who may make them:
+/// Transitions, and who may make them (`t` stands for TID and start time;
+/// every transition is one CAS of the whole word):
 ///
-/// | from | to | by | how |
+/// | from | to | by | ordering |
 /// |---|---|---|---|
-/// | `0` | `t` | locker t | fast path CAS, acquire |
-/// | `0\|W` | `t\|W` | locker t | slow path CAS, acquire |
-/// | `D[\|W]` | `t\|D[\|W]` | locker t, gets `OwnerDied` | slow path CAS, acquire |
-/// | `t[\|D]` | `t[\|D]\|W` | any waiter, before it sleeps | CAS, relaxed |
-/// | `t` | `0` | owner t | fast path CAS, release |
-/// | `t\|W` | `0`, wake one | owner t | slow path CAS, release |
-/// | `t[\|W]`, `t\|D[\|W]` | `D`, wake one if W | owner t, unlocking while it panics | CAS, release |
-/// | `t\|D[\|W]` | `t[\|W]` | owner t: `make_consistent` | CAS, relaxed |
-/// | `t\|D[\|W]` | `NOT_RECOVERABLE`, wake all | owner t: unlock without `make_consistent`, or `abandon` | CAS, release |
-/// | `t\|x` (t proven dead) | `u\|D\|x` | locker u, which gets `OwnerDied`; exactly one CAS wins per death | CAS, acq-rel |
+/// | `0` | `t` | locker t (fast path) | acquire |
+/// | `0\|W` | `t\|W` | locker t | acquire |
+/// | `D[\|W]` | `t\|D[\|W]` | locker t, which gets `OwnerDied` | acquire |
+/// | `t[\|D]` | `t[\|D]\|W` | any waiter, before it sleeps | relaxed |
+/// | `t` | `0` | owner t: unlock (fast path) | release |
+/// | `t\|W` | `0`, wake one | owner t: unlock | release |
+/// | `t[\|D][\|W]` | `D`, wake one if W | owner t, unlocking while it panics | release |
+/// | `t\|D[\|W]` | `t[\|W]` | owner t: `make_consistent` | relaxed |
+/// | `t\|D[\|W]` | `NOT_RECOVERABLE`, wake all | owner t: unlock without `make_consistent`, or `abandon` | release |
+/// | `t\|x` (t proven dead) | `u\|D\|x` | locker u, which gets `OwnerDied`; exactly one CAS wins per death | acquire |
 /// | `NOT_RECOVERABLE` | — | nobody | — |
 ///
-/// Only the owner clears its TID, so an unlock that finds another TID in the
-/// word is a bug, reported by a panic (see [`RawMutex::unlock`]).
+/// Only the owner clears its TID, so an unlock that finds another owner in
+/// the word is a bug, reported by a panic (see [`RawMutex::unlock`]).
 ///
-/// # The owner stamp
+/// # Owner death and TID reuse
 ///
-/// `owner` holds `start_time_low32 << 32 | tid` of the owner, written right
-/// after acquiring and cleared (to 0) right before releasing; 0 means "not
-/// recorded". A waiter that suspects a dead owner compares the stamp's start
-/// time with the start time of the thread that now carries the word's TID:
-/// a different one proves the TID was reused, i.e. the owner is dead
-/// (`pid_max` may be as low as 32768). The stamp is used only when its TID
-/// equals the word's; otherwise (a stamp from another ownership epoch, or not
-/// yet written) the start time counts as unknown, and only `kill(tid, 0)` =
-/// `ESRCH` or a zombie can prove death. An unknown start time can delay a
-/// recovery, never cause a false one.
-///
-/// Why the TID is in the stamp: a waiter reads the word and the stamp in two
-/// loads; between them the lock may change hands, and a start time from one
-/// owner judged against another's TID would declare a live thread dead.
-#[repr(C, align(16))]
+/// A waiter proves the owner dead with `kill(tid, 0)` = `ESRCH`, a zombie
+/// state in `/proc`, or a *different start time* of the thread that now has
+/// that TID: Linux reuses thread ids (`pid_max` may be as low as 32768), and
+/// without the start time a dead owner whose TID now names another running
+/// thread would hold the lock forever. Because the TID and the start time
+/// are one atomic word, a waiter always judges a TID by its own owner's
+/// start time, never by another owner's (which could call a live thread
+/// dead); and taking the lock and recording the owner is one CAS, so the
+/// uncontended path costs one atomic operation each way.
+#[repr(C)]
 pub(crate) struct RawMutex {
     /// See the state table above.
-    word: AtomicU32,
-    /// Always zero; keeps the stamp 8-aligned and is reserved for the format.
-    _reserved: u32,
-    /// The owner stamp, see above.
-    owner: AtomicU64,
+    word: AtomicU64,
 }
 
-/// The owner stamp of thread `me` (see [`RawMutex`]).
+/// The owner bits of thread `me`: its TID and the low 32 bits of its start
+/// time (the liveness check compares start times modulo 2^32 too).
 #[inline]
-fn stamp_of(me: ThreadIdentity) -> u64 {
-    // Only the low 32 bits of the start time are kept: see `thread_liveness`.
-    (me.start_time << 32) | u64::from(me.tid)
+fn owner_bits(me: ThreadIdentity) -> u64 {
+    (me.start_time << START_SHIFT) | u64::from(me.tid)
+}
+
+/// The futex half of a lock word.
+#[inline]
+#[allow(clippy::cast_possible_truncation)]
+fn futex_half(word: u64) -> u32 {
+    word as u32
 }
 
 /// Answers "is the owner of this lock word still running?" for the slow
@@ -192,13 +201,13 @@ impl RawMutex {
     /// An unlocked, consistent mutex (the same as all-zero bytes).
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
-        RawMutex { word: AtomicU32::new(0), _reserved: 0, owner: AtomicU64::new(0) }
+        RawMutex { word: AtomicU64::new(0) }
     }
 
     /// An unlocked, consistent mutex (loom atomics have no `const` `new`).
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
-        RawMutex { word: AtomicU32::new(0), _reserved: 0, owner: AtomicU64::new(0) }
+        RawMutex { word: AtomicU64::new(0) }
     }
 
     fn oracle(&self) -> SystemOracle {
@@ -327,30 +336,24 @@ impl RawMutex {
     // the state machine, for an explicit thread identity and oracle
     // -----------------------------------------------------------------
 
-    /// The uncontended acquire: `0 → tid`.
+    /// The uncontended acquire: `0 → me`.
     #[inline]
     pub(crate) fn try_lock_fast(&self, me: ThreadIdentity) -> bool {
         // acquire: pairs with the release CAS in `unlock`, so the previous
         // owner's writes to the data are visible to us.
-        if self.word.compare_exchange(0, me.tid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            // Relaxed: readers only use a stamp whose TID matches the word
-            // (see the type docs); a stale or missing one reads as unknown.
-            self.owner.store(stamp_of(me), Ordering::Relaxed);
-            return true;
-        }
-        false
+        self.word.compare_exchange(0, owner_bits(me), Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
     /// Releases the lock owned by `me` as `how` says.
     #[inline]
     pub(crate) fn release_as(&self, me: ThreadIdentity, how: Release) {
-        // Cleared before the release below, so that a later owner with the
-        // same TID is never judged by this owner's start time.
-        self.owner.store(0, Ordering::Relaxed);
         // release: pairs with the acquire CAS of the next locker, publishing
         // the data written under the lock.
         if matches!(how, Release::Normal)
-            && self.word.compare_exchange(me.tid, 0, Ordering::Release, Ordering::Relaxed).is_ok()
+            && self
+                .word
+                .compare_exchange(owner_bits(me), 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
         {
             return;
         }
@@ -362,30 +365,25 @@ impl RawMutex {
     fn try_take_free(
         &self,
         me: ThreadIdentity,
-        observed: u32,
-        keep_waiters: u32,
+        observed: u64,
+        keep_waiters: u64,
     ) -> Option<Acquired> {
-        let new = me.tid | (observed & (OWNER_DIED | WAITERS)) | keep_waiters;
+        let new = owner_bits(me) | (observed & (OWNER_DIED | WAITERS)) | keep_waiters;
         // acquire: pairs with the release CAS in `unlock`/`unlock_slow`.
         self.word.compare_exchange(observed, new, Ordering::Acquire, Ordering::Relaxed).ok()?;
-        self.owner.store(stamp_of(me), Ordering::Relaxed);
         Some(if observed & OWNER_DIED != 0 { Acquired::OwnerDied } else { Acquired::Clean })
     }
 
     /// Judges the owner of the held word `observed`.
     fn judge_owner(
-        &self,
         me: ThreadIdentity,
-        observed: u32,
+        observed: u64,
         thorough: bool,
         oracle: &impl OwnerOracle,
     ) -> Owner {
-        let tid = observed & TID_MASK;
-        // Relaxed: ordered after the acquire load of `observed` that the
-        // caller made; the stamp is trusted only if its TID matches.
-        let stamp = self.owner.load(Ordering::Relaxed);
         #[allow(clippy::cast_possible_truncation)]
-        let start = if stamp as u32 == tid { stamp >> 32 } else { 0 };
+        let tid = (observed & TID_MASK) as u32;
+        let start = observed >> START_SHIFT;
         if tid == me.tid {
             // Our own TID: either we hold it (self-deadlock), or a dead
             // thread that had our TID before us does (TID reuse), or a
@@ -393,7 +391,7 @@ impl RawMutex {
             if !oracle.detection_enabled() {
                 return Owner::Alive;
             }
-            if (me.start_time & 0xFFFF_FFFF) != 0 && stamp == stamp_of(me) {
+            if start != 0 && observed & OWNER_MASK == owner_bits(me) {
                 return Owner::Me;
             }
             // A quick check would see ourselves alive: only the start time
@@ -411,37 +409,14 @@ impl RawMutex {
 
     /// Takes over `observed`, whose owner was proven dead: `→ me|D|W…`.
     /// Exactly one competing recoverer's CAS wins.
-    fn try_recover(&self, me: ThreadIdentity, observed: u32, keep_waiters: u32) -> bool {
-        let my_stamp = stamp_of(me);
-        let new = me.tid | OWNER_DIED | (observed & WAITERS) | keep_waiters;
-        // If the dead owner had our TID, the word keeps that TID through the
-        // CAS, and a waiter reading it next to the dead owner's stamp would
-        // call *us* dead. So publish our stamp first (released by the CAS).
-        let replaced = (observed & TID_MASK == me.tid).then(|| {
-            // Relaxed: published by the release half of the CAS below.
-            self.owner.swap(my_stamp, Ordering::Relaxed)
-        });
-        // acquire: pairs with the release of the last owner that unlocked
-        // before the dead one took the lock (and, under loom, with the
-        // death itself); release: publishes the stamp stored above.
-        match self.word.compare_exchange(observed, new, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => {
-                self.owner.store(my_stamp, Ordering::Relaxed);
-                true
-            }
-            Err(_) => {
-                if let Some(previous) = replaced {
-                    // Undo our early stamp unless someone replaced it since.
-                    let _ = self.owner.compare_exchange(
-                        my_stamp,
-                        previous,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                }
-                false
-            }
-        }
+    fn try_recover(&self, me: ThreadIdentity, observed: u64, keep_waiters: u64) -> bool {
+        let new = owner_bits(me) | OWNER_DIED | (observed & WAITERS) | keep_waiters;
+        // acquire: `observed` was written by the dead owner's acquiring CAS,
+        // which continues the release sequence of the last unlock before it,
+        // so the data up to that unlock is visible to us. (What the dead
+        // owner wrote itself is ordered by the death proof: its process is
+        // gone before `kill`/`/proc` say so.)
+        self.word.compare_exchange(observed, new, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
     /// The blocking slow path: spin, judge the owner, sleep, repeat.
@@ -461,9 +436,9 @@ impl RawMutex {
         let mut judged = false;
         let mut thorough = false;
         loop {
-            // acquire: the owner stamp read in `judge_owner` must be at least
-            // as new as this word (the stamp is cleared before every release).
-            let w = self.word.load(Ordering::Acquire);
+            // Relaxed: only decides what to try; every acquisition is a CAS
+            // with its own acquire ordering.
+            let w = self.word.load(Ordering::Relaxed);
             let tid = w & TID_MASK;
             if tid == NOT_RECOVERABLE {
                 return Err(RawLockError::NotRecoverable);
@@ -481,7 +456,7 @@ impl RawMutex {
             }
             if !judged || thorough {
                 judged = true;
-                match self.judge_owner(me, w, thorough, oracle) {
+                match Self::judge_owner(me, w, thorough, oracle) {
                     Owner::Me => {
                         panic!("ShmMutex::lock: this thread already holds the lock (self-deadlock)")
                     }
@@ -515,7 +490,7 @@ impl RawMutex {
                     Some(LIVENESS_RECHECK.map_or(left, |recheck| recheck.min(left)))
                 }
             };
-            let woke = futex_wait(&self.word, w | WAITERS, timeout);
+            let woke = futex_wait_low(&self.word, futex_half(w | WAITERS), timeout);
             keep_waiters = WAITERS;
             // A timeout means the owner held the lock a whole interval
             // without unlocking: check it properly. Without a liveness timer
@@ -533,8 +508,8 @@ impl RawMutex {
     ) -> Result<Acquired, RawLockError> {
         // A few rounds only: try_lock must not spin on a busy word.
         for _ in 0..4 {
-            // acquire: see `lock_slow`.
-            let w = self.word.load(Ordering::Acquire);
+            // Relaxed: see `lock_slow`.
+            let w = self.word.load(Ordering::Relaxed);
             let tid = w & TID_MASK;
             if tid == NOT_RECOVERABLE {
                 return Err(RawLockError::NotRecoverable);
@@ -545,7 +520,7 @@ impl RawMutex {
                     None => continue,
                 }
             }
-            match self.judge_owner(me, w, true, oracle) {
+            match Self::judge_owner(me, w, true, oracle) {
                 Owner::Me | Owner::Alive => return Err(RawLockError::WouldBlock),
                 Owner::Dead => {
                     if self.try_recover(me, w, 0) {
@@ -564,7 +539,7 @@ impl RawMutex {
         // Relaxed: the CAS below re-checks; we only need a starting value.
         let mut w = self.word.load(Ordering::Relaxed);
         let new = loop {
-            if w & TID_MASK != me.tid {
+            if w & OWNER_MASK != owner_bits(me) {
                 not_owner_panic(w, me);
                 return;
             }
@@ -581,11 +556,11 @@ impl RawMutex {
         };
         if new == NOT_RECOVERABLE {
             // Every waiter must learn that it will never get the lock.
-            futex_wake(&self.word, u32::MAX);
+            futex_wake_low(&self.word, u32::MAX);
         } else if w & WAITERS != 0 {
             // One is enough: it acquires with WAITERS set, so its unlock
             // wakes the next.
-            futex_wake(&self.word, 1);
+            futex_wake_low(&self.word, 1);
         }
     }
 
@@ -593,7 +568,7 @@ impl RawMutex {
         // Relaxed: the repaired data is published by the release in unlock.
         let mut w = self.word.load(Ordering::Relaxed);
         loop {
-            if w & TID_MASK != me.tid {
+            if w & OWNER_MASK != owner_bits(me) {
                 not_owner_panic(w, me);
                 return;
             }
@@ -627,13 +602,13 @@ pub(crate) enum Release {
 }
 
 #[cold]
-fn not_owner_panic(word: u32, me: ThreadIdentity) {
+fn not_owner_panic(word: u64, me: ThreadIdentity) {
     if std::thread::panicking() {
         // A second panic would abort; the first one already reports a bug.
         return;
     }
     panic!(
-        "ShmMutex unlocked by thread {} which does not own it (lock word {word:#010x}): a guard \
+        "ShmMutex unlocked by thread {} which does not own it (lock word {word:#018x}): a guard \
          was moved to another thread or inherited across fork(), the shared memory was \
          overwritten, or the owner was wrongly taken for dead",
         me.tid

@@ -87,6 +87,22 @@ mod imp {
         linux::futex_wake(word, count)
     }
 
+    /// Sleeps while the low 32 bits of `*word` equal `expected`.
+    #[inline]
+    pub(crate) fn futex_wait_low(
+        word: &AtomicU64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        linux::futex_wait_low(word, expected, timeout)
+    }
+
+    /// Wakes up to `count` waiters of [`futex_wait_low`] on `word`.
+    #[inline]
+    pub(crate) fn futex_wake_low(word: &AtomicU64, count: u32) -> usize {
+        linux::futex_wake_low(word, count)
+    }
+
     /// The calling thread's cached kernel identity.
     #[inline]
     pub(crate) fn current_thread() -> ThreadIdentity {
@@ -177,12 +193,39 @@ mod imp {
         static ref DEAD: DeadSet = DeadSet { bits: AtomicU64::new(0) };
     }
 
-    fn address(word: &AtomicU32) -> usize {
-        core::ptr::from_ref(word) as usize
-    }
-
     pub(crate) fn futex_wait(
         word: &AtomicU32,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        let addr = core::ptr::from_ref(word) as usize;
+        wait_on(addr, || word.load(Ordering::SeqCst), expected, timeout)
+    }
+
+    pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+        wake_on(core::ptr::from_ref(word) as usize, count)
+    }
+
+    pub(crate) fn futex_wait_low(
+        word: &AtomicU64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        let addr = core::ptr::from_ref(word) as usize;
+        #[allow(clippy::cast_possible_truncation)]
+        let low = || word.load(Ordering::SeqCst) as u32;
+        wait_on(addr, low, expected, timeout)
+    }
+
+    pub(crate) fn futex_wake_low(word: &AtomicU64, count: u32) -> usize {
+        wake_on(core::ptr::from_ref(word) as usize, count)
+    }
+
+    /// The model of `FUTEX_WAIT` on the word at `addr`, whose current value
+    /// `current` reads (SeqCst: the kernel's check is a full barrier).
+    fn wait_on(
+        addr: usize,
+        current: impl Fn() -> u32,
         expected: u32,
         timeout: Option<Duration>,
     ) -> FutexWait {
@@ -190,7 +233,7 @@ mod imp {
         // model's mutex plays that lock. SeqCst: the kernel's check is a
         // full barrier on every architecture.
         let mut queue = FUTEX.queue.lock().unwrap();
-        if word.load(Ordering::SeqCst) != expected {
+        if current() != expected {
             return FutexWait::ValueChanged;
         }
         // A death this waiter has not yet been woken for: in a real run its
@@ -212,19 +255,18 @@ mod imp {
         }
         let ticket = queue.next_ticket;
         queue.next_ticket += 1;
-        queue.sleepers.push((address(word), ticket));
+        queue.sleepers.push((addr, ticket));
         while queue.sleepers.iter().any(|&(_, t)| t == ticket) {
             queue = FUTEX.wakeups.wait(queue).unwrap();
         }
         FutexWait::Woken
     }
 
-    pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
-        // Wakes at most `count` sleepers of this word (the oldest first), as
-        // the kernel does: a caller that wakes too few leaves the others
-        // asleep, and loom reports the deadlock.
+    /// The model of `FUTEX_WAKE`: wakes at most `count` sleepers of the
+    /// word at `addr` (the oldest first), as the kernel does: a caller that
+    /// wakes too few leaves the others asleep, and loom reports the deadlock.
+    fn wake_on(addr: usize, count: u32) -> usize {
         let mut queue = FUTEX.queue.lock().unwrap();
-        let addr = address(word);
         let mut woken = 0;
         queue.sleepers.retain(|&(a, _)| {
             if a == addr && woken < count {

@@ -105,6 +105,7 @@ fn lock_expect_owner_died(seg: &Shared) -> ShmMutexGuard<'_, [u64; 2]> {
         other => panic!("expected OwnerDied, got {other:?}"),
     };
     let took = t0.elapsed();
+    eprintln!("owner death noticed by the next lock() after {took:?}");
     assert!(took < DETECTION_BOUND, "owner death noticed only after {took:?}");
     g
 }

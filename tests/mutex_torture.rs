@@ -10,8 +10,9 @@
 //!
 //! To know whether a kill hit the lock holder, the parent freezes all
 //! workers (SIGSTOP) and reads the lock word before killing. The lock word
-//! is part of `ShmMutex`'s documented layout: the first 4 bytes, with the
-//! owner's thread id in the low 30 bits and OWNER_DIED in bit 30.
+//! is part of `ShmMutex`'s documented layout: the first 8 bytes, an atomic
+//! `u64` whose low half is a robust-futex word (owner thread id in bits
+//! 0..30, OWNER_DIED in bit 30).
 
 use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -23,8 +24,8 @@ mod mutex_support;
 use mutex_support::{gettid, wait_until};
 
 const WORKERS: usize = 4;
-const OWNER_DIED: u32 = 1 << 30;
-const TID_MASK: u32 = OWNER_DIED - 1;
+const OWNER_DIED: u64 = 1 << 30;
+const TID_MASK: u64 = OWNER_DIED - 1;
 /// Bound for every "the system makes progress" wait: a deadlock fails here.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -120,10 +121,10 @@ fn freeze(pid: u32) {
     assert!(libc::WIFSTOPPED(status), "worker {pid} exited instead of stopping: {status:#x}");
 }
 
-fn lock_word(t: &Torture) -> u32 {
-    let word = std::ptr::from_ref(&t.pair).cast::<AtomicU32>();
+fn lock_word(t: &Torture) -> u64 {
+    let word = std::ptr::from_ref(&t.pair).cast::<AtomicU64>();
     // SAFETY: `ShmMutex` is `repr(C)` and starts with its lock word, an
-    // `AtomicU32` (see the module docs); reading it atomically is sound.
+    // `AtomicU64` (see the module docs); reading it atomically is sound.
     unsafe { &*word }.load(Ordering::SeqCst)
 }
 
@@ -164,8 +165,8 @@ fn torture(kills: u32) {
             freeze(w.pid());
         }
         let word = lock_word(t);
-        let holder =
-            (0..WORKERS).find(|&s| word & TID_MASK == t.worker_tids[s].load(Ordering::SeqCst));
+        let holder = (0..WORKERS)
+            .find(|&s| word & TID_MASK == u64::from(t.worker_tids[s].load(Ordering::SeqCst)));
         // Half the kills target the holder (if a worker holds the lock),
         // the rest a random worker.
         let mut victim = match holder {

@@ -49,9 +49,13 @@ impl Guarded {
     }
 }
 
+/// A model builder bounded to `preemptions` unless `LOOM_MAX_PREEMPTIONS`
+/// says otherwise (loom reads it in `Builder::new`).
 fn builder(preemptions: usize) -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(preemptions);
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(preemptions);
+    }
     b
 }
 

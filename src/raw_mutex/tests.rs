@@ -46,7 +46,7 @@ impl OwnerOracle for FakeOracle {
 }
 
 impl RawMutex {
-    fn word(&self) -> u32 {
+    fn word(&self) -> u64 {
         self.word.load(Ordering::Relaxed)
     }
     fn lock_as(
@@ -78,28 +78,27 @@ fn soon() -> Option<Instant> {
 
 #[test]
 fn zeroed_memory_is_an_unlocked_mutex() {
-    // SAFETY: RawMutex is two atomics and a u32; all-zero bytes are a valid
-    // value of each, and its docs promise that zero means "unlocked".
+    // SAFETY: RawMutex is one AtomicU64, for which all-zero bytes are a
+    // valid value, and its docs promise that zero means "unlocked".
     let m: RawMutex = unsafe { core::mem::zeroed() };
     assert_eq!(m.state(), RawState::Unlocked);
     assert_eq!(m.try_lock(), Ok(Acquired::Clean));
     assert_eq!(m.state(), RawState::Locked);
     m.unlock();
     assert_eq!(m.state(), RawState::Unlocked);
-    assert_eq!(core::mem::size_of::<RawMutex>(), 16);
-    assert_eq!(core::mem::align_of::<RawMutex>(), 16);
+    assert_eq!(core::mem::size_of::<RawMutex>(), 8);
+    assert_eq!(core::mem::align_of::<RawMutex>(), 8);
 }
 
 #[test]
-fn fast_path_stores_tid_and_stamp_and_clears_them() {
+fn fast_path_stores_tid_and_start_time_in_one_word() {
     let m = RawMutex::new();
     let me = current_thread();
     assert_eq!(m.lock(None), Ok(Acquired::Clean));
-    assert_eq!(m.word(), me.tid);
-    assert_eq!(m.owner.load(Ordering::Relaxed), stamp_of(me));
+    assert_eq!(futex_half(m.word()), me.tid, "the futex half is the bare TID");
+    assert_eq!(m.word() >> 32, me.start_time & 0xFFFF_FFFF);
     m.unlock();
     assert_eq!(m.word(), 0);
-    assert_eq!(m.owner.load(Ordering::Relaxed), 0);
 }
 
 #[test]
@@ -112,7 +111,7 @@ fn live_owner_blocks_try_lock_and_times_out_lock() {
     assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
     assert_eq!(m.lock_as(b, soon(), &oracle), Err(RawLockError::TimedOut));
     // The waiter announced itself before sleeping.
-    assert_eq!(m.word(), a.tid | WAITERS);
+    assert_eq!(m.word(), owner_bits(a) | WAITERS);
     m.release_as(a, Release::Normal);
     assert_eq!(m.word(), 0);
 }
@@ -127,12 +126,12 @@ fn dead_owner_is_recovered_once_then_consistent() {
     assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
     oracle.kill(a.tid);
     assert_eq!(m.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
-    assert_eq!(m.word(), b.tid | OWNER_DIED);
+    assert_eq!(m.word(), owner_bits(b) | OWNER_DIED);
     assert!(m.is_inconsistent());
     // Nobody else gets OwnerDied for the same death.
     assert_eq!(m.try_lock_as(c, &oracle), Err(RawLockError::WouldBlock));
     m.make_consistent_as(b);
-    assert_eq!(m.word(), b.tid);
+    assert_eq!(m.word(), owner_bits(b));
     m.release_as(b, Release::Normal);
     assert_eq!(m.lock_as(c, None, &oracle), Ok(Acquired::Clean));
 }
@@ -217,22 +216,9 @@ fn the_reused_tid_itself_recovers_and_is_not_taken_for_dead() {
     assert_eq!(m.lock_as(old, None, &oracle), Ok(Acquired::Clean));
     let new = oracle.spawn(101, 70);
     assert_eq!(m.lock_as(new, None, &oracle), Ok(Acquired::OwnerDied));
-    // Same TID in the word as the dead owner's, but the stamp is the new
-    // thread's: a thorough check by another thread finds it alive.
-    assert_eq!(m.owner.load(Ordering::Relaxed), stamp_of(new));
-    assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
-}
-
-#[test]
-fn stamp_of_another_epoch_never_proves_death() {
-    let oracle = FakeOracle::default();
-    let a = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
-    let m = RawMutex::new();
-    assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
-    // A stale stamp naming another thread with another start time, as a
-    // waiter could read between two owners: it must count as "unknown".
-    m.owner.store(stamp_of(ThreadIdentity { tid: 999, start_time: 1 }), Ordering::Relaxed);
+    // Same TID in the word as the dead owner's, but now with the new
+    // thread's start time: a thorough check by another thread finds it alive.
+    assert_eq!(m.word() & OWNER_MASK, owner_bits(new));
     assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
 }
 
@@ -256,14 +242,14 @@ fn garbage_tid_is_recovered_like_a_dead_owner() {
     let oracle = FakeOracle::default();
     let b = oracle.spawn(102, 8);
     let m = RawMutex::new();
-    m.word.store(0x0012_3456, Ordering::Relaxed);
+    m.word.store(0xDEAD_BEEF_0012_3456, Ordering::Relaxed);
     assert_eq!(m.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
 }
 
 #[test]
 fn not_recoverable_tid_is_terminal_whatever_the_flag_bits() {
     let m = RawMutex::new();
-    for flags in [0, WAITERS, OWNER_DIED, WAITERS | OWNER_DIED] {
+    for flags in [0, WAITERS, OWNER_DIED, WAITERS | OWNER_DIED, 0x1234_5678 << 32] {
         m.word.store(NOT_RECOVERABLE | flags, Ordering::Relaxed);
         assert_eq!(m.try_lock(), Err(RawLockError::NotRecoverable));
         assert_eq!(m.lock(None), Err(RawLockError::NotRecoverable));
@@ -271,11 +257,21 @@ fn not_recoverable_tid_is_terminal_whatever_the_flag_bits() {
 }
 
 #[test]
+fn free_word_with_garbage_start_bits_is_taken_cleanly() {
+    let m = RawMutex::new();
+    m.word.store(0xDEAD_BEEF_0000_0000, Ordering::Relaxed);
+    assert_eq!(m.try_lock(), Ok(Acquired::Clean));
+    assert_eq!(m.word(), owner_bits(current_thread()));
+    m.unlock();
+    assert_eq!(m.word(), 0);
+}
+
+#[test]
 fn stale_waiters_bit_on_a_free_word_is_kept() {
     let m = RawMutex::new();
     m.word.store(WAITERS, Ordering::Relaxed);
     assert_eq!(m.try_lock(), Ok(Acquired::Clean));
-    assert_eq!(m.word(), current_thread().tid | WAITERS);
+    assert_eq!(m.word(), owner_bits(current_thread()) | WAITERS);
     m.unlock();
     assert_eq!(m.word(), 0);
 }
@@ -343,13 +339,17 @@ fn waiters_already_asleep_recover_from_a_dead_thread() {
     let m = Arc::new(RawMutex::new());
     // The owner is a real thread that exits holding the lock.
     let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
     let owner = {
         let m = Arc::clone(&m);
         std::thread::spawn(move || {
             assert_eq!(m.lock(None), Ok(Acquired::Clean));
+            locked_tx.send(()).expect("test waits");
             rx.recv().expect("told to die");
         })
     };
+    // The waiters must find the lock held, not take it before the owner.
+    locked_rx.recv().expect("owner locked");
     let barrier = Arc::new(Barrier::new(3));
     let waiters: Vec<_> = (0..2)
         .map(|_| {
