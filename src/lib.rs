@@ -41,7 +41,13 @@ pub use condvar::{ShmCondvar, WaitTimeoutResult};
 pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
+/// The `bytemuck` crate, whose [`Pod`](bytemuck::Pod) bound a
+/// [`SeqLock`]'s value type needs: derive it with
+/// `#[derive(shmsync::bytemuck::Pod, shmsync::bytemuck::Zeroable)]` and
+/// `#[bytemuck(crate = "shmsync::bytemuck")]`, or depend on `bytemuck`.
+pub use bytemuck;
 pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};
+pub use seqlock::{SeqLock, SeqLockError};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;

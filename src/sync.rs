@@ -410,3 +410,13 @@ pub(crate) const CPU_HINT_REFRESH: u32 = 64;
 pub(crate) fn cpu_hint() -> usize {
     current_thread().tid as usize
 }
+
+// ---------------------------------------------------------------------------
+// sub-word atomics (the seqlock's word copy)
+// ---------------------------------------------------------------------------
+
+/// The seqlock copies a `T` whose size is not a multiple of 8 bytes as
+/// 8-byte words followed by at most one 4-, 2- and 1-byte atomic. Under loom
+/// it stores whole words only, so these have no loom counterpart.
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicU16, AtomicU8};

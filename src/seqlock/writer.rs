@@ -1,0 +1,106 @@
+//! The seqlock's writer lock: a robust [`RawMutex`] (so a writer that dies
+//! holding it is detected and replaced), and the count of such take-overs.
+//!
+//! # Recovery needs no repair
+//!
+//! The lock protects only the *spare* copy and the sequence word (see
+//! `latch.rs`). A writer that dies at any point leaves the published copy
+//! and the sequence consistent: either it died before publishing (the spare
+//! copy may be torn, and the next write overwrites it whole) or after (its
+//! write is complete). So when [`RawMutex::lock`] reports that the previous
+//! owner died, the new owner marks the lock consistent at once, counts the
+//! event in `recoveries`, and writes as usual.
+//!
+//! # State
+//!
+//! | field | meaning | written by |
+//! |---|---|---|
+//! | `lock` | the [`RawMutex`] lock word and its owner's identity (its own state table) | writers, via `RawMutex` |
+//! | `recoveries` (`u64`) | take-overs from a dead writer since creation (wrapping) | the writer that took over, while holding `lock` |
+
+use crate::raw_mutex::{Acquired, RawLockError, RawMutex};
+use crate::sync::{AtomicU64, Ordering};
+
+/// Why a [`SeqLock`](crate::SeqLock) write did not happen.
+///
+/// Only a corrupt segment (another process writing garbage over the
+/// seqlock) produces it: the writer lock of a seqlock is always left
+/// consistent by its own code, even when a writer dies. The value is
+/// unchanged when a write fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeqLockError {
+    /// The writer lock's word holds a state no seqlock writer leaves behind
+    /// (e.g. "not recoverable"), so mutual exclusion between writers cannot
+    /// be guaranteed.
+    #[error(
+        "the seqlock's writer lock is in a state no seqlock writer leaves behind; the shared \
+         memory holding it was overwritten by something else: recreate the segment"
+    )]
+    WriterLockCorrupt,
+}
+
+/// The writer lock and the recovery count, on their own cache line. The
+/// lock (whose first field is its lock word) comes first: `SeqLock`'s docs
+/// promise where the word is.
+#[repr(C, align(64))]
+pub(crate) struct WriterLine {
+    lock: RawMutex,
+    recoveries: AtomicU64,
+}
+
+impl WriterLine {
+    /// An unlocked writer line with no recoveries (the same as zeroed).
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
+    }
+
+    /// An unlocked writer line with no recoveries.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
+    }
+
+    /// Takes the writer lock, waiting as long as a live writer holds it, and
+    /// taking over from a dead one.
+    pub(crate) fn lock(&self) -> Result<WriterGuard<'_>, SeqLockError> {
+        match self.lock.lock(None) {
+            Ok(Acquired::Clean) => {}
+            Ok(Acquired::OwnerDied) => self.recover(),
+            Err(RawLockError::NotRecoverable) | Err(_) => {
+                return Err(SeqLockError::WriterLockCorrupt);
+            }
+        }
+        Ok(WriterGuard { line: self })
+    }
+
+    #[cold]
+    fn recover(&self) {
+        // Nothing to repair (module docs): make the lock consistent again and
+        // count the take-over.
+        self.lock.make_consistent();
+        // relaxed: a statistic, written only under the lock (whose own
+        // orderings serialize the writers); readers infer nothing from it.
+        self.recoveries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Take-overs from a dead writer so far.
+    pub(crate) fn recoveries(&self) -> u64 {
+        // relaxed: a statistic (see `recover`).
+        self.recoveries.load(Ordering::Relaxed)
+    }
+}
+
+/// Holds the writer lock; releases it when dropped (also when an `update`
+/// closure panics: the shared copies are untouched until the closure has
+/// returned, so a clean unlock is correct).
+pub(crate) struct WriterGuard<'a> {
+    line: &'a WriterLine,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        self.line.lock.unlock();
+    }
+}

@@ -1,0 +1,200 @@
+//! Writer kill torture: a writer process `update`s a 256-byte stamp as fast
+//! as it can; the parent SIGKILLs it at random moments (almost always inside
+//! `update`, holding the writer lock, often half-way through a copy) and
+//! starts a new writer, which must take over. Two reader processes read all
+//! along and check that no value is ever torn, no read ever blocks past
+//! `READ_TIMEOUT`, and values never go backwards.
+//!
+//! Before each kill the parent freezes the writer (SIGSTOP) and looks at the
+//! writer lock's word to know whether the victim holds the lock; every such
+//! death must be counted by exactly one take-over (`writer_recoveries`).
+//! The lock word's place is `SeqLock`'s documented layout: the writer lock
+//! is the last cache line, and starts with the robust lock word (owner TID
+//! in the low 30 bits).
+//!
+//! `writer_kill_torture_short` (40 kills) runs with the normal tests. The
+//! full torture is `#[ignore]`d; run it with
+//! `SHMSYNC_TORTURE_KILLS=200 cargo test --release --test seqlock_torture -- --ignored`
+//! (the kill count defaults to 200; `SHMSYNC_TORTURE_SEED` replays a run).
+
+use shmsync::{AtomicCounter, Segment, SeqLock, ShmSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+mod common;
+mod seqlock_support;
+
+use seqlock_support::{kills_from_env, wait_until, Rng, Stamped};
+
+/// A read that takes longer than this is a reader blocked by a dead writer
+/// (a hang detector, far above any real read time, not a performance bound).
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound for every "the system makes progress" wait: a stuck writer fails here.
+const PROGRESS_TIMEOUT: Duration = Duration::from_secs(10);
+const READERS: usize = 2;
+const TID_MASK: u32 = (1 << 30) - 1;
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Torture {
+    latest: SeqLock<Stamped>,
+    /// Reads made by each reader (also shows readers are alive).
+    reads: [AtomicCounter; READERS],
+    /// The longest single read each reader saw, in microseconds.
+    slowest_read_us: [AtomicCounter; READERS],
+    /// Readers that started reading.
+    readers_started: AtomicCounter,
+    stop: AtomicU32,
+}
+
+/// Continues the sequence from the last complete value: after a kill, the
+/// new writer's first `update` sees the dead writer's last *complete* stamp.
+fn write_forever(t: &Torture) {
+    common::reached("writing");
+    while t.stop.load(Ordering::Relaxed) == 0 {
+        t.latest
+            .update(|v| {
+                let n = v.number().expect("update starts from a whole stamp");
+                *v = Stamped::new(n + 1);
+            })
+            .expect("update");
+    }
+}
+
+fn read_until_stopped(t: &Torture, slot: usize) {
+    t.readers_started.incr();
+    let mut last = 0;
+    while t.stop.load(Ordering::Relaxed) == 0 {
+        let started = Instant::now();
+        let (value, version) = t.latest.read_versioned();
+        let took = started.elapsed();
+        assert!(took < READ_TIMEOUT, "a read blocked for {took:?}");
+        let n = value.number().unwrap_or_else(|| panic!("torn read at version {version}"));
+        assert_eq!(n, version, "stamp n is published as version n");
+        assert!(n >= last, "went backwards from {last} to {n}");
+        last = n;
+        let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        if took_us > t.slowest_read_us[slot].get() {
+            t.slowest_read_us[slot].swap(took_us);
+        }
+        t.reads[slot].incr();
+    }
+}
+
+#[test]
+fn child_entry() {
+    common::run_child(|role, args| {
+        let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
+        match role {
+            "writer" => write_forever(&seg),
+            "reader" => read_until_stopped(&seg, args[1].parse().expect("slot")),
+            other => panic!("unknown role {other}"),
+        }
+    });
+}
+
+/// The writer lock's word (see the module docs for where it lives).
+fn writer_lock_word(t: &Torture) -> u32 {
+    let lock = std::ptr::from_ref(&t.latest).cast::<u8>();
+    let offset = core::mem::size_of::<SeqLock<Stamped>>() - 64;
+    // SAFETY: the last 64 bytes of a `SeqLock` are its writer line, which
+    // starts with the lock word, an `AtomicU32` (documented layout); the
+    // address is inside `t.latest` and 64-aligned; reading it atomically is
+    // sound.
+    let word = unsafe { &*lock.add(offset).cast::<AtomicU32>() };
+    word.load(Ordering::SeqCst)
+}
+
+/// SIGSTOPs a child and waits until the stop has taken effect.
+fn freeze(pid: u32) {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    // SAFETY: kill has no memory-safety preconditions; `pid` is our child.
+    let r = unsafe { libc::kill(pid, libc::SIGSTOP) };
+    assert_eq!(r, 0, "SIGSTOP: {}", std::io::Error::last_os_error());
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; WUNTRACED reports the stop
+    // without reaping the child.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFSTOPPED(status), "writer {pid} exited instead of stopping: {status:#x}");
+}
+
+fn spawn_writer(name: &str) -> common::ChildProcess {
+    let mut w = common::spawn("child_entry", "writer", &[name]);
+    w.wait_for("writing", PROGRESS_TIMEOUT);
+    w
+}
+
+fn torture(kills: u32) {
+    let mut rng = Rng::from_env(&format!("seqlock kill torture, {kills} kills"));
+    let name = common::unique_name("seqlock-torture");
+    let seg = Segment::<Torture>::create_with(&name, |t| {
+        t.latest = SeqLock::new(Stamped::new(0));
+    })
+    .expect("create segment");
+    let t: &Torture = &seg;
+    let readers: Vec<_> = (0..READERS)
+        .map(|slot| common::spawn("child_entry", "reader", &[&name, &slot.to_string()]))
+        .collect();
+    wait_until("the readers started", PROGRESS_TIMEOUT, || {
+        t.readers_started.get() == READERS as u64
+    });
+
+    let started = Instant::now();
+    let mut writer = spawn_writer(&name);
+    let mut held_deaths = 0u64;
+    for _ in 0..kills {
+        // A new writer must make progress: a writer stuck behind its dead
+        // predecessor fails here.
+        let before = t.latest.version();
+        let ahead = 1 + rng.below(200);
+        wait_until("the new writer made progress", PROGRESS_TIMEOUT, || {
+            t.latest.version() >= before + ahead
+        });
+        // The scenario: a random moment to kill at.
+        std::thread::sleep(Duration::from_micros(rng.below(500)));
+        freeze(writer.pid());
+        held_deaths += u64::from(writer_lock_word(t) & TID_MASK != 0);
+        writer.kill();
+        writer = spawn_writer(&name);
+        // Every death of a lock holder is taken over from, once.
+        wait_until("the take-over was counted", PROGRESS_TIMEOUT, || {
+            t.latest.writer_recoveries() == held_deaths
+        });
+    }
+    let before = t.latest.version();
+    wait_until("the last writer made progress", PROGRESS_TIMEOUT, || {
+        t.latest.version() > before + 100
+    });
+    t.stop.store(1, Ordering::Relaxed);
+    writer.expect_success(PROGRESS_TIMEOUT);
+    for r in readers {
+        r.expect_success(PROGRESS_TIMEOUT);
+    }
+
+    let (value, version) = t.latest.read_versioned();
+    assert_eq!(value.number(), Some(version), "the final value is a whole stamp");
+    let recoveries = t.latest.writer_recoveries();
+    eprintln!(
+        "{kills} kills in {:?}: {version} writes, {held_deaths} kills of a lock holder, \
+         {recoveries} take-overs, reads {:?}, slowest read {:?} us",
+        started.elapsed(),
+        t.reads.iter().map(AtomicCounter::get).collect::<Vec<_>>(),
+        t.slowest_read_us.iter().map(AtomicCounter::get).collect::<Vec<_>>(),
+    );
+    assert_eq!(recoveries, held_deaths, "one take-over per death of a lock holder");
+    for slot in 0..READERS {
+        assert!(t.reads[slot].get() > 0, "reader {slot} never read");
+    }
+}
+
+#[test]
+fn writer_kill_torture_short() {
+    torture(40);
+}
+
+#[test]
+#[ignore = "long: SIGKILLs 200 writers (SHMSYNC_TORTURE_KILLS to change)"]
+fn writer_kill_torture() {
+    torture(kills_from_env(200));
+}
