@@ -1,6 +1,6 @@
-//! Instruction counts of one uncontended lock + unlock, for profiling
-//! rather than timing: each system's pair runs in its own `#[inline(never)]`
-//! function, so `valgrind --tool=callgrind` (deterministic, unlike time on a
+//! Instruction counts of one uncontended lock + unlock and of one 64-byte
+//! seqlock read, for profiling rather than timing: each system's operation
+//! runs in its own `#[inline(never)]` function, so `valgrind --tool=callgrind` (deterministic, unlike time on a
 //! shared machine) reports instructions per call directly.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Each function is called `N` times (default 100 000): its inclusive
-//! instruction count divided by `N` is the cost of one lock + unlock.
+//! instruction count divided by `N` is the cost of one operation.
 
 #[path = "support/floor.rs"]
 mod floor;
@@ -25,7 +25,7 @@ use std::hint::black_box;
 use floor::FloorLock;
 use pthread::PthreadMutex;
 use shm_region::{unique_name, ShmRegion};
-use shmsync::{Segment, ShmMutex};
+use shmsync::{Segment, SeqLock, ShmMutex};
 
 #[inline(never)]
 fn floor_pair(f: &FloorLock) {
@@ -47,6 +47,16 @@ fn glibc_pair(m: &PthreadMutex) {
     m.unlock();
 }
 
+#[inline(never)]
+fn shmsync_read64(s: &SeqLock<[u64; 8]>) -> [u64; 8] {
+    s.read()
+}
+
+#[inline(never)]
+fn seqlock_crate_read64(s: &seqlock::SeqLock<[u64; 8]>) -> [u64; 8] {
+    s.read()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if !args.iter().any(|a| a == "--bench") {
@@ -64,7 +74,12 @@ fn main() {
         unsafe { PthreadMutex::init(region.as_ptr().add(512).cast(), true) }.expect("robust mutex");
     let ours = Segment::<ShmMutex<u64>>::create(&unique_name("fastpath")).expect("segment");
 
+    let ours_seq = Segment::<SeqLock<[u64; 8]>>::create(&unique_name("fastpath")).expect("segment");
+    let theirs_seq = seqlock::SeqLock::new([0u64; 8]);
+
     for _ in 0..n {
+        black_box(shmsync_read64(black_box(&ours_seq)));
+        black_box(seqlock_crate_read64(black_box(&theirs_seq)));
         floor_pair(black_box(floor));
         shmsync_pair(black_box(&ours));
         glibc_pair(black_box(&robust));

@@ -15,10 +15,29 @@ use std::time::Duration;
 #[path = "support/shm_region.rs"]
 mod shm_region;
 
+use shm_region::unique_name;
+use shmsync::{Segment, SeqLock, ShmSafe};
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
     Read,
     Write,
+}
+
+fn ours<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, op: Op)
+where
+    [u64; N]: ShmSafe + shmsync::bytemuck::Pod,
+{
+    let bytes = N * 8;
+    let value = [7u64; N];
+    let seg = Segment::<SeqLock<[u64; N]>>::create(&unique_name("seqlock")).expect("segment");
+    let id = format!("shmsync SeqLock, {bytes} B");
+    match op {
+        Op::Read => g.bench_function(id, |b| b.iter(|| black_box(&seg).read())),
+        Op::Write => g.bench_function(id, |b| {
+            b.iter(|| black_box(&seg).write(black_box(value)).expect("no writer died"))
+        }),
+    };
 }
 
 fn peers<const N: usize>(g: &mut BenchmarkGroup<'_, WallTime>, op: Op) {
@@ -51,8 +70,11 @@ fn read_write(c: &mut Criterion) {
         [(Op::Read, "seqlock read (1 thread)"), (Op::Write, "seqlock write (1 thread)")]
     {
         let mut g = c.benchmark_group(name);
+        ours::<1>(&mut g, op);
         peers::<1>(&mut g, op);
+        ours::<8>(&mut g, op);
         peers::<8>(&mut g, op);
+        ours::<32>(&mut g, op);
         peers::<32>(&mut g, op);
         g.finish();
     }

@@ -40,7 +40,7 @@ use peers::{
     RawSyncRwLock, SpinPingPong,
 };
 use report::Report;
-use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmMutex};
+use shmsync::{AtomicCounter, Segment, SeqLock, ShardedCounter, ShmMutex};
 
 /// shmsync's mutex as the harness uses it.
 type OurMutex = Segment<ShmMutex<u64>>;
@@ -124,6 +124,7 @@ fn run_all(opts: &Options) -> Report {
     }
     if opts.wants("seqlock") {
         eprintln!("snapshot reads under a writer, 3 processes");
+        snapshot::measure::<Segment<SeqLock<[u64; 8]>>>(opts, &mut r, "shmsync-seqlock", true);
         snapshot::measure::<RawSyncRwLock>(opts, &mut r, "raw_sync-rw", false);
         snapshot::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
     }
@@ -141,6 +142,9 @@ fn run_child(role: &str, args: &[String]) {
         (counters::ROLE, "atomic") => counters::child::<Segment<AtomicCounter>>(args),
         (counters::ROLE, "sharded") => counters::child::<Segment<ShardedCounter>>(args),
         (counters::ROLE, "fetch_add") => counters::child::<FetchAdd>(args),
+        (snapshot::ROLE, "shmsync-seqlock") => {
+            snapshot::child::<Segment<SeqLock<[u64; 8]>>>(args);
+        }
         (snapshot::ROLE, "raw_sync-rw") => snapshot::child::<RawSyncRwLock>(args),
         (snapshot::ROLE, "glibc-robust") => snapshot::child::<GlibcRobust>(args),
         _ => match (role, key(0), key(1)) {

@@ -2,10 +2,11 @@
 //! `Segment`, created by the parent and opened by name in every child.
 
 use shmsync::{
-    AtomicCounter, LockError, Segment, ShardedCounter, ShmCondvar, ShmMutex, ShmMutexGuard, ShmSafe,
+    AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmCondvar, ShmMutex,
+    ShmMutexGuard, ShmSafe,
 };
 
-use crate::systems::{PingPong, RobustLock, SharedCounter, SharedLock};
+use crate::systems::{PingPong, RobustLock, SharedCounter, SharedLock, SharedSnapshot};
 
 fn create<T: ShmSafe>(name: &str) -> Segment<T> {
     Segment::create(name).expect("create shmsync segment")
@@ -159,5 +160,25 @@ impl PingPong for Segment<CondvarTurn> {
             *g += 1;
             self.changed.notify_one();
         }
+    }
+}
+
+impl SharedSnapshot for Segment<SeqLock<[u64; 8]>> {
+    const NAME: &'static str = "shmsync SeqLock";
+
+    fn create(name: &str) -> Self {
+        create(name)
+    }
+
+    fn open(name: &str) -> Self {
+        open(name)
+    }
+
+    fn write(&self, v: &[u64; 8]) {
+        SeqLock::write(self, *v).expect("no writer died");
+    }
+
+    fn read(&self) -> [u64; 8] {
+        SeqLock::read(self)
     }
 }
