@@ -20,6 +20,7 @@ mod shm_region;
 
 mod contended;
 mod counters;
+mod machine;
 mod options;
 mod ours;
 mod owner_death;
@@ -62,8 +63,11 @@ fn main() {
         eprintln!("harness: not run outside `cargo bench` (pass --bench to run it directly)");
         return;
     }
+    let probe = machine::LoadProbe::start();
     let report = run_all(&opts);
     print!("{}", report.markdown());
+    let others = probe.others_cores();
+    eprintln!("other work kept {others:.2} of {} cores busy on average during the run", cores());
     if let Some(path) = &opts.json {
         std::fs::write(path, report.json()).expect("write JSON");
         eprintln!("wrote {}", path.display());
@@ -71,7 +75,10 @@ fn main() {
     let panels = svg::main_panels(&report);
     if !panels.is_empty() {
         let mode = if opts.quick { "quick run" } else { "full run" };
-        let caption = format!("shmsync vs peers ({mode}, {} cores)", cores());
+        let caption = format!(
+            "shmsync vs peers ({mode}, {} cores, {others:.2} of them busy with other work)",
+            cores()
+        );
         std::fs::write(&opts.svg, svg::render(&panels, &caption)).expect("write SVG");
         eprintln!("wrote {}", opts.svg.display());
     }
