@@ -49,6 +49,7 @@ type OurMutex = Segment<ShmMutex<u64>>;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(processes::ROLE_FLAG) {
+        processes::pin_child_if_asked();
         run_child(&args[1], &args[2..]);
         return;
     }

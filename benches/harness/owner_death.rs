@@ -59,6 +59,7 @@ fn one_kill<L: RobustLock + Send + 'static>(
     let mut holder = spawn(
         ROLE,
         &[ctl.name.clone(), key.to_owned(), name.to_owned()],
+        None,
         Stdio::null(),
         Stdio::null(),
     );

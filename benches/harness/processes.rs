@@ -139,11 +139,87 @@ impl Control {
     }
 }
 
-/// Spawns this binary as a child playing `role` with `args`.
-pub fn spawn(role: &str, args: &[String], stdin: Stdio, stdout: Stdio) -> Child {
+/// The environment variable that tells a child which CPU to pin itself to.
+pub const CPU_ENV: &str = "SHMSYNC_BENCH_CPU";
+
+/// The CPU the `i`-th process of a measurement runs on: round robin over
+/// the CPUs this process may use. Pinning makes "2 processes" mean two
+/// CPUs contending, not two processes the scheduler happened to stack on
+/// one CPU (then nothing contends and every lock looks equally fast).
+pub fn cpu_for(i: usize) -> usize {
+    let cpus = allowed_cpus();
+    cpus[i % cpus.len()]
+}
+
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_getaffinity(0, core::mem::size_of_val(&set), &mut set) };
+    let cpus: Vec<usize> = if r == 0 {
+        // SAFETY: CPU_ISSET only reads the set.
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+    } else {
+        Vec::new()
+    };
+    if cpus.is_empty() {
+        vec![0]
+    } else {
+        cpus
+    }
+}
+
+/// Pins the calling thread to `cpu` (best effort: a failure only means
+/// the scheduler chooses).
+pub fn pin_current_thread(cpu: usize) {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of `set`; out-of-range CPUs are ignored
+    // by the macro's bounds check.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 = this thread.
+    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
+}
+
+/// Lets the calling thread run on every CPU it could at start again.
+pub fn unpin_current_thread(cpus: &[usize]) {
+    // SAFETY: as in `pin_current_thread`.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: as in `pin_current_thread`.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: as in `pin_current_thread`.
+    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
+}
+
+/// The CPUs this process may run on (to undo a pin).
+pub fn all_cpus() -> Vec<usize> {
+    allowed_cpus()
+}
+
+/// In a child: pins itself if the parent named a CPU.
+pub fn pin_child_if_asked() {
+    if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|v| v.parse().ok()) {
+        pin_current_thread(cpu);
+    }
+}
+
+/// Spawns this binary as a child playing `role` with `args`, pinned to
+/// `cpu` if given.
+pub fn spawn(
+    role: &str,
+    args: &[String],
+    cpu: Option<usize>,
+    stdin: Stdio,
+    stdout: Stdio,
+) -> Child {
     let exe = std::env::current_exe().expect("path of the harness binary");
-    Command::new(exe)
-        .arg(ROLE_FLAG)
+    let mut cmd = Command::new(exe);
+    if let Some(cpu) = cpu {
+        cmd.env(CPU_ENV, cpu.to_string());
+    }
+    cmd.arg(ROLE_FLAG)
         .arg(role)
         .args(args)
         .stdin(stdin)
@@ -190,7 +266,7 @@ pub fn timed_run(role: &str, args: &[String], n: u32, window: Duration) -> (Dura
         .map(|i| {
             let mut a = vec![ctl.name.clone(), i.to_string()];
             a.extend_from_slice(args);
-            spawn(role, &a, Stdio::null(), Stdio::null())
+            spawn(role, &a, Some(cpu_for(i as usize)), Stdio::null(), Stdio::null())
         })
         .collect();
     ctl.get().start(n, &mut children);
