@@ -1,14 +1,16 @@
 //! Wake-up latency: the parent hands a turn to a child process and times
 //! how long until it comes back (one round trip = two wake-ups).
+//!
+//! Not pinned: where the scheduler puts a woken process is part of what a
+//! program sees (pinned to a CPU that other work occupies, every wake-up
+//! would wait for a time slice instead).
 
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::options::Options;
-use crate::processes::{
-    all_cpus, cpu_for, pin_current_thread, spawn, unpin_current_thread, wait_all,
-};
+use crate::processes::{spawn, wait_all};
 use crate::report::{Report, Row, Unit};
 use crate::shm_region::unique_name;
 use crate::stats;
@@ -50,24 +52,13 @@ fn time_round_trips(n: usize, mut round_trip: impl FnMut()) -> Vec<f64> {
         .collect()
 }
 
-/// Runs `f` with the calling thread pinned to `cpu` (the child runs on
-/// another one: the figure is a cross-CPU wake-up, every time).
-fn pinned_to<R>(cpu: usize, f: impl FnOnce() -> R) -> R {
-    let cpus = all_cpus();
-    pin_current_thread(cpu);
-    let r = f();
-    unpin_current_thread(&cpus);
-    r
-}
-
 /// Measures a shared-memory ping-pong `P`; `key` names it for the child.
 pub fn measure<P: PingPong>(opts: &Options, report: &mut Report, key: &str, reference: bool) {
     let name = unique_name("pingpong");
     let pp = P::create(&name);
     let total = (WARMUP + opts.round_trips).to_string();
-    let child =
-        spawn(ROLE, &[key.to_owned(), name, total], Some(cpu_for(1)), Stdio::null(), Stdio::null());
-    let samples = pinned_to(cpu_for(0), || time_round_trips(opts.round_trips, || pp.ping()));
+    let child = spawn(ROLE, &[key.to_owned(), name, total], None, Stdio::null(), Stdio::null());
+    let samples = time_round_trips(opts.round_trips, || pp.ping());
     wait_all(vec![child], Duration::from_secs(20));
     report.push(row(P::NAME, &samples, reference));
 }
@@ -82,16 +73,13 @@ pub fn child<P: PingPong>(args: &[String]) {
 /// stdout): what a program without shared-memory sync would use.
 pub fn measure_pipe(opts: &Options, report: &mut Report) {
     let total = WARMUP + opts.round_trips;
-    let mut child =
-        spawn(PIPE_ROLE, &[total.to_string()], Some(cpu_for(1)), Stdio::piped(), Stdio::piped());
+    let mut child = spawn(PIPE_ROLE, &[total.to_string()], None, Stdio::piped(), Stdio::piped());
     let mut to_child = child.stdin.take().expect("piped stdin");
     let mut from_child = child.stdout.take().expect("piped stdout");
-    let samples = pinned_to(cpu_for(0), || {
-        time_round_trips(opts.round_trips, || {
-            let mut b = [0u8; 1];
-            to_child.write_all(&b).expect("write to child");
-            from_child.read_exact(&mut b).expect("read from child");
-        })
+    let samples = time_round_trips(opts.round_trips, || {
+        let mut b = [0u8; 1];
+        to_child.write_all(&b).expect("write to child");
+        from_child.read_exact(&mut b).expect("read from child");
     });
     drop((to_child, from_child));
     wait_all(vec![child], Duration::from_secs(20));

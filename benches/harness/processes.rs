@@ -181,23 +181,6 @@ pub fn pin_current_thread(cpu: usize) {
     unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
 }
 
-/// Lets the calling thread run on every CPU it could at start again.
-pub fn unpin_current_thread(cpus: &[usize]) {
-    // SAFETY: as in `pin_current_thread`.
-    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
-    for &c in cpus {
-        // SAFETY: as in `pin_current_thread`.
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
-    // SAFETY: as in `pin_current_thread`.
-    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
-}
-
-/// The CPUs this process may run on (to undo a pin).
-pub fn all_cpus() -> Vec<usize> {
-    allowed_cpus()
-}
-
 /// In a child: pins itself if the parent named a CPU.
 pub fn pin_child_if_asked() {
     if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|v| v.parse().ok()) {
