@@ -9,8 +9,8 @@
 //! writer lock's word to know whether the victim holds the lock; every such
 //! death must be counted by exactly one take-over (`writer_recoveries`).
 //! The lock word's place is `SeqLock`'s documented layout: the writer lock
-//! is the last cache line, and starts with the robust lock word (owner TID
-//! in the low 30 bits).
+//! is the last cache line, and starts with the robust lock word, a `u64`
+//! whose low 30 bits are the owner's thread id.
 //!
 //! `writer_kill_torture_short` (40 kills) runs with the normal tests. The
 //! full torture is `#[ignore]`d; run it with
@@ -18,7 +18,7 @@
 //! (the kill count defaults to 200; `SHMSYNC_TORTURE_SEED` replays a run).
 
 use shmsync::{AtomicCounter, Segment, SeqLock, ShmSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -32,7 +32,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound for every "the system makes progress" wait: a stuck writer fails here.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: usize = 2;
-const TID_MASK: u32 = (1 << 30) - 1;
+const TID_MASK: u64 = (1 << 30) - 1;
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -94,14 +94,14 @@ fn child_entry() {
 }
 
 /// The writer lock's word (see the module docs for where it lives).
-fn writer_lock_word(t: &Torture) -> u32 {
+fn writer_lock_word(t: &Torture) -> u64 {
     let lock = std::ptr::from_ref(&t.latest).cast::<u8>();
     let offset = core::mem::size_of::<SeqLock<Stamped>>() - 64;
     // SAFETY: the last 64 bytes of a `SeqLock` are its writer line, which
-    // starts with the lock word, an `AtomicU32` (documented layout); the
+    // starts with the lock word, an `AtomicU64` (documented layout); the
     // address is inside `t.latest` and 64-aligned; reading it atomically is
     // sound.
-    let word = unsafe { &*lock.add(offset).cast::<AtomicU32>() };
+    let word = unsafe { &*lock.add(offset).cast::<AtomicU64>() };
     word.load(Ordering::SeqCst)
 }
 

@@ -1,7 +1,7 @@
 //! [`AtomicCopy`]: one copy of a `T` that is only ever read and written as
 //! relaxed atomic words, so that a reader racing a writer is not a data race.
 //!
-//! # Why atomics and not `read_volatile`
+//! # Why atomics and not volatile reads
 //!
 //! A seqlock reader copies the data while a writer may be overwriting it and
 //! throws the copy away if a write overlapped. With plain or volatile

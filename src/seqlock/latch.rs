@@ -97,10 +97,13 @@ impl<T: Pod> Latch<T> {
         &self.copies[(seq & 1) as usize]
     }
 
-    /// One read attempt: the published value and its sequence number, or
-    /// `None` if a write completed while we were copying.
+    /// One read attempt: the value copied and the sequence numbers loaded
+    /// before and after copying. The value is a complete write iff they are
+    /// equal (otherwise a torn but valid `T`, to be discarded). A plain
+    /// tuple rather than an `Option` lets the compiler keep a small `T` in
+    /// registers and store it once, straight into the caller's result.
     #[inline(always)]
-    pub(crate) fn try_read(&self) -> Option<(T, u64)> {
+    pub(crate) fn read_attempt(&self) -> (T, u64, u64) {
         // acquire: pairs with the release store of `seq` in `publish`; the
         // copy that `s1` names is fully written once we see `s1`.
         let s1 = self.seq.seq.load(Ordering::Acquire);
@@ -111,11 +114,15 @@ impl<T: Pod> Latch<T> {
         fence(Ordering::Acquire);
         // relaxed: ordered after the word loads by the fence above.
         let s2 = self.seq.seq.load(Ordering::Relaxed);
-        if s1 == s2 {
-            Some((value, s1))
-        } else {
-            None
-        }
+        (value, s1, s2)
+    }
+
+    /// One read attempt: the published value and its sequence number, or
+    /// `None` if a write completed while we were copying.
+    #[inline(always)]
+    pub(crate) fn try_read(&self) -> Option<(T, u64)> {
+        let (value, s1, s2) = self.read_attempt();
+        (s1 == s2).then_some((value, s1))
     }
 
     /// The number of completed writes (wrapping).
@@ -151,9 +158,12 @@ impl<T: Pod> Latch<T> {
     /// whose copy (the spare) may now be overwritten.
     #[inline(always)]
     fn begin_write(&self) -> u64 {
-        // acquire: pairs with the previous writer's release store of `seq`
-        // (that writer may have died without unlocking, so the lock alone
-        // need not order us after it).
+        // acquire: pairs with the previous writer's release store of `seq`.
+        // Defence in depth: a clean unlock already orders us after it, and
+        // so does the proof that a writer which died without unlocking is
+        // dead (it goes through the kernel; in the loom model through a
+        // SeqCst flag), which is why the loom models still pass when this
+        // load is weakened to relaxed.
         let s = self.seq.seq.load(Ordering::Acquire);
         // release fence: pairs with the reader's acquire fence in
         // `try_read`. The spare copy we are about to overwrite was published

@@ -47,7 +47,7 @@ const SPINS_BEFORE_YIELD: u32 = 16;
 /// Any size works: `T` is copied as 8-byte atomic words plus at most one
 /// 4-, 2- and 1-byte atomic for the rest. A read costs about one `memcpy`
 /// of `T`, so the type suits values up to a few hundred bytes; beyond that
-/// prefer a `ShmMutex` or several seqlocks.
+/// prefer a [`ShmMutex`](crate::ShmMutex) or several seqlocks.
 ///
 /// # Guarantees
 ///
@@ -84,8 +84,8 @@ const SPINS_BEFORE_YIELD: u32 = 16;
 /// zeroed `SeqLock<T>` is valid: version 0, value all zeros, unlocked.
 /// In order: the sequence word's line, copy 0 and copy 1 (each rounded up
 /// to whole 64-byte lines), and last the writer line, which starts with the
-/// robust lock word (owner thread id in its low 30 bits, as in the kernel's
-/// robust futexes). Diagnostic tools and crash tests may read that word;
+/// robust lock word: a `u64` whose low 30 bits are the owner's thread id
+/// (its low half has the layout of the kernel's robust futexes). Diagnostic tools and crash tests may read that word;
 /// the layout is covered by the segment's format version and fingerprint.
 ///
 /// # Examples
@@ -170,7 +170,12 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[inline]
     #[must_use]
     pub fn read(&self) -> T {
-        self.read_versioned().0
+        let (value, s1, s2) = self.latch.read_attempt();
+        if s1 == s2 {
+            value
+        } else {
+            self.read_contended().0
+        }
     }
 
     /// Like [`read`](Self::read), and also returns the version of the value
@@ -179,13 +184,16 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[inline]
     #[must_use]
     pub fn read_versioned(&self) -> (T, u64) {
-        match self.latch.try_read() {
-            Some(read) => read,
-            None => self.read_contended(),
+        let (value, s1, s2) = self.latch.read_attempt();
+        if s1 == s2 {
+            (value, s1)
+        } else {
+            self.read_contended()
         }
     }
 
     #[cold]
+    #[inline(never)]
     fn read_contended(&self) -> (T, u64) {
         let mut failures: u32 = 1;
         loop {
@@ -214,7 +222,8 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
             if attempt > 0 {
                 spin_loop();
             }
-            if let Some((value, _)) = self.latch.try_read() {
+            let (value, s1, s2) = self.latch.read_attempt();
+            if s1 == s2 {
                 return Some(value);
             }
         }
