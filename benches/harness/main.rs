@@ -119,11 +119,23 @@ fn run_all(opts: &Options) -> Report {
         }
     }
     if opts.wants("pingpong") {
-        eprintln!("ping-pong between 2 processes");
-        pingpong::measure::<Segment<CondvarTurn>>(opts, &mut r, "shmsync-cond", true);
-        pingpong::measure::<GlibcCondvarPingPong>(opts, &mut r, "glibc-cond", false);
-        pingpong::measure_pipe(opts, &mut r);
-        pingpong::measure::<SpinPingPong>(opts, &mut r, "spin", false);
+        use pingpong::Placement::{CrossCpu, SameCpu};
+        for placement in [SameCpu, CrossCpu] {
+            let where_ = if placement == SameCpu { "one CPU" } else { "two CPUs" };
+            eprintln!("ping-pong between 2 processes on {where_}");
+            pingpong::measure::<Segment<CondvarTurn>>(
+                opts,
+                &mut r,
+                placement,
+                "shmsync-cond",
+                true,
+            );
+            pingpong::measure::<GlibcCondvarPingPong>(opts, &mut r, placement, "glibc-cond", false);
+            pingpong::measure_pipe(opts, &mut r, placement);
+            if placement == CrossCpu {
+                pingpong::measure::<SpinPingPong>(opts, &mut r, placement, "spin", false);
+            }
+        }
     }
     if opts.wants("death") {
         eprintln!("owner-death recovery, {} kills each", opts.kills);

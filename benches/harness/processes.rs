@@ -181,6 +181,27 @@ pub fn pin_current_thread(cpu: usize) {
     unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
 }
 
+/// Lets the calling thread run on every CPU in `cpus` again.
+pub fn unpin_current_thread(cpus: &[usize]) {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: as in `pin_current_thread`.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: as in `pin_current_thread`.
+    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
+}
+
+/// Runs `f` with the calling thread pinned to `cpu`, then unpins it.
+pub fn pinned_to<R>(cpu: usize, f: impl FnOnce() -> R) -> R {
+    let cpus = allowed_cpus();
+    pin_current_thread(cpu);
+    let r = f();
+    unpin_current_thread(&cpus);
+    r
+}
+
 /// In a child: pins itself if the parent named a CPU.
 pub fn pin_child_if_asked() {
     if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|v| v.parse().ok()) {

@@ -40,8 +40,15 @@ pub fn main_panels(report: &Report) -> Vec<Panel<'_>> {
             use_p99: false,
         },
         Panel {
-            title: "Ping-pong round trip between 2 processes, median µs (lower is better)".into(),
-            rows: group(crate::pingpong::BENCH, 2),
+            title: "Ping-pong round trip, 2 processes on one CPU, median µs (lower is better)"
+                .into(),
+            rows: group(crate::pingpong::BENCH_SAME, 2),
+            use_p99: false,
+        },
+        Panel {
+            title: "Ping-pong round trip, 2 processes on two CPUs, median µs (lower is better)"
+                .into(),
+            rows: group(crate::pingpong::BENCH_CROSS, 2),
             use_p99: false,
         },
         Panel {
