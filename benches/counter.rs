@@ -1,0 +1,65 @@
+//! One thread incrementing a counter in a shmsync `Segment`: shmsync's
+//! `AtomicCounter::incr` and `ShardedCounter::incr` against the floor, a
+//! bare `fetch_add` on an `AtomicU64` in the same kind of memory.
+//!
+//! Run: `cargo bench --bench counter`.
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+#[path = "support/shm_region.rs"]
+mod shm_region;
+
+use shm_region::unique_name;
+use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmSafe};
+
+#[derive(ShmSafe)]
+#[repr(C, align(64))]
+struct Counters {
+    bare: AtomicU64,
+    ours: AtomicCounter,
+    sharded: ShardedCounter,
+}
+
+fn increment(c: &mut Criterion) {
+    let counters = Segment::<Counters>::create(&unique_name("counter")).expect("segment");
+
+    let mut g = c.benchmark_group("counter increment (1 thread)");
+    g.bench_function("floor: fetch_add on one AtomicU64", |b| {
+        // relaxed: the cheapest ordering; on x86-64 every RMW is a full
+        // barrier anyway, so the floor and AcqRel compile alike.
+        b.iter(|| black_box(&counters.bare).fetch_add(1, Ordering::Relaxed))
+    });
+    g.bench_function("shmsync AtomicCounter::incr", |b| {
+        b.iter(|| black_box(&counters.ours).incr())
+    });
+    g.bench_function("shmsync ShardedCounter::incr", |b| {
+        b.iter(|| black_box(&counters.sharded).incr())
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("counter read (1 thread)");
+    // relaxed: a plain load, the floor of any read.
+    g.bench_function("floor: load of one AtomicU64", |b| {
+        b.iter(|| black_box(&counters.bare).load(Ordering::Relaxed))
+    });
+    g.bench_function("shmsync AtomicCounter::get", |b| b.iter(|| black_box(&counters.ours).get()));
+    g.bench_function("shmsync ShardedCounter::sum", |b| {
+        b.iter(|| black_box(&counters.sharded).sum())
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(60)
+}
+
+criterion_group! { name = benches; config = config(); targets = increment }
+criterion_main!(benches);

@@ -1,0 +1,180 @@
+//! The cross-process benchmark harness: shmsync against the systems its
+//! users would pick instead, measured side by side in one run, with real
+//! processes (this binary re-executed with `--role`, never `fork`).
+//!
+//! ```text
+//! cargo bench --bench harness -- [--quick] [--json FILE] [--svg FILE] [--only WORD]
+//! ```
+//!
+//! Prints one markdown table on stdout (progress goes to stderr), writes the
+//! same figures as JSON with `--json`, and an SVG chart of the main
+//! comparison (default `benchmarks.svg` beside `BENCHMARKS.md`). `--quick` takes well under a
+//! minute on two cores; the full run a few minutes.
+
+#[path = "../support/floor.rs"]
+mod floor;
+#[path = "../support/pthread.rs"]
+mod pthread;
+#[path = "../support/shm_region.rs"]
+mod shm_region;
+
+mod contended;
+mod counters;
+mod machine;
+mod options;
+mod ours;
+mod owner_death;
+mod peers;
+mod pingpong;
+mod processes;
+mod report;
+mod snapshot;
+mod stats;
+mod svg;
+mod systems;
+mod uncontended;
+
+use options::Options;
+use ours::CondvarTurn;
+use peers::{
+    FetchAdd, FloorShared, GlibcCondvarPingPong, GlibcLock, GlibcRobust, RawSyncLock,
+    RawSyncRwLock, SpinPingPong,
+};
+use report::Report;
+use shmsync::{AtomicCounter, Segment, SeqLock, ShardedCounter, ShmMutex};
+
+/// shmsync's mutex as the harness uses it.
+type OurMutex = Segment<ShmMutex<u64>>;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(processes::ROLE_FLAG) {
+        processes::pin_child_if_asked();
+        run_child(&args[1], &args[2..]);
+        return;
+    }
+    let opts = match Options::parse(args) {
+        Ok(o) => o,
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    };
+    if !opts.bench_mode {
+        eprintln!("harness: not run outside `cargo bench` (pass --bench to run it directly)");
+        return;
+    }
+    let probe = machine::LoadProbe::start();
+    let report = run_all(&opts);
+    print!("{}", report.markdown());
+    let others = probe.others_cores();
+    eprintln!("other work kept {others:.2} of {} cores busy on average during the run", cores());
+    if let Some(path) = &opts.json {
+        std::fs::write(path, report.json()).expect("write JSON");
+        eprintln!("wrote {}", path.display());
+    }
+    let panels = svg::main_panels(&report);
+    if !panels.is_empty() {
+        let mode = if opts.quick { "quick run" } else { "full run" };
+        let caption = format!(
+            "shmsync vs peers ({mode}, {} cores, {others:.2} of them busy with other work)",
+            cores()
+        );
+        std::fs::write(&opts.svg, svg::render(&panels, &caption)).expect("write SVG");
+        eprintln!("wrote {}", opts.svg.display());
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// Every measurement, in table order. Each group's reference row (the floor,
+/// or shmsync) comes first.
+fn run_all(opts: &Options) -> Report {
+    let mut r = Report::default();
+    if opts.wants("uncontended") {
+        eprintln!("uncontended lock+unlock (1 thread, shared memory)");
+        uncontended::measure::<FloorShared>(opts, &mut r, true);
+        uncontended::measure::<OurMutex>(opts, &mut r, false);
+        uncontended::measure::<GlibcRobust>(opts, &mut r, false);
+        uncontended::measure::<GlibcLock<false>>(opts, &mut r, false);
+        uncontended::measure::<RawSyncLock>(opts, &mut r, false);
+        uncontended::measure_in_process(opts, &mut r);
+    }
+    if opts.wants("contended") {
+        for procs in [2, 4] {
+            eprintln!("contended lock+increment, {procs} processes");
+            contended::measure::<OurMutex>(opts, &mut r, "shmsync", procs, true);
+            contended::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", procs, false);
+            contended::measure::<RawSyncLock>(opts, &mut r, "raw_sync", procs, false);
+        }
+    }
+    if opts.wants("counter") {
+        for procs in [2, 4] {
+            eprintln!("counter increment, {procs} processes");
+            counters::measure::<Segment<AtomicCounter>>(opts, &mut r, "atomic", procs, true);
+            counters::measure::<Segment<ShardedCounter>>(opts, &mut r, "sharded", procs, false);
+            counters::measure::<FetchAdd>(opts, &mut r, "fetch_add", procs, false);
+        }
+    }
+    if opts.wants("pingpong") {
+        use pingpong::Placement::{CrossCpu, SameCpu};
+        for placement in [SameCpu, CrossCpu] {
+            let where_ = if placement == SameCpu { "one CPU" } else { "two CPUs" };
+            eprintln!("ping-pong between 2 processes on {where_}");
+            pingpong::measure::<Segment<CondvarTurn>>(
+                opts,
+                &mut r,
+                placement,
+                "shmsync-cond",
+                true,
+            );
+            pingpong::measure::<GlibcCondvarPingPong>(opts, &mut r, placement, "glibc-cond", false);
+            pingpong::measure_pipe(opts, &mut r, placement);
+            if placement == CrossCpu {
+                pingpong::measure::<SpinPingPong>(opts, &mut r, placement, "spin", false);
+            }
+        }
+    }
+    if opts.wants("death") {
+        eprintln!("owner-death recovery, {} kills each", opts.kills);
+        owner_death::measure::<OurMutex>(opts, &mut r, "shmsync", true);
+        owner_death::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
+    }
+    if opts.wants("seqlock") {
+        eprintln!("snapshot reads under a writer, 3 processes");
+        snapshot::measure::<Segment<SeqLock<[u64; 8]>>>(opts, &mut r, "shmsync-seqlock", true);
+        snapshot::measure::<RawSyncRwLock>(opts, &mut r, "raw_sync-rw", false);
+        snapshot::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
+    }
+    r
+}
+
+/// A child process: `role` names the scenario, `args[..]` its arguments
+/// (for the shared-memory roles, `args[2]` is the system key).
+fn run_child(role: &str, args: &[String]) {
+    let key = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    match (role, key(2)) {
+        (contended::ROLE, "shmsync") => contended::child::<OurMutex>(args),
+        (contended::ROLE, "glibc-robust") => contended::child::<GlibcRobust>(args),
+        (contended::ROLE, "raw_sync") => contended::child::<RawSyncLock>(args),
+        (counters::ROLE, "atomic") => counters::child::<Segment<AtomicCounter>>(args),
+        (counters::ROLE, "sharded") => counters::child::<Segment<ShardedCounter>>(args),
+        (counters::ROLE, "fetch_add") => counters::child::<FetchAdd>(args),
+        (snapshot::ROLE, "shmsync-seqlock") => {
+            snapshot::child::<Segment<SeqLock<[u64; 8]>>>(args);
+        }
+        (snapshot::ROLE, "raw_sync-rw") => snapshot::child::<RawSyncRwLock>(args),
+        (snapshot::ROLE, "glibc-robust") => snapshot::child::<GlibcRobust>(args),
+        _ => match (role, key(0), key(1)) {
+            (pingpong::ROLE, "shmsync-cond", _) => pingpong::child::<Segment<CondvarTurn>>(args),
+            (pingpong::ROLE, "glibc-cond", _) => pingpong::child::<GlibcCondvarPingPong>(args),
+            (pingpong::ROLE, "spin", _) => pingpong::child::<SpinPingPong>(args),
+            (pingpong::PIPE_ROLE, _, _) => pingpong::pipe_child(args),
+            (owner_death::ROLE, _, "shmsync") => owner_death::child::<OurMutex>(args),
+            (owner_death::ROLE, _, "glibc-robust") => owner_death::child::<GlibcRobust>(args),
+            _ => panic!("unknown child role {role:?} with {args:?}"),
+        },
+    }
+}

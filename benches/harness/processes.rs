@@ -1,0 +1,293 @@
+//! Real processes: the harness re-executes its own binary with
+//! `--role NAME ARGS...` (no `fork` in a multi-threaded process), and parent
+//! and children meet in a small shared control block.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::shm_region::{unique_name, ShmRegion};
+
+/// The argument that turns the harness binary into a child.
+pub const ROLE_FLAG: &str = "--role";
+
+/// The most processes one measurement uses.
+pub const MAX_PROCS: usize = 8;
+
+/// One `u64` on its own cache line, so per-child results never share one.
+#[repr(C, align(64))]
+pub struct Padded(pub AtomicU64);
+
+/// The start/stop signals and per-child results of one measurement.
+///
+/// | field | written by | read by |
+/// |---|---|---|
+/// | `ready` | each child, +1 once attached | parent, before `go` |
+/// | `go` | parent, 0 → 1 | children, before the timed loop |
+/// | `stop` | parent, 0 → 1 | children, inside the timed loop |
+/// | `results[i]` | child `i`, once, after its loop | parent, after the child exited |
+#[repr(C)]
+pub struct Control {
+    ready: AtomicU32,
+    _pad0: [u8; 60],
+    go: AtomicU32,
+    _pad1: [u8; 60],
+    stop: AtomicU32,
+    _pad2: [u8; 60],
+    /// Per-child figures (operation counts, or one figure per child).
+    pub results: [Padded; MAX_PROCS],
+    /// A word the parent and one child may use for a spin ping-pong.
+    pub turn: Padded,
+}
+
+/// The parent's side: owns the control region.
+pub struct ControlRegion {
+    region: ShmRegion,
+    /// The region's name, passed to children.
+    pub name: String,
+}
+
+impl ControlRegion {
+    /// A fresh, zeroed control block.
+    pub fn create() -> Self {
+        let name = unique_name("ctl");
+        let region =
+            ShmRegion::create(&name, std::mem::size_of::<Control>()).expect("control region");
+        ControlRegion { region, name }
+    }
+
+    /// The block.
+    pub fn get(&self) -> &Control {
+        // SAFETY: `Control` is atomics and padding, valid when zeroed, and
+        // the region was sized for it.
+        unsafe { self.region.get() }
+    }
+}
+
+/// A child's view of the control block, opened by name.
+pub struct ControlView {
+    region: ShmRegion,
+}
+
+impl ControlView {
+    /// Opens the block the parent named.
+    pub fn open(name: &str) -> Self {
+        let region =
+            ShmRegion::open(name, std::mem::size_of::<Control>()).expect("open control region");
+        ControlView { region }
+    }
+
+    /// The block.
+    pub fn get(&self) -> &Control {
+        // SAFETY: as in `ControlRegion::get`; the parent created it with
+        // this size.
+        unsafe { self.region.get() }
+    }
+}
+
+impl Control {
+    /// Child: announce "attached", then wait (sleeping) for the start.
+    pub fn child_ready_then_wait_go(&self) {
+        // release: pairs with the parent's acquire load in `start`, so what
+        // the child set up before is visible (nothing is, today; cheap).
+        self.ready.fetch_add(1, Ordering::Release);
+        // acquire: pairs with the release store of `go` in `start`.
+        while self.go.load(Ordering::Acquire) == 0 {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// Child: whether the parent asked to stop (checked every iteration, a
+    /// relaxed load of a line that is written once: it stays in cache).
+    #[inline]
+    pub fn should_stop(&self) -> bool {
+        // relaxed: a stop flag orders nothing; the results travel through
+        // `results` and process exit.
+        self.stop.load(Ordering::Relaxed) != 0
+    }
+
+    /// Parent: wait until `n` children attached, then start them all.
+    pub fn start(&self, n: u32, children: &mut [Child]) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // acquire: pairs with the release increment in `child_ready_then_wait_go`.
+        while self.ready.load(Ordering::Acquire) < n {
+            check_alive(children);
+            assert!(Instant::now() < deadline, "children did not attach within 20 s");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        // release: pairs with the children's acquire load of `go`.
+        self.go.store(1, Ordering::Release);
+    }
+
+    /// Parent: ask the children to stop.
+    pub fn stop(&self) {
+        // relaxed: see `should_stop`.
+        self.stop.store(1, Ordering::Relaxed);
+    }
+
+    /// Child `i`: publish its figure.
+    pub fn put_result(&self, i: usize, v: u64) {
+        // relaxed: the parent reads it after waiting for this process's
+        // exit, which orders everything the child did before it.
+        self.results[i].0.store(v, Ordering::Relaxed);
+    }
+
+    /// Parent, after the children exited: child `i`'s figure.
+    pub fn result(&self, i: usize) -> u64 {
+        // relaxed: see `put_result`.
+        self.results[i].0.load(Ordering::Relaxed)
+    }
+}
+
+/// The environment variable that tells a child which CPU to pin itself to.
+pub const CPU_ENV: &str = "SHMSYNC_BENCH_CPU";
+
+/// The CPU the `i`-th process of a measurement runs on: round robin over
+/// the CPUs this process may use. Pinning makes "2 processes" mean two
+/// CPUs contending, not two processes the scheduler happened to stack on
+/// one CPU (then nothing contends and every lock looks equally fast).
+pub fn cpu_for(i: usize) -> usize {
+    let cpus = allowed_cpus();
+    cpus[i % cpus.len()]
+}
+
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
+    let r = unsafe { libc::sched_getaffinity(0, core::mem::size_of_val(&set), &mut set) };
+    let cpus: Vec<usize> = if r == 0 {
+        // SAFETY: CPU_ISSET only reads the set.
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
+    } else {
+        Vec::new()
+    };
+    if cpus.is_empty() {
+        vec![0]
+    } else {
+        cpus
+    }
+}
+
+/// Pins the calling thread to `cpu` (best effort: a failure only means
+/// the scheduler chooses).
+pub fn pin_current_thread(cpu: usize) {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of `set`; out-of-range CPUs are ignored
+    // by the macro's bounds check.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 = this thread.
+    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
+}
+
+/// Lets the calling thread run on every CPU in `cpus` again.
+pub fn unpin_current_thread(cpus: &[usize]) {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: as in `pin_current_thread`.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    // SAFETY: as in `pin_current_thread`.
+    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
+}
+
+/// Runs `f` with the calling thread pinned to `cpu`, then unpins it.
+pub fn pinned_to<R>(cpu: usize, f: impl FnOnce() -> R) -> R {
+    let cpus = allowed_cpus();
+    pin_current_thread(cpu);
+    let r = f();
+    unpin_current_thread(&cpus);
+    r
+}
+
+/// In a child: pins itself if the parent named a CPU.
+pub fn pin_child_if_asked() {
+    if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|v| v.parse().ok()) {
+        pin_current_thread(cpu);
+    }
+}
+
+/// Spawns this binary as a child playing `role` with `args`, pinned to
+/// `cpu` if given.
+pub fn spawn(
+    role: &str,
+    args: &[String],
+    cpu: Option<usize>,
+    stdin: Stdio,
+    stdout: Stdio,
+) -> Child {
+    let exe = std::env::current_exe().expect("path of the harness binary");
+    let mut cmd = Command::new(exe);
+    if let Some(cpu) = cpu {
+        cmd.env(CPU_ENV, cpu.to_string());
+    }
+    cmd.arg(ROLE_FLAG)
+        .arg(role)
+        .args(args)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn a harness child")
+}
+
+/// Panics if any child already exited (it failed: its stderr says why).
+pub fn check_alive(children: &mut [Child]) {
+    for c in children.iter_mut() {
+        if let Some(status) = c.try_wait().expect("try_wait") {
+            panic!("child {} exited early: {status}", c.id());
+        }
+    }
+}
+
+/// Waits for every child to exit successfully, within `timeout`.
+pub fn wait_all(children: Vec<Child>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    for mut c in children {
+        loop {
+            if let Some(status) = c.try_wait().expect("try_wait") {
+                assert!(status.success(), "child {} failed: {status}", c.id());
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("child {} did not finish within {timeout:?}", c.id());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Runs `n` children of `role` (each gets `args` plus its index) for
+/// `window`, and returns the elapsed time between start and stop together
+/// with each child's published figure.
+pub fn timed_run(role: &str, args: &[String], n: u32, window: Duration) -> (Duration, Vec<u64>) {
+    let ctl = ControlRegion::create();
+    let mut children: Vec<Child> = (0..n)
+        .map(|i| {
+            let mut a = vec![ctl.name.clone(), i.to_string()];
+            a.extend_from_slice(args);
+            spawn(role, &a, Some(cpu_for(i as usize)), Stdio::null(), Stdio::null())
+        })
+        .collect();
+    ctl.get().start(n, &mut children);
+    let t0 = Instant::now();
+    std::thread::sleep(window);
+    ctl.get().stop();
+    let elapsed = t0.elapsed();
+    wait_all(children, Duration::from_secs(20));
+    let results = (0..n as usize).map(|i| ctl.get().result(i)).collect();
+    (elapsed, results)
+}
+
+/// The child side of [`timed_run`]: `args[0]` is the control block, `args[1]`
+/// the child's index; the rest belongs to the role.
+pub fn child_args(args: &[String]) -> (ControlView, usize, &[String]) {
+    let ctl = ControlView::open(&args[0]);
+    let index: usize = args[1].parse().expect("child index");
+    assert!(index < MAX_PROCS, "child index out of range");
+    (ctl, index, &args[2..])
+}
