@@ -191,19 +191,27 @@ fn opener_waits_for_a_slow_creator() {
 fn attachment_liveness_follows_a_killed_process() {
     let name = common::unique_name("liveness");
     drop(Segment::<Round>::options().unlink_on_drop(false).create(&name).expect("create"));
-    assert!(!shmsync::is_attached(&name).expect("is_attached"), "nobody attached yet");
+    // Not a one-shot assert: another test of this process that is spawning
+    // a child holds a copy of our descriptor until its exec (see
+    // `is_attached`), so "detached" may take a moment.
+    wait_until_detached(&name, "nobody attached yet");
 
     let mut child = common::spawn("child_entry", "attach_and_park", &[&name]);
     child.wait_for("attached", Duration::from_secs(20));
     assert!(shmsync::is_attached(&name).expect("is_attached"), "the child holds it");
 
     child.kill();
+    wait_until_detached(&name, "still attached 1 s after SIGKILL");
+    shmsync::unlink(&name).expect("unlink");
+}
+
+/// Polls `is_attached` until it says `false`; panics with `what` after 1 s.
+fn wait_until_detached(name: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(1);
-    while shmsync::is_attached(&name).expect("is_attached") {
-        assert!(Instant::now() < deadline, "still attached 1 s after SIGKILL");
+    while shmsync::is_attached(name).expect("is_attached") {
+        assert!(Instant::now() < deadline, "{what}");
         std::thread::sleep(Duration::from_millis(5));
     }
-    shmsync::unlink(&name).expect("unlink");
 }
 
 #[test]
@@ -215,7 +223,7 @@ fn is_attached_counts_this_processes_handles() {
     drop(owner);
     assert!(shmsync::is_attached(&name).expect("is_attached"), "the opener still holds it");
     drop(opener);
-    assert!(!shmsync::is_attached(&name).expect("is_attached"));
+    wait_until_detached(&name, "attached after every handle was dropped");
     shmsync::unlink(&name).expect("unlink");
     assert!(matches!(shmsync::is_attached(&name), Err(Error::NotFound { .. })));
 }

@@ -328,6 +328,12 @@ pub fn unlink(name: &str) -> Result<()> {
 /// attached, so [`unlink`] cannot pull the segment from under anyone who
 /// uses it — though a new process may attach right after this returns.
 ///
+/// A `true` answer can outlive a dropped handle by a moment: a thread of
+/// the same process that is starting a child (`fork` before `exec`) holds a
+/// copy of every descriptor, and with it the lock, until the `exec` closes
+/// them (the descriptors are close-on-exec). "Attached" errs on the safe
+/// side; poll with a deadline if you wait for it to become `false`.
+///
 /// # Errors
 ///
 /// [`InvalidName`](crate::Error::InvalidName),
