@@ -299,6 +299,12 @@ impl<T> ShmMutex<T> {
 
     /// The guard of a lock this thread just took.
     #[inline]
+    /// Locks the mutex only if it is free and consistent with no sleepers
+    /// (the one-CAS fast path); anything else is left to [`lock`](Self::lock).
+    pub(crate) fn try_lock_uncontended(&self) -> Option<ShmMutexGuard<'_, T>> {
+        self.raw.try_lock_fast(crate::sync::current_thread()).then(|| self.guard(true))
+    }
+
     fn guard(&self, consistent: bool) -> ShmMutexGuard<'_, T> {
         ShmMutexGuard {
             mutex: self,
