@@ -305,6 +305,9 @@ impl<T> ShmMutex<T> {
         self.raw.try_lock_fast(crate::sync::current_thread()).then(|| self.guard(true))
     }
 
+    // Always inlined: it has several callers, and as a call of its own it
+    // cost the uncontended `lock` ~5 ns (13 → 18.6 ns in the harness).
+    #[inline(always)]
     fn guard(&self, consistent: bool) -> ShmMutexGuard<'_, T> {
         ShmMutexGuard {
             mutex: self,
