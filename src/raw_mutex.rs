@@ -124,6 +124,10 @@ pub(crate) enum RawState {
 ///
 /// # Owner death and TID reuse
 ///
+/// A waiter checks the owner when it arrives at a held lock (`kill` only,
+/// and at most once per [`LIVENESS_RECHECK`] per thread: a contended lock
+/// is entered over and over) and thoroughly after each sleep that timed
+/// out, so a dead owner is found within one liveness interval either way.
 /// A waiter proves the owner dead with `kill(tid, 0)` = `ESRCH`, a zombie
 /// state in `/proc`, or a *different start time* of the thread that now has
 /// that TID: Linux reuses thread ids (`pid_max` may be as low as 32768), and
