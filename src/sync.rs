@@ -13,6 +13,7 @@
 //! | `current_thread` | cached `gettid` + start time | `ThreadId(n)` + 1, start time 1 |
 //! | `thread_liveness` | `kill(tid, 0)` + `/proc/<tid>/stat` | dead iff the thread called [`simulate_thread_death`] |
 //! | `thread_exists_quick` | `kill(tid, 0)` only | same as `thread_liveness` |
+//! | `arrival_probe_due` | at most once per [`LIVENESS_RECHECK`] per thread | always (every arrival probes) |
 //! | death vs. sleeping waiters | the waiter's liveness timer fires | a death wakes every sleeper, and a waiter that sleeps after a death it has not been woken for returns at once |
 //! | [`Instant`] | `std::time::Instant` | the per-thread fake clock |
 
@@ -118,6 +119,30 @@ mod imp {
     /// task exists. Zombies and reused TIDs need [`thread_liveness`].
     pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
         linux::thread_exists_quick(tid)
+    }
+
+    /// Whether a lock waiter of this thread that arrives at a held lock now
+    /// should check the owner's liveness before its first sleep: yes if
+    /// this thread has not done so within the last [`LIVENESS_RECHECK`].
+    ///
+    /// A contended lock is entered over and over; a `kill` probe each time
+    /// cost more than the sleep it preceded. A skipped probe only delays
+    /// the detection of a dead owner to the sleep's liveness timer, the
+    /// bound every waiter already asleep at the death has anyway.
+    pub(crate) fn arrival_probe_due() -> bool {
+        use core::cell::Cell;
+        std::thread_local! {
+            static LAST_PROBE: Cell<Option<Instant>> = const { Cell::new(None) };
+        }
+        let Some(interval) = LIVENESS_RECHECK else { return true };
+        let now = Instant::now();
+        LAST_PROBE.with(|last| {
+            if last.get().is_some_and(|t| now.saturating_duration_since(t) < interval) {
+                return false;
+            }
+            last.set(Some(now));
+            true
+        })
     }
 }
 
@@ -297,6 +322,12 @@ mod imp {
     /// The model has no zombies or TID reuse: the quick check is the full one.
     pub(crate) fn thread_exists_quick(tid: u32) -> Liveness {
         thread_liveness(tid, 0)
+    }
+
+    /// Every arrival probes: the model has no liveness timer to fall back
+    /// on for a waiter that sleeps after a death it was already woken for.
+    pub(crate) fn arrival_probe_due() -> bool {
+        true
     }
 
     pub(crate) fn thread_liveness(tid: u32, _start_time: u64) -> Liveness {

@@ -3,7 +3,7 @@
 //! runs random operation sequences against a sequential model.
 
 use super::*;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// A liveness oracle over simulated threads: `tid → (alive, start time)`.
@@ -11,6 +11,8 @@ use std::collections::HashMap;
 struct FakeOracle {
     threads: RefCell<HashMap<u32, (bool, u64)>>,
     disabled: bool,
+    /// How many cheap (`thorough == false`) checks were asked for.
+    quick_checks: Cell<u32>,
 }
 
 impl FakeOracle {
@@ -27,6 +29,9 @@ impl OwnerOracle for FakeOracle {
     /// Mirrors `thread_liveness`: gone → dead; a different start time (low
     /// 32 bits) → dead (TID reuse); the quick check sees only "gone".
     fn liveness(&self, tid: u32, start: u64, thorough: bool) -> Liveness {
+        if !thorough {
+            self.quick_checks.set(self.quick_checks.get() + 1);
+        }
         if self.disabled {
             return Liveness::Alive;
         }
@@ -134,6 +139,35 @@ fn dead_owner_is_recovered_once_then_consistent() {
     assert_eq!(m.word(), owner_bits(b));
     m.release_as(b, Release::Normal);
     assert_eq!(m.lock_as(c, None, &oracle), Ok(Acquired::Clean));
+}
+
+#[test]
+fn a_second_arrival_soon_after_skips_the_probe_and_the_timer_still_recovers() {
+    let oracle = FakeOracle::default();
+    let a = oracle.spawn(111, 7);
+    let b = oracle.spawn(112, 8);
+    let c = oracle.spawn(113, 9);
+    let (m1, m2) = (RawMutex::new(), RawMutex::new());
+    assert_eq!(m1.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m2.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    oracle.kill(a.tid);
+    // This test's thread has not probed before: the first arrival probes
+    // at once.
+    let first = Instant::now();
+    assert_eq!(m1.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
+    assert_eq!(oracle.quick_checks.get(), 1);
+    // The second arrival recovers too, whether or not it probed.
+    let second = Instant::now();
+    assert_eq!(m2.lock_as(c, None, &oracle), Ok(Acquired::OwnerDied));
+    assert_eq!(m2.word() & OWNER_MASK, owner_bits(c));
+    assert!(m2.is_inconsistent());
+    // Within one liveness interval of the first probe it must not probe:
+    // it sleeps, and the timer's thorough check finds the death.
+    let interval = LIVENESS_RECHECK.expect("real builds have a liveness timer");
+    if second.saturating_duration_since(first) < interval {
+        assert_eq!(oracle.quick_checks.get(), 1, "the second arrival probed");
+        assert!(second.elapsed() >= interval, "recovered before the timer fired");
+    }
 }
 
 #[test]
