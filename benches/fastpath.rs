@@ -15,6 +15,8 @@
 
 #[path = "support/floor.rs"]
 mod floor;
+#[path = "support/pairs.rs"]
+mod pairs;
 #[path = "support/pthread.rs"]
 mod pthread;
 #[path = "support/shm_region.rs"]
@@ -23,29 +25,10 @@ mod shm_region;
 use std::hint::black_box;
 
 use floor::FloorLock;
+use pairs::{floor_pair, pthread_pair, shmsync_pair};
 use pthread::PthreadMutex;
 use shm_region::{unique_name, ShmRegion};
 use shmsync::{Segment, SeqLock, ShmMutex};
-
-#[inline(never)]
-fn floor_pair(f: &FloorLock) {
-    f.lock();
-    f.unlock();
-}
-
-#[inline(never)]
-fn shmsync_pair(m: &ShmMutex<u64>) {
-    match m.lock() {
-        Ok(g) => drop(black_box(g)),
-        Err(_) => unreachable!("nobody else uses this mutex"),
-    }
-}
-
-#[inline(never)]
-fn glibc_pair(m: &PthreadMutex) {
-    m.lock();
-    m.unlock();
-}
 
 #[inline(never)]
 fn shmsync_read64(s: &SeqLock<[u64; 8]>) -> [u64; 8] {
@@ -82,7 +65,7 @@ fn main() {
         black_box(seqlock_crate_read64(black_box(&theirs_seq)));
         floor_pair(black_box(floor));
         shmsync_pair(black_box(&ours));
-        glibc_pair(black_box(&robust));
+        pthread_pair(black_box(&robust));
     }
     println!("ran {n} lock+unlock pairs of each system");
 }

@@ -20,35 +20,18 @@ use std::time::Duration;
 
 #[path = "support/floor.rs"]
 mod floor;
+#[path = "support/pairs.rs"]
+mod pairs;
 #[path = "support/pthread.rs"]
 mod pthread;
 #[path = "support/shm_region.rs"]
 mod shm_region;
 
 use floor::FloorLock;
+use pairs::{floor_pair, pthread_pair, shmsync_pair};
 use pthread::PthreadMutex;
 use shm_region::{unique_name, ShmRegion};
-use shmsync::{LockError, Segment, ShmMutex};
-
-#[inline(never)]
-fn floor_pair(f: &FloorLock) {
-    f.lock();
-    f.unlock();
-}
-
-#[inline(never)]
-fn shmsync_pair(m: &ShmMutex<u64>) {
-    match m.lock() {
-        Ok(guard) => drop(black_box(guard)),
-        Err(LockError::OwnerDied(_) | LockError::NotRecoverable) => unreachable!("unshared"),
-    }
-}
-
-#[inline(never)]
-fn pthread_pair(m: &PthreadMutex) {
-    m.lock();
-    m.unlock();
-}
+use shmsync::{Segment, ShmMutex};
 
 #[inline(never)]
 fn raw_sync_pair(m: &dyn raw_sync::locks::LockImpl) {
