@@ -152,18 +152,6 @@ pub enum Error {
         pid: u32,
     },
 
-    /// The segment was created in another PID namespace, where thread ids in
-    /// lock words mean other threads.
-    #[error(
-        "segment {name:?} was created in another PID namespace; lock owners there cannot be \
-         checked for liveness from here. Open from the same namespace, or opt into non-robust \
-         locking with SegmentOptions::allow_foreign_pid_namespace"
-    )]
-    PidNamespaceMismatch {
-        /// The segment name.
-        name: String,
-    },
-
     /// An operating system call failed for another reason.
     #[error("{op} failed for segment {name:?}: {source}")]
     Io {

@@ -11,7 +11,7 @@ use crate::raw_mutex::{Acquired, RawLockError, RawMutex, RawState};
 use crate::sync::Instant;
 
 /// A mutual-exclusion lock that lives in shared memory and survives the
-/// death of the process (or thread) holding it.
+/// death of the process holding it.
 ///
 /// Put it in a [`Segment`](crate::Segment) type and lock it from any number
 /// of processes. If a holder is killed, the next [`lock`](Self::lock)
@@ -29,14 +29,29 @@ use crate::sync::Instant;
 /// unlocked mutex around a zeroed `T`), so a freshly created segment needs no
 /// initialization. The lock state is one 8-byte word in front of the data
 /// (its low half is a Linux robust-futex word: owner TID and two flags; its
-/// high half the owner's start time).
+/// high half the owning process's token).
 ///
-/// How an owner's death is detected: the lock word holds the owner's kernel
-/// thread id; a waiter proves the owner dead with `kill(tid, 0)`, `/proc`
-/// (zombies) and the owner's recorded start time (TID reuse), and re-checks
-/// every few milliseconds while it sleeps. A live owner is never declared
-/// dead. In a segment opened from another PID namespace with the non-robust
-/// option, owners are never declared dead at all.
+/// # When is an owner dead?
+///
+/// When no process that maps its guard remains: the owning process, and
+/// every child it `fork`ed without `exec`, have exited (however: SIGKILL,
+/// `abort`, `exit`) or `exec`'d. The kernel keeps the proof: every
+/// [`Segment`](crate::Segment) handle holds its process's random *token* as
+/// an open-file-description lock on the segment's object, which the kernel
+/// drops when the process exits or execs, and a waiter tests the owner's
+/// token with one `fcntl`. No PID, TID, `/proc` view or clock is involved,
+/// so it works unchanged across PID and time namespaces (containers sharing
+/// `/dev/shm`). A waiter re-tests every 0.5 ms while it waits, whatever
+/// wakes it, so a dead owner is noticed within about a millisecond.
+///
+/// A *thread* that exits while its guard is leaked (`mem::forget`,
+/// `Box::leak`) leaves the mutex locked for as long as its process lives,
+/// exactly like a leaked `std::sync::MutexGuard`: the leaked `&mut T` may
+/// still be in use, so handing out another would be unsound.
+/// `lock_timeout` and `try_lock` see a live owner.
+///
+/// Robustness comes from a segment: a `ShmMutex` outside one (a `static`,
+/// a `Box`, memory this crate did not map) never declares an owner dead.
 ///
 /// # Examples
 ///
@@ -106,11 +121,10 @@ unsafe impl<T: Send> Send for ShmMutex<T> {}
 ///
 /// Dropping the guard (or calling `make_consistent`) panics if the lock word
 /// no longer names the calling thread as its owner. Safe code reaches this
-/// only across `fork()`: the child's single thread has a new thread id, so
-/// a guard it inherited from the parent is not its lock to release (the
-/// parent's thread still owns it). Otherwise it means the shared memory was
-/// overwritten, or the owner was wrongly taken for dead (a segment shared
-/// across PID namespaces without the non-robust option). While the thread
+/// only across `fork()`: the child is a new process with a new token and
+/// its single thread has a new thread id, so a guard it inherited from the
+/// parent is not its lock to release (the parent's thread still owns it).
+/// Otherwise it means the shared memory was overwritten. While the thread
 /// is already panicking, the check stays silent and leaves the word alone.
 #[must_use = "the mutex is unlocked as soon as the guard is dropped"]
 pub struct ShmMutexGuard<'a, T> {

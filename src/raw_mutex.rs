@@ -5,26 +5,17 @@
 use core::time::Duration;
 
 use crate::sync::{
-    arrival_probe_due, current_thread, futex_wait_low, futex_wake_low, thread_exists_quick,
-    thread_liveness, yield_now, AtomicU64, FutexWait, Instant, Liveness, Ordering, ThreadIdentity,
-    LIVENESS_RECHECK,
+    arrival_probe_due, current_thread, futex_wait_low, futex_wake_low, owner_liveness, yield_now,
+    AtomicU64, Instant, Liveness, Ordering, ThreadIdentity, LIVENESS_RECHECK,
 };
 
-/// Set while threads may be asleep in `futex_wait` on the word: the owner
-/// must wake one when it unlocks. (The kernel's `FUTEX_WAITERS`.)
-pub(crate) const WAITERS: u64 = 1 << 31;
-/// Set when an owner died holding the lock (or panicked): the data may be
-/// half-updated. (The kernel's `FUTEX_OWNER_DIED`.)
-pub(crate) const OWNER_DIED: u64 = 1 << 30;
-/// The owner's kernel thread id (the kernel's `FUTEX_TID_MASK`).
-pub(crate) const TID_MASK: u64 = (1 << 30) - 1;
-/// Where the low 32 bits of the owner's start time sit.
-const START_SHIFT: u32 = 32;
-/// Who owns the word: TID and start time, without the two flags.
-const OWNER_MASK: u64 = !(WAITERS | OWNER_DIED);
-/// The TID field of a mutex that can never be locked again. Never a real
-/// thread id: Linux thread ids are below `PID_MAX_LIMIT` = 2^22.
-pub(crate) const NOT_RECOVERABLE: u64 = TID_MASK;
+mod word;
+
+pub(crate) use word::{NOT_RECOVERABLE, OWNER_DIED, WAITERS};
+use word::{
+    futex_half, has_waiters, is_free, is_not_recoverable, is_owned_by, owner_bits, owner_died,
+    tid, token,
+};
 
 /// How many times the slow path gives up its CPU, re-reading a held word
 /// that has no sleepers yet, before it sleeps in the kernel. A yield is no
@@ -82,28 +73,29 @@ pub(crate) enum RawState {
 /// The low 32 bits of `word` are a futex word with the layout of the
 /// kernel's robust futexes: `WAITERS (bit 31) | OWNER_DIED (bit 30) | TID
 /// (bits 0..30)`; `futex_wait` and `futex_wake` operate on that half. The
-/// high 32 bits hold the low 32 bits of the owner thread's start time (0 =
-/// unknown), the guard against TID reuse (see below). All-zero is
-/// "unlocked, consistent", so zeroed shared memory is a valid mutex.
+/// high 32 bits hold the owning process's *token* (see `word.rs` and
+/// `sys/token.rs`), which is what a waiter tests to prove the owner dead.
+/// All-zero is "unlocked, consistent", so zeroed shared memory is a valid
+/// mutex.
 ///
 /// | TID | OWNER_DIED | WAITERS | meaning |
 /// |---|---|---|---|
 /// | 0 | 0 | 0 | unlocked, consistent (the zeroed state) |
 /// | 0 | 0 | 1 | unlocked; a stale waiters bit (this protocol never leaves one, a foreign writer might); locking keeps the bit so nobody's wakeup is lost |
 /// | 0 | 1 | 0/1 | unlocked, inconsistent: the last owner panicked; the next locker gets `OwnerDied` |
-/// | t | 0 | 0 | locked by thread t, nobody asleep |
+/// | t | 0 | 0 | locked by thread t of the process whose token is in the high half, nobody asleep |
 /// | t | 0 | 1 | locked by t, waiters may be asleep: t's unlock must wake one |
 /// | t | 1 | 0/1 | locked by t, which took it over from a dead owner; inconsistent until t calls `make_consistent` |
 /// | `NOT_RECOVERABLE` | any | any | terminal: every lock attempt fails with `NotRecoverable` |
 ///
 /// (`NOT_RECOVERABLE` is the all-ones TID, which no Linux thread can have.)
-/// Whenever the TID is non-zero, the high half is that owner's start time;
-/// when it is 0 the high half is 0 (and ignored). A TID naming no live
-/// thread (a dead owner, or garbage written by a broken peer) is recovered
-/// from like any dead owner.
+/// Whenever the TID is non-zero the high half is the owner's token; when it
+/// is 0 the high half is 0 (and ignored). A token that no process holds (a
+/// dead owner, or garbage written by a broken peer) is recovered from like
+/// any dead owner.
 ///
-/// Transitions, and who may make them (`t` stands for TID and start time;
-/// every transition is one CAS of the whole word):
+/// Transitions, and who may make them (`t` stands for TID and token; every
+/// transition is one CAS of the whole word):
 ///
 /// | from | to | by | ordering |
 /// |---|---|---|---|
@@ -116,83 +108,53 @@ pub(crate) enum RawState {
 /// | `t[\|D][\|W]` | `D`, wake one if W | owner t, unlocking while it panics | release |
 /// | `t\|D[\|W]` | `t[\|W]` | owner t: `make_consistent` | relaxed |
 /// | `t\|D[\|W]` | `NOT_RECOVERABLE`, wake all | owner t: unlock without `make_consistent`, or `abandon` | release |
-/// | `t\|x` (t proven dead) | `u\|D\|x` | locker u, which gets `OwnerDied`; exactly one CAS wins per death | acquire |
+/// | `t\|x` (t's process proven gone) | `u\|D\|x` | locker u, which gets `OwnerDied`; exactly one CAS wins per death | acquire |
 /// | `NOT_RECOVERABLE` | — | nobody | — |
 ///
 /// Only the owner clears its TID, so an unlock that finds another owner in
 /// the word is a bug, reported by a panic (see [`RawMutex::unlock`]).
 ///
-/// # Owner death and TID reuse
+/// # Owner death
 ///
-/// A waiter checks the owner when it arrives at a held lock (`kill` only,
-/// and at most once per [`LIVENESS_RECHECK`] per thread: a contended lock
-/// is entered over and over) and thoroughly after each sleep that timed
-/// out, so a dead owner is found within one liveness interval either way.
-/// A waiter proves the owner dead with `kill(tid, 0)` = `ESRCH`, a zombie
-/// state in `/proc`, or a *different start time* of the thread that now has
-/// that TID: Linux reuses thread ids (`pid_max` may be as low as 32768), and
-/// without the start time a dead owner whose TID now names another running
-/// thread would hold the lock forever. Because the TID and the start time
-/// are one atomic word, a waiter always judges a TID by its own owner's
-/// start time, never by another owner's (which could call a live thread
-/// dead); and taking the lock and recording the owner is one CAS, so the
-/// uncontended path costs one atomic operation each way.
+/// An owner is dead when no process that maps its guard remains: its
+/// process and the children it forked without exec have all exited or
+/// exec'd (see `sys/liveness.rs` for the rule and the kernel's part). A
+/// thread that exits with a leaked guard in a live process keeps the lock
+/// held, so a guard can never be handed out twice. A word whose token is the
+/// caller's own is owned by a live thread of the caller's process (itself,
+/// if the TID is its own: a self-deadlock). Any other token is tested with
+/// one `F_OFD_GETLK` on the word's segment; a word outside every segment is
+/// never declared dead.
+///
+/// A waiter tests when it arrives at a held lock (at most once per
+/// [`LIVENESS_RECHECK`] per thread: a contended lock is entered over and
+/// over) and then whenever [`LIVENESS_RECHECK`] has passed since its last
+/// test, whatever woke it (an unlock, a signal, a timeout), so a dead owner
+/// is found within one interval of its death.
 #[repr(C)]
 pub(crate) struct RawMutex {
     /// See the state table above.
     word: AtomicU64,
 }
 
-/// The owner bits of thread `me`: its TID and the low 32 bits of its start
-/// time (the liveness check compares start times modulo 2^32 too).
-#[inline]
-fn owner_bits(me: ThreadIdentity) -> u64 {
-    (me.start_time << START_SHIFT) | u64::from(me.tid)
-}
-
-/// The futex half of a lock word.
-#[inline]
-#[allow(clippy::cast_possible_truncation)]
-fn futex_half(word: u64) -> u32 {
-    word as u32
-}
-
 /// Answers "is the owner of this lock word still running?" for the slow
 /// paths. Production code uses [`SystemOracle`]; unit tests inject a model.
 pub(crate) trait OwnerOracle {
-    /// Liveness of thread `tid` that recorded start time `start` (0 =
-    /// unknown). `thorough == false` asks for the cheap check only (no TID
-    /// reuse or zombie detection needed). Must answer `Dead` only on proof.
-    fn liveness(&self, tid: u32, start: u64, thorough: bool) -> Liveness;
-
-    /// Whether thread ids in this lock word can be judged at all (false in
-    /// a segment shared across PID namespaces: then nobody is ever declared
-    /// dead, and a TID equal to ours may be another namespace's thread).
-    fn detection_enabled(&self) -> bool;
+    /// Whether the process whose token is `token` still maps this lock
+    /// word. Must answer `Dead` only on proof.
+    fn process_liveness(&self, token: u32) -> Liveness;
 }
 
-/// The real liveness checks of [`crate::sync`], gated by the segment's
-/// robustness option for the address of the lock word.
+/// The kernel-held proof of `crate::sync::owner_liveness`, for the lock
+/// word at `addr`.
 pub(crate) struct SystemOracle {
-    /// Address of the lock word, to look up its segment's options.
-    #[cfg_attr(loom, allow(dead_code))]
+    /// Address of the lock word, to find the segment that holds it.
     addr: usize,
 }
 
 impl OwnerOracle for SystemOracle {
-    fn liveness(&self, tid: u32, start: u64, thorough: bool) -> Liveness {
-        let verdict = if thorough { thread_liveness(tid, start) } else { thread_exists_quick(tid) };
-        if verdict == Liveness::Dead && !self.detection_enabled() {
-            return Liveness::Alive;
-        }
-        verdict
-    }
-
-    fn detection_enabled(&self) -> bool {
-        #[cfg(not(loom))]
-        return crate::segment::owner_death_detection_enabled(self.addr);
-        #[cfg(loom)]
-        return true;
+    fn process_liveness(&self, token: u32) -> Liveness {
+        owner_liveness(self.addr, token)
     }
 }
 
@@ -239,8 +201,10 @@ impl RawMutex {
     ///
     /// # Panics
     ///
-    /// If the calling thread already holds the lock (a self-deadlock), when
-    /// that can be proven (the thread's start time is known).
+    /// If the calling thread already holds the lock (a self-deadlock). (A
+    /// guard leaked by an exited thread of this process whose TID the kernel
+    /// has since given to the caller looks the same: it is reported the
+    /// same way rather than waited for forever.)
     #[inline]
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<Acquired, RawLockError> {
         let me = current_thread();
@@ -276,11 +240,10 @@ impl RawMutex {
     ///
     /// If the calling thread does not own the lock. Correct code cannot get
     /// here; it happens when a guard is used in a thread other than the one
-    /// that locked (e.g. a `fork`ed child, whose only thread has a new TID,
-    /// dropping a guard it inherited), when shared memory was overwritten,
-    /// or when the owner was wrongly declared dead (a segment shared across
-    /// PID namespaces without the non-robust option). While the thread is
-    /// already panicking the check reports nothing and leaves the word alone.
+    /// that locked (e.g. a `fork`ed child, whose process has a new token,
+    /// dropping a guard it inherited), or when shared memory was overwritten.
+    /// While the thread is already panicking the check reports nothing and
+    /// leaves the word alone.
     #[inline]
     pub(crate) fn unlock(&self) {
         self.release_as(current_thread(), Release::Normal);
@@ -326,18 +289,21 @@ impl RawMutex {
     #[allow(dead_code)]
     pub(crate) fn is_inconsistent(&self) -> bool {
         // Relaxed: only the owner changes this bit while it owns the lock.
-        self.word.load(Ordering::Relaxed) & OWNER_DIED != 0
+        owner_died(self.word.load(Ordering::Relaxed))
     }
 
     /// A snapshot of the state, for `Debug` output only.
     pub(crate) fn state(&self) -> RawState {
         // Relaxed: a diagnostic snapshot, stale the moment it is read.
         let w = self.word.load(Ordering::Relaxed);
-        match w & TID_MASK {
-            NOT_RECOVERABLE => RawState::NotRecoverable,
-            0 if w & OWNER_DIED != 0 => RawState::UnlockedOwnerDied,
-            0 => RawState::Unlocked,
-            _ => RawState::Locked,
+        if is_not_recoverable(w) {
+            RawState::NotRecoverable
+        } else if is_free(w) && owner_died(w) {
+            RawState::UnlockedOwnerDied
+        } else if is_free(w) {
+            RawState::Unlocked
+        } else {
+            RawState::Locked
         }
     }
 
@@ -380,37 +346,17 @@ impl RawMutex {
         let new = owner_bits(me) | (observed & (OWNER_DIED | WAITERS)) | keep_waiters;
         // acquire: pairs with the release CAS in `unlock`/`unlock_slow`.
         self.word.compare_exchange(observed, new, Ordering::Acquire, Ordering::Relaxed).ok()?;
-        Some(if observed & OWNER_DIED != 0 { Acquired::OwnerDied } else { Acquired::Clean })
+        Some(if owner_died(observed) { Acquired::OwnerDied } else { Acquired::Clean })
     }
 
     /// Judges the owner of the held word `observed`.
-    fn judge_owner(
-        me: ThreadIdentity,
-        observed: u64,
-        thorough: bool,
-        oracle: &impl OwnerOracle,
-    ) -> Owner {
-        #[allow(clippy::cast_possible_truncation)]
-        let tid = (observed & TID_MASK) as u32;
-        let start = observed >> START_SHIFT;
-        if tid == me.tid {
-            // Our own TID: either we hold it (self-deadlock), or a dead
-            // thread that had our TID before us does (TID reuse), or a
-            // thread of another PID namespace does.
-            if !oracle.detection_enabled() {
-                return Owner::Alive;
-            }
-            if start != 0 && observed & OWNER_MASK == owner_bits(me) {
-                return Owner::Me;
-            }
-            // A quick check would see ourselves alive: only the start time
-            // can tell.
-            return match oracle.liveness(tid, start, true) {
-                Liveness::Dead => Owner::Dead,
-                Liveness::Alive => Owner::Alive,
-            };
+    fn judge_owner(me: ThreadIdentity, observed: u64, oracle: &impl OwnerOracle) -> Owner {
+        if token(observed) == me.token {
+            // A thread of our own process: alive, since we are. If it is
+            // this very thread, the caller would wait for itself forever.
+            return if tid(observed) == me.tid { Owner::Me } else { Owner::Alive };
         }
-        match oracle.liveness(tid, start, thorough) {
+        match oracle.process_liveness(token(observed)) {
             Liveness::Dead => Owner::Dead,
             Liveness::Alive => Owner::Alive,
         }
@@ -423,22 +369,21 @@ impl RawMutex {
         // acquire: `observed` was written by the dead owner's acquiring CAS,
         // which continues the release sequence of the last unlock before it,
         // so the data up to that unlock is visible to us. (What the dead
-        // owner wrote itself is ordered by the death proof: its process is
-        // gone before `kill`/`/proc` say so.)
+        // owner wrote itself is ordered by the death proof: the kernel drops
+        // its token lock at exit, under the file-lock spinlock that our
+        // `F_OFD_GETLK` then takes.)
         self.word.compare_exchange(observed, new, Ordering::Acquire, Ordering::Relaxed).is_ok()
     }
 
     /// The blocking slow path: judge the owner, yield a few times, sleep,
-    /// repeat.
+    /// re-judge whenever a liveness interval has passed, repeat.
     ///
     /// It does not spin. With two processes hammering one lock, a waiter
     /// that spins keeps taking the lock line away from the owner and wins
     /// every hand-off, one cross-CPU transfer per operation; one that
-    /// yields or sleeps leaves the owner long uncontended runs. And a waiter sharing
-    /// its CPU with the owner (a condition-variable waiter woken by a
-    /// notifier that still holds the mutex) only burns the owner's time:
-    /// one `pause` is ~140 cycles on recent Intel cores, so the 100 spins
-    /// this path once did cost ~5 µs.
+    /// yields or sleeps leaves the owner long uncontended runs. And a waiter
+    /// sharing its CPU with the owner (a condition-variable waiter woken by
+    /// a notifier that still holds the mutex) only burns the owner's time.
     #[cold]
     pub(crate) fn lock_slow(
         &self,
@@ -450,31 +395,34 @@ impl RawMutex {
         // will wake: acquire with WAITERS set (as std's futex mutex does).
         let mut keep_waiters = 0;
         let mut yields = YIELDS_BEFORE_SLEEP;
-        // The first judgement is cheap (`kill` only), and skipped if this
-        // thread probed within the last liveness interval (see
-        // `arrival_probe_due`: the sleep's timer bounds detection anyway);
-        // after a wait that timed out with the lock still held, judge
-        // thoroughly.
-        let mut judged = false;
-        let mut thorough = false;
+        // When the owner was last judged alive (or the arrival probe was
+        // skipped): the next judgement is due one liveness interval later,
+        // whatever wakes us in between. `None`: not judged yet.
+        let mut last_judged: Option<Instant> = None;
+        // Under loom there is no timer: every wakeup may stand for one.
+        let mut slept_since_judged = false;
         loop {
             // Relaxed: only decides what to try; every acquisition is a CAS
             // with its own acquire ordering.
             let w = self.word.load(Ordering::Relaxed);
-            let tid = w & TID_MASK;
-            if tid == NOT_RECOVERABLE {
+            if is_not_recoverable(w) {
                 return Err(RawLockError::NotRecoverable);
             }
-            if tid == 0 {
+            if is_free(w) {
                 match self.try_take_free(me, w, keep_waiters) {
                     Some(acquired) => return Ok(acquired),
                     None => continue,
                 }
             }
-            // Our own TID is always judged at once: that needs no syscall
-            // unless the TID was reused, and it catches a self-deadlock.
-            if thorough || (!judged && (tid == u64::from(me.tid) || arrival_probe_due())) {
-                match Self::judge_owner(me, w, thorough, oracle) {
+            let due = match (last_judged, LIVENESS_RECHECK) {
+                // Our own token needs no syscall and catches a
+                // self-deadlock, so it is always judged at once.
+                (None, _) => token(w) == me.token || arrival_probe_due(),
+                (Some(at), Some(interval)) => at.elapsed() >= interval,
+                (Some(_), None) => slept_since_judged,
+            };
+            if due {
+                match Self::judge_owner(me, w, oracle) {
                     Owner::Me => {
                         panic!("ShmMutex::lock: this thread already holds the lock (self-deadlock)")
                     }
@@ -484,19 +432,22 @@ impl RawMutex {
                         }
                         continue;
                     }
-                    Owner::Alive => thorough = false,
+                    Owner::Alive => {}
                 }
             }
-            judged = true;
+            if due || last_judged.is_none() {
+                last_judged = Some(Instant::now());
+                slept_since_judged = false;
+            }
             // While nobody sleeps yet, give the CPU away a few times before
             // sleeping: re-reading the word once per yield costs the owner
             // at most one line transfer per yield, not one per spin.
-            if yields > 0 && w & WAITERS == 0 {
+            if yields > 0 && !has_waiters(w) {
                 yields -= 1;
                 yield_now();
                 continue;
             }
-            if w & WAITERS == 0 {
+            if !has_waiters(w) {
                 // Relaxed: only announces a sleeper; the futex syscall
                 // re-checks the word atomically with going to sleep.
                 if self
@@ -507,22 +458,26 @@ impl RawMutex {
                     continue;
                 }
             }
+            // Sleep until the next judgement is due (or the deadline).
+            let until_judgement = match (last_judged, LIVENESS_RECHECK) {
+                (Some(at), Some(interval)) => Some(interval.saturating_sub(at.elapsed())),
+                _ => None,
+            };
             let timeout = match deadline {
-                None => LIVENESS_RECHECK,
+                None => until_judgement,
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left == Duration::ZERO {
                         return Err(RawLockError::TimedOut);
                     }
-                    Some(LIVENESS_RECHECK.map_or(left, |recheck| recheck.min(left)))
+                    Some(until_judgement.map_or(left, |j| j.min(left)))
                 }
             };
-            let woke = futex_wait_low(&self.word, futex_half(w | WAITERS), timeout);
+            if timeout != Some(Duration::ZERO) {
+                futex_wait_low(&self.word, futex_half(w | WAITERS), timeout);
+            }
             keep_waiters = WAITERS;
-            // A timeout means the owner held the lock a whole interval
-            // without unlocking: check it properly. Without a liveness timer
-            // (loom) every wakeup may stand for one.
-            thorough = woke == FutexWait::TimedOut || LIVENESS_RECHECK.is_none();
+            slept_since_judged = true;
         }
     }
 
@@ -537,17 +492,16 @@ impl RawMutex {
         for _ in 0..4 {
             // Relaxed: see `lock_slow`.
             let w = self.word.load(Ordering::Relaxed);
-            let tid = w & TID_MASK;
-            if tid == NOT_RECOVERABLE {
+            if is_not_recoverable(w) {
                 return Err(RawLockError::NotRecoverable);
             }
-            if tid == 0 {
+            if is_free(w) {
                 match self.try_take_free(me, w, 0) {
                     Some(acquired) => return Ok(acquired),
                     None => continue,
                 }
             }
-            match Self::judge_owner(me, w, true, oracle) {
+            match Self::judge_owner(me, w, oracle) {
                 Owner::Me | Owner::Alive => return Err(RawLockError::WouldBlock),
                 Owner::Dead => {
                     if self.try_recover(me, w, 0) {
@@ -566,12 +520,12 @@ impl RawMutex {
         // Relaxed: the CAS below re-checks; we only need a starting value.
         let mut w = self.word.load(Ordering::Relaxed);
         let new = loop {
-            if w & OWNER_MASK != owner_bits(me) {
+            if !is_owned_by(w, me) {
                 not_owner_panic(w, me);
                 return;
             }
             let new = match how {
-                Release::Normal if w & OWNER_DIED == 0 => 0,
+                Release::Normal if !owner_died(w) => 0,
                 Release::Normal | Release::Abandon => NOT_RECOVERABLE,
                 Release::Inconsistent => OWNER_DIED,
             };
@@ -584,7 +538,7 @@ impl RawMutex {
         if new == NOT_RECOVERABLE {
             // Every waiter must learn that it will never get the lock.
             futex_wake_low(&self.word, u32::MAX);
-        } else if w & WAITERS != 0 {
+        } else if has_waiters(w) {
             // One is enough: it acquires with WAITERS set, so its unlock
             // wakes the next.
             futex_wake_low(&self.word, 1);
@@ -595,11 +549,11 @@ impl RawMutex {
         // Relaxed: the repaired data is published by the release in unlock.
         let mut w = self.word.load(Ordering::Relaxed);
         loop {
-            if w & OWNER_MASK != owner_bits(me) {
+            if !is_owned_by(w, me) {
                 not_owner_panic(w, me);
                 return;
             }
-            if w & OWNER_DIED == 0 {
+            if !owner_died(w) {
                 return;
             }
             // Relaxed: as above. A CAS, not a store: waiters may be setting
@@ -636,8 +590,8 @@ fn not_owner_panic(word: u64, me: ThreadIdentity) {
     }
     panic!(
         "ShmMutex unlocked by thread {} which does not own it (lock word {word:#018x}): a guard \
-         was moved to another thread or inherited across fork(), the shared memory was \
-         overwritten, or the owner was wrongly taken for dead",
+         was moved to another thread or inherited across fork(), or the shared memory was \
+         overwritten",
         me.tid
     );
 }

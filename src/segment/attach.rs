@@ -30,12 +30,14 @@ use std::time::{Duration, Instant};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::sync::{futex_wait, futex_wake, AtomicU64, Ordering};
-use crate::sys::linux::{self as sys, FileStat, OfdLock};
+use crate::sys::liveness;
+use crate::sys::process::{getpid, pid_namespace_id};
+use crate::sys::shm::{self as sys, FileStat, OfdLock};
 use crate::{Error, Result};
 
 use super::header::{
-    Creator, Geometry, Header, PayloadShape, Rejection, Verdict, FLAG_NON_ROBUST, HEADER_SIZE,
-    MAGIC, STATE_INITIALIZING, STATE_READY,
+    Creator, Geometry, Header, PayloadShape, Rejection, Verdict, HEADER_SIZE, MAGIC,
+    STATE_INITIALIZING, STATE_READY,
 };
 use super::name::SegmentName;
 
@@ -45,7 +47,6 @@ pub(crate) struct Config {
     pub(crate) mode: u32,
     pub(crate) open_timeout: Duration,
     pub(crate) unlink_on_drop: bool,
-    pub(crate) allow_foreign_pid_namespace: bool,
 }
 
 /// The default for `SegmentOptions::open_timeout`.
@@ -54,7 +55,9 @@ pub(crate) const DEFAULT_OPEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs the caller's initializer on the payload: `(payload base, element count)`.
 pub(crate) type Init<'a> = &'a mut dyn FnMut(*mut u8, usize);
 
-/// A mapped, validated segment whose descriptor holds a shared OFD lock.
+/// A mapped, validated segment whose descriptor holds a shared OFD lock,
+/// listed in `sys::liveness` (which holds this process's token on it) from
+/// before anyone can lock a mutex in it until it is dropped.
 pub(crate) struct Attached {
     /// The header and payload (`geometry.total_size` bytes). Declared
     /// first so it is unmapped before the lock is released.
@@ -68,6 +71,37 @@ pub(crate) struct Attached {
     pub(crate) owner: bool,
     /// `fstat` of the object, to recognize it by name before unlinking.
     pub(crate) stat: FileStat,
+}
+
+impl Attached {
+    /// Lists `map` (a mapping of `file`) in the liveness registry, which
+    /// holds this process's token on the object from now on.
+    fn new(
+        name: &SegmentName,
+        map: MmapRaw,
+        file: File,
+        geometry: Geometry,
+        owner: bool,
+        stat: FileStat,
+    ) -> Result<Attached> {
+        liveness::register(&liveness::NewMapping {
+            base: map.as_ptr(),
+            len: map.len(),
+            main: file.as_fd(),
+            name: name.shm_name(),
+            dev: stat.dev,
+            ino: stat.ino,
+        })
+        .map_err(io_err(name, "holding the process token"))?;
+        Ok(Attached { map, file, geometry, owner, stat })
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        // Before the fields drop: unmap, then close the descriptor.
+        liveness::unregister(self.map.as_ptr());
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -104,7 +138,7 @@ pub(crate) fn open(name: &SegmentName, cfg: &Config, shape: &PayloadShape) -> Re
     let deadline = deadline(cfg);
     let mut backoff = Backoff::new();
     loop {
-        match attempt_open(name, cfg, shape, deadline)? {
+        match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return Ok(a),
             Attempt::Gone => return Err(Error::NotFound { name: name.as_str().to_owned() }),
             Attempt::Unfinished { creator_pid, .. } => {
@@ -142,7 +176,7 @@ pub(crate) fn open_or_create(
             }
             // Someone took our fresh object over; open it like anyone else.
         }
-        let taken_file = match attempt_open(name, cfg, shape, deadline)? {
+        let taken_file = match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return check_count(name, a, count),
             // Unlinked between our `shm_open(O_EXCL)` and our open: retry.
             Attempt::Gone => None,
@@ -159,7 +193,7 @@ pub(crate) fn open_or_create(
                 .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
             {
                 best_effort_fchmod(&file, cfg.mode);
-                return initialize_locked(name, cfg, shape, geometry, file, init, true);
+                return initialize_locked(name, shape, geometry, file, init, true);
             }
             drop(file);
             backoff.pause();
@@ -245,7 +279,7 @@ fn initialize_fresh(
     }
     // The exact mode: `shm_open` applied the umask.
     sys::fchmod(file.as_fd(), cfg.mode).map_err(io_err(name, "fchmod"))?;
-    initialize_locked(name, cfg, shape, geometry, file, init, false).map(Some)
+    initialize_locked(name, shape, geometry, file, init, false).map(Some)
 }
 
 /// Sizes, maps and initializes an object whose exclusive lock `file` holds,
@@ -253,7 +287,6 @@ fn initialize_fresh(
 /// `takeover`: the object held a dead initializer's leftovers.
 fn initialize_locked(
     name: &SegmentName,
-    cfg: &Config,
     shape: &PayloadShape,
     geometry: Geometry,
     file: File,
@@ -284,7 +317,10 @@ fn initialize_locked(
     // Never below HEADER_SIZE (total_size includes the header), so waiters'
     // header-only mappings stay valid.
     sys::ftruncate(file.as_fd(), geometry.total_size as u64).map_err(io_err(name, "ftruncate"))?;
-    let map = map(name, &file, geometry.total_size)?;
+    // Listed (and our token held on it) before the initializer can lock
+    // anything in it, let alone publish it.
+    let attached = Attached::new(name, map(name, &file, geometry.total_size)?, file, geometry, true, stat)?;
+    let map = &attached.map;
     // SAFETY: the mapping is `total_size >= HEADER_SIZE` bytes long and
     // page-aligned (so aligned for `Header`), and lives as long as `map`;
     // `Header` is all atomics, so a shared reference is valid whatever other
@@ -305,8 +341,7 @@ fn initialize_locked(
         // under a shared lock).
         unsafe { core::ptr::write_bytes(payload, 0, payload_len) };
     }
-    let flags = if cfg.allow_foreign_pid_namespace { FLAG_NON_ROBUST } else { 0 };
-    header.write(shape, &geometry, &creator(), flags);
+    header.write(shape, &geometry, &creator());
 
     init(payload, geometry.element_count);
     guard.armed = false;
@@ -316,7 +351,7 @@ fn initialize_locked(
     // READY sees the header fields and the initializer's writes.
     header.state().store(STATE_READY, Ordering::Release);
     // Converting exclusive → shared is atomic and cannot conflict.
-    if !sys::ofd_try_lock(file.as_fd(), OfdLock::Shared)
+    if !sys::ofd_try_lock(attached.file.as_fd(), OfdLock::Shared)
         .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
     {
         return Err(Error::Io {
@@ -326,7 +361,7 @@ fn initialize_locked(
         });
     }
     futex_wake(header.state(), u32::MAX);
-    Ok(Attached { file, map, geometry, owner: true, stat })
+    Ok(attached)
 }
 
 fn creator() -> Creator {
@@ -334,13 +369,7 @@ fn creator() -> Creator {
     let unix_nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    Creator {
-        pid: sys::getpid(),
-        tid: me.tid,
-        start_time: me.start_time,
-        pid_namespace: sys::pid_namespace_id(),
-        unix_nanos,
-    }
+    Creator { pid: getpid(), tid: me.tid, token: me.token, pid_namespace: pid_namespace_id(), unix_nanos }
 }
 
 fn best_effort_fchmod(file: &File, mode: u32) {
@@ -372,7 +401,6 @@ enum Attempt {
 
 fn attempt_open(
     name: &SegmentName,
-    cfg: &Config,
     shape: &PayloadShape,
     deadline: Instant,
 ) -> Result<Attempt> {
@@ -448,18 +476,10 @@ fn attempt_open(
             return Err(Error::SizeMismatch { name: name.as_str().to_owned(), expected, found })
         }
     };
-    let ours = sys::pid_namespace_id();
-    if snapshot.creator_pid_namespace != ours {
-        if !cfg.allow_foreign_pid_namespace {
-            return Err(Error::PidNamespaceMismatch { name: name.as_str().to_owned() });
-        }
-        // SAFETY: as above.
-        unsafe { &*head.as_ptr().cast::<Header>() }.set_flags(FLAG_NON_ROBUST);
-    }
     drop(head);
     // `check` proved total_size <= stat.size: the whole mapping is backed.
     let map = map(name, &file, geometry.total_size)?;
-    Ok(Attempt::Attached(Attached { file, map, geometry, owner: false, stat }))
+    Ok(Attempt::Attached(Attached::new(name, map, file, geometry, false, stat)?))
 }
 
 /// Waits a little for the initializer that holds the exclusive lock: on the
@@ -514,7 +534,7 @@ struct Backoff {
 
 impl Backoff {
     fn new() -> Backoff {
-        let seed = sys::getpid().wrapping_mul(0x9E37_79B9) | 1;
+        let seed = getpid().wrapping_mul(0x9E37_79B9) | 1;
         Backoff { step: 0, seed }
     }
 

@@ -1,7 +1,13 @@
 //! The segment header: its binary format, its state word, and the
 //! validation of a header read back from shared memory.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
+//!
+//! Version 2 changed no byte of the header; it changed what the payload's
+//! lock words mean (the high half names the owner's process token, not its
+//! thread's start time) and which byte ranges the OFD locks take (see
+//! `sys/shm.rs`). A version-1 process and a version-2 process would each
+//! misjudge the other's lock owners, so each refuses the other's segments.
 //!
 //! The header sits at offset 0 of every segment, is [`HEADER_SIZE`] bytes
 //! (four cache lines) and is `#[repr(C, align(64))]`. Every field is an
@@ -15,7 +21,7 @@
 //! | 8 | `version` | [`FORMAT_VERSION`] |
 //! | 12 | `state` | see the state table below (a futex word) |
 //! | 16 | `header_size` | [`HEADER_SIZE`] |
-//! | 20 | `flags` | [`FLAG_NON_ROBUST`] |
+//! | 20 | `flags` | none defined: must be 0 |
 //! | 24 | `payload_offset` | where the payload starts: `HEADER_SIZE` rounded up to the payload's alignment |
 //! | 32 | `payload_size` | `element_size * element_count` bytes |
 //! | 40 | `payload_align` | the payload's alignment |
@@ -24,7 +30,7 @@
 //! | 64 | `fingerprint` | the payload's layout fingerprint |
 //! | 72 | `creator_pid` | pid of the initializing process (reported in `CreatorDied`) |
 //! | 76 | `creator_tid` | its thread id (diagnostics) |
-//! | 80 | `creator_start_time` | that thread's start time, clock ticks since boot (diagnostics: whether the initializer lives is proven by its OFD lock, not by these ids, which another process could forge or reuse) |
+//! | 80 | `creator_token` | its process token (diagnostics: whether the initializer lives is proven by its OFD lock, not by these ids, which another process could forge or reuse) |
 //! | 88 | `creator_pid_namespace` | inode of the creator's `/proc/self/ns/pid` |
 //! | 96 | `created_unix_nanos` | creation time |
 //! | 104 | `type_name_len` | bytes used in `type_name` |
@@ -40,7 +46,7 @@
 //! |---:|---|---|---|
 //! | 0 | `UNINIT` | the object was just truncated to size: all zeros | the creator, holding the exclusive OFD lock: → 1 |
 //! | 1 | `INITIALIZING` | header written, initializer running | the creator: → 2 (release). If the creator dies, the kernel drops its lock and a taker holding the exclusive lock re-initializes in place: 1 → 1 |
-//! | 2 | `READY` | published; the header never changes again except `flags` | nobody |
+//! | 2 | `READY` | published; the header never changes again | nobody |
 //!
 //! The exclusive OFD lock, not the state, says whether an initializer is
 //! alive: a state below `READY` with nobody holding the exclusive lock means
@@ -52,7 +58,7 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// `b"SHMSYNC\0"`.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
 /// The header format this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Bytes in the header.
 pub(crate) const HEADER_SIZE: usize = 256;
 /// Bytes reserved for the type name.
@@ -64,11 +70,6 @@ pub(crate) const STATE_UNINIT: u32 = 0;
 pub(crate) const STATE_INITIALIZING: u32 = 1;
 /// `state`: published.
 pub(crate) const STATE_READY: u32 = 2;
-
-/// `flags`: the segment is shared across PID namespaces, so thread ids in
-/// its lock words cannot be checked for liveness: owners are never declared
-/// dead (non-robust mode).
-pub(crate) const FLAG_NON_ROBUST: u32 = 1 << 0;
 
 /// The header as it lies in shared memory. See the module docs.
 #[repr(C, align(64))]
@@ -86,7 +87,7 @@ pub(crate) struct Header {
     fingerprint: AtomicU64,
     creator_pid: AtomicU32,
     creator_tid: AtomicU32,
-    creator_start_time: AtomicU64,
+    creator_token: AtomicU64,
     creator_pid_namespace: AtomicU64,
     created_unix_nanos: AtomicU64,
     type_name_len: AtomicU32,
@@ -149,7 +150,7 @@ fn round_up(value: usize, align: usize) -> Option<usize> {
 pub(crate) struct Creator {
     pub(crate) pid: u32,
     pub(crate) tid: u32,
-    pub(crate) start_time: u64,
+    pub(crate) token: u32,
     pub(crate) pid_namespace: u64,
     pub(crate) unix_nanos: u64,
 }
@@ -158,19 +159,6 @@ impl Header {
     /// The state word, a futex the creator wakes after publishing.
     pub(crate) fn state(&self) -> &AtomicU32 {
         &self.state
-    }
-
-    /// Sets `flags` bits (used to switch the segment to non-robust mode).
-    pub(crate) fn set_flags(&self, bits: u32) {
-        // Release: pairs with the acquire load in `flags`, so a process
-        // that sees the bit also sees everything its setter did before.
-        self.flags.fetch_or(bits, Ordering::Release);
-    }
-
-    /// The current flags.
-    pub(crate) fn flags(&self) -> u32 {
-        // Acquire: pairs with the release `fetch_or` in `set_flags`.
-        self.flags.load(Ordering::Acquire)
     }
 
     /// Writes every field except `state` (which the caller moves), for a
@@ -183,13 +171,12 @@ impl Header {
         shape: &PayloadShape,
         geometry: &Geometry,
         creator: &Creator,
-        flags: u32,
     ) {
         let r = Ordering::Relaxed;
         self.magic.store(u64::from_le_bytes(MAGIC), r);
         self.version.store(FORMAT_VERSION, r);
         self.header_size.store(HEADER_SIZE as u32, r);
-        self.flags.store(flags, r);
+        self.flags.store(0, r);
         self.payload_offset.store(geometry.payload_offset as u64, r);
         self.payload_size.store((geometry.total_size - geometry.payload_offset) as u64, r);
         self.payload_align.store(shape.align as u64, r);
@@ -198,7 +185,7 @@ impl Header {
         self.fingerprint.store(shape.fingerprint, r);
         self.creator_pid.store(creator.pid, r);
         self.creator_tid.store(creator.tid, r);
-        self.creator_start_time.store(creator.start_time, r);
+        self.creator_token.store(u64::from(creator.token), r);
         self.creator_pid_namespace.store(creator.pid_namespace, r);
         self.created_unix_nanos.store(creator.unix_nanos, r);
         let name = truncate_utf8(shape.type_name, TYPE_NAME_CAPACITY);
@@ -236,7 +223,6 @@ impl Header {
             element_count: self.element_count.load(r),
             fingerprint: self.fingerprint.load(r),
             creator_pid: self.creator_pid.load(r),
-            creator_pid_namespace: self.creator_pid_namespace.load(r),
             type_name_len: self.type_name_len.load(r),
             type_name,
         }
@@ -270,7 +256,6 @@ pub(crate) struct Snapshot {
     pub(crate) element_count: u64,
     pub(crate) fingerprint: u64,
     pub(crate) creator_pid: u32,
-    pub(crate) creator_pid_namespace: u64,
     pub(crate) type_name_len: u32,
     pub(crate) type_name: [u8; TYPE_NAME_CAPACITY],
 }
@@ -332,7 +317,7 @@ impl Snapshot {
         if self.header_size as usize != HEADER_SIZE {
             return Err(Rejection::NotASegment("invalid header size"));
         }
-        if self.flags & !FLAG_NON_ROBUST != 0 {
+        if self.flags != 0 {
             return Err(Rejection::NotASegment("unknown flag bits"));
         }
         if self.fingerprint != expected.fingerprint {
@@ -384,8 +369,8 @@ mod tests {
         // SAFETY: Header is all atomics; all-zero is a valid value.
         let h: Box<Header> = Box::new(unsafe { core::mem::zeroed() });
         let g = shape().geometry(1).expect("fits");
-        let c = Creator { pid: 7, tid: 7, start_time: 1, pid_namespace: 9, unix_nanos: 1 };
-        h.write(&shape(), &g, &c, 0);
+        let c = Creator { pid: 7, tid: 7, token: 1, pid_namespace: 9, unix_nanos: 1 };
+        h.write(&shape(), &g, &c);
         h.state().store(STATE_READY, Ordering::Release);
         (h, g)
     }

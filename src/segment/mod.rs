@@ -7,14 +7,12 @@
 //! * `attach.rs` — the create / open / open-or-create protocol
 //! * `options.rs` — the [`SegmentOptions`] builder
 //! * `slice.rs` — runtime-length array segments (`Segment<[E]>`)
-//! * `registry.rs` — this process's live mappings, for the mutex
 
 mod attach;
 mod header;
 mod name;
 mod options;
 mod payload;
-mod registry;
 mod slice;
 
 use core::fmt;
@@ -133,7 +131,7 @@ unsafe impl<T: ?Sized + SegmentPayload> Sync for Segment<T> {}
 
 impl<T: ?Sized + SegmentPayload> Segment<T> {
     /// A builder for segments with a non-default mode, open timeout,
-    /// unlink-on-drop behavior or PID-namespace policy.
+    /// or unlink-on-drop behavior.
     ///
     /// # Examples
     ///
@@ -176,7 +174,6 @@ impl<T: ?Sized + SegmentPayload> Segment<T> {
         let raw = T::payload_ptr(payload_base, inner.geometry.element_count);
         // A mapping is never at address 0, so the payload pointer is non-null.
         let payload = NonNull::new(raw).expect("a mapped payload is never null");
-        registry::register(base, inner.map.len());
         Segment { payload, inner, name, unlink_on_drop, _owns: PhantomData }
     }
 }
@@ -223,7 +220,6 @@ impl<T: ShmSafe> Segment<T> {
     /// type), [`SizeMismatch`](crate::Error::SizeMismatch) (truncated),
     /// [`CreatorDied`](crate::Error::CreatorDied),
     /// [`InitTimeout`](crate::Error::InitTimeout),
-    /// [`PidNamespaceMismatch`](crate::Error::PidNamespaceMismatch),
     /// [`InvalidName`](crate::Error::InvalidName), [`Io`](crate::Error::Io).
     pub fn open(name: &str) -> Result<Segment<T>> {
         Self::options().open(name)
@@ -281,12 +277,12 @@ impl<T: ?Sized + SegmentPayload> fmt::Debug for Segment<T> {
 
 impl<T: ?Sized + SegmentPayload> Drop for Segment<T> {
     fn drop(&mut self) {
-        registry::unregister(self.inner.map.as_ptr());
         if self.inner.owner && self.unlink_on_drop {
             attach::unlink_if_same(&self.name, &self.inner.stat);
         }
-        // `inner` drops next: unmap, then close the descriptor (releasing
-        // this handle's shared OFD lock).
+        // `inner` drops next: unlisted from the liveness registry (closing
+        // its token descriptor), unmapped, then its descriptor closed
+        // (releasing this handle's shared OFD lock).
     }
 }
 
@@ -359,18 +355,9 @@ pub fn is_attached(name: &str) -> Result<bool> {
     attach::is_attached(&SegmentName::new(name)?)
 }
 
-/// Whether owner-death detection may run for a lock word at `addr`.
-///
-/// Returns `false` when `addr` lies inside a mapped segment whose header says
-/// it is shared across PID namespaces (non-robust mode): thread ids in its
-/// lock words cannot be checked for liveness from every process, so owners
-/// are never declared dead. Called only on the mutex's cold path.
-pub(crate) fn owner_death_detection_enabled(addr: usize) -> bool {
-    registry::owner_death_detection_enabled(addr)
-}
-
-/// Test support: whether owner-death detection runs for locks at `addr`.
+/// Test support: whether a lock word at `addr` lies in a segment this
+/// process maps, so that its owners' deaths can be proven.
 #[doc(hidden)]
 pub fn __owner_death_detection_enabled(addr: *const u8) -> bool {
-    owner_death_detection_enabled(addr as usize)
+    crate::sys::liveness::in_a_segment(addr as usize)
 }

@@ -17,7 +17,6 @@ use super::{Segment, SegmentPayload};
 /// | [`mode`](SegmentOptions::mode) | `0o600` |
 /// | [`open_timeout`](SegmentOptions::open_timeout) | 5 s |
 /// | [`unlink_on_drop`](SegmentOptions::unlink_on_drop) | `true` |
-/// | [`allow_foreign_pid_namespace`](SegmentOptions::allow_foreign_pid_namespace) | `false` |
 ///
 /// # Examples
 ///
@@ -49,7 +48,6 @@ impl<T: ?Sized + SegmentPayload> core::fmt::Debug for SegmentOptions<T> {
             .field("mode", &format_args!("{:#o}", self.cfg.mode))
             .field("open_timeout", &self.cfg.open_timeout)
             .field("unlink_on_drop", &self.cfg.unlink_on_drop)
-            .field("allow_foreign_pid_namespace", &self.cfg.allow_foreign_pid_namespace)
             .finish()
     }
 }
@@ -68,7 +66,6 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
                 mode: 0o600,
                 open_timeout: DEFAULT_OPEN_TIMEOUT,
                 unlink_on_drop: true,
-                allow_foreign_pid_namespace: false,
             },
             _payload: PhantomData,
         }
@@ -96,23 +93,6 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
     /// it with [`unlink`](crate::unlink).
     pub fn unlink_on_drop(mut self, unlink: bool) -> Self {
         self.cfg.unlink_on_drop = unlink;
-        self
-    }
-
-    /// Allows sharing the segment with processes in other PID namespaces
-    /// (containers), at the price of robustness (default `false`).
-    ///
-    /// Lock owners are recorded by thread id, and a thread id names another
-    /// thread (or none) in another PID namespace, so owner-death detection
-    /// could declare a live owner dead. By default, opening a segment made
-    /// in another PID namespace fails with
-    /// [`PidNamespaceMismatch`](crate::Error::PidNamespaceMismatch). With
-    /// this option the open succeeds and marks the segment **non-robust** in
-    /// its header: from then on no process declares a lock owner in it dead,
-    /// so a holder that dies leaves its locks held forever. Creating with
-    /// this option marks the segment non-robust from the start.
-    pub fn allow_foreign_pid_namespace(mut self, allow: bool) -> Self {
-        self.cfg.allow_foreign_pid_namespace = allow;
         self
     }
 

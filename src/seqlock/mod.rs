@@ -317,7 +317,7 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
         let guard = self.writer.lock().expect("a model's lock is never corrupt");
         self.latch.publish_torn(&value, words);
         core::mem::forget(guard);
-        crate::sync::loom_hooks::simulate_thread_death();
+        crate::sync::loom_hooks::simulate_process_death();
     }
 }
 

@@ -1,4 +1,26 @@
-//! Operating-system specific code. Only Linux is supported; other targets
-//! fail to compile with a clear message (see `lib.rs`).
+//! Operating-system specific code: the only place that makes system calls.
+//! Only Linux is supported; other targets fail to compile with a clear
+//! message (see `lib.rs`). One file per kernel facility:
+//!
+//! * `futex.rs` — shared futex wait/wake
+//! * `thread.rs` — the calling thread's identity (TID + process token)
+//! * `token.rs` — the process token
+//! * `liveness.rs` — the kernel-held proof that a token's process is gone
+//! * `shm.rs` — POSIX shared memory objects and OFD locks
+//! * `process.rs` — diagnostics about the calling process
+//!
+//! Under `--cfg loom` the models in `sync/loom_model.rs` replace the futex,
+//! the identity and the liveness proof; only their types are used.
 
-pub(crate) mod linux;
+// Under loom only the types are used.
+#![cfg_attr(loom, allow(dead_code))]
+
+pub(crate) mod futex;
+pub(crate) mod liveness;
+#[cfg(not(loom))]
+pub(crate) mod process;
+#[cfg(not(loom))]
+pub(crate) mod shm;
+pub(crate) mod thread;
+#[cfg(not(loom))]
+pub(crate) mod token;

@@ -1,0 +1,130 @@
+//! futex wait/wake: always the *shared* operations. A futex word in a
+//! `MAP_SHARED` mapping is keyed by its (inode, offset), which is what lets a
+//! waiter in one process be woken by another; the private variants key by
+//! (mm, address) and would silently never wake a peer process.
+
+use core::sync::atomic::{AtomicU32, AtomicU64};
+use std::io;
+use std::time::Duration;
+
+/// Why [`futex_wait`] returned. Callers must re-check their condition in every
+/// case: the kernel allows spurious wakeups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FutexWait {
+    /// Woken by a `futex_wake`, by a signal, or spuriously.
+    Woken,
+    /// The word did not hold `expected` when the kernel checked it.
+    ValueChanged,
+    /// The timeout elapsed.
+    TimedOut,
+}
+
+/// Sleeps while `*word == expected`, for at most `timeout` (forever if `None`).
+///
+/// The comparison and the enqueue are one atomic step in the kernel (under
+/// the futex hash-bucket lock), so a `futex_wake` issued after the caller's
+/// last store to `word` can never be lost.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> FutexWait {
+    futex_wait_at(word.as_ptr(), expected, timeout)
+}
+
+/// [`futex_wait`] on the low 32 bits of a 64-bit word: the half whose value
+/// the kernel compares with `expected`. Lets a lock keep its futex word and
+/// more owner data in one atomic that a single CAS updates.
+pub(crate) fn futex_wait_low(
+    word: &AtomicU64,
+    expected: u32,
+    timeout: Option<Duration>,
+) -> FutexWait {
+    futex_wait_at(low_half(word), expected, timeout)
+}
+
+/// [`futex_wake`] for a word waited on with [`futex_wait_low`].
+pub(crate) fn futex_wake_low(word: &AtomicU64, count: u32) -> usize {
+    futex_wake_at(low_half(word), count)
+}
+
+/// The address of the low 32 bits of `word` (numerically low, whatever the
+/// byte order). Aligned to 4 because `word` is aligned to 8.
+fn low_half(word: &AtomicU64) -> *mut u32 {
+    let p = word.as_ptr().cast::<u32>();
+    if cfg!(target_endian = "big") {
+        p.wrapping_add(1)
+    } else {
+        p
+    }
+}
+
+fn futex_wait_at(addr: *mut u32, expected: u32, timeout: Option<Duration>) -> FutexWait {
+    let ts = timeout.map(|d| libc::timespec {
+        // Saturate absurd timeouts rather than overflow time_t: a wait of
+        // i64::MAX seconds is "forever" for every practical purpose.
+        tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(d.subsec_nanos()),
+    });
+    let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `addr` points into a live atomic (an `AtomicU32`, or the low
+    // half of an `AtomicU64`), so it is valid, 4-aligned and readable for
+    // the duration of the call; the kernel only reads it. `ts_ptr` is null
+    // or points to `ts`, which outlives the call. FUTEX_WAIT ignores the
+    // remaining arguments.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            addr,
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            core::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if r == 0 {
+        return FutexWait::Woken;
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => FutexWait::ValueChanged,
+        Some(libc::ETIMEDOUT) => FutexWait::TimedOut,
+        // EINTR: a signal handler ran; report it as a wakeup so the caller
+        // re-checks. Anything else (EFAULT, EINVAL) cannot happen for a valid
+        // aligned word and is also reported as a wakeup: the caller's loop
+        // re-checks, which is always safe.
+        _ => FutexWait::Woken,
+    }
+}
+
+/// Wakes at most `count` threads (in any process) sleeping on `word`.
+/// Returns how many were woken.
+pub(crate) fn futex_wake(word: &AtomicU32, count: u32) -> usize {
+    futex_wake_at(word.as_ptr(), count)
+}
+
+fn futex_wake_at(addr: *mut u32, count: u32) -> usize {
+    let count = i32::try_from(count).unwrap_or(i32::MAX);
+    // SAFETY: `addr` points into a live atomic; FUTEX_WAKE only uses the
+    // address as a key and never dereferences it in a way that could fault.
+    let r = unsafe { libc::syscall(libc::SYS_futex, addr, libc::FUTEX_WAKE, count) };
+    usize::try_from(r).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn futex_wait_returns_when_value_differs_or_times_out() {
+        let w = AtomicU32::new(5);
+        assert_eq!(futex_wait(&w, 4, None), FutexWait::ValueChanged);
+        assert_eq!(futex_wait(&w, 5, Some(Duration::from_millis(1))), FutexWait::TimedOut);
+        assert_eq!(futex_wake(&w, 1), 0);
+    }
+
+    #[test]
+    fn futex_on_the_low_half_of_a_64_bit_word() {
+        let w = AtomicU64::new(0xAAAA_BBBB_0000_0005);
+        // Only the low half is compared.
+        assert_eq!(futex_wait_low(&w, 4, None), FutexWait::ValueChanged);
+        assert_eq!(futex_wait_low(&w, 5, Some(Duration::from_millis(1))), FutexWait::TimedOut);
+        assert_eq!(futex_wake_low(&w, 1), 0);
+    }
+}

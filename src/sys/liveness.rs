@@ -1,0 +1,233 @@
+//! Proof that a lock owner's process is gone, held by the kernel.
+//!
+//! # The rule
+//!
+//! A lock's owner is dead when no process that still maps the owner's guard
+//! remains: the owner process, and every child it `fork`ed that has not
+//! `exec`'d, have exited or exec'd. A thread that exits with its guard
+//! leaked, in a live process, leaves the lock held while that process lives
+//! (as a leaked `std::sync::MutexGuard` does); anything else would hand out
+//! a second `&mut T`. No `/proc` view, PID, TID or start time is ever taken
+//! as proof: those depend on the reader's namespaces and survive `exec`.
+//!
+//! # The mechanism
+//!
+//! A lock word records its owner's *process token* (see [`super::token`]).
+//! Every segment this process maps is listed here with two descriptors of
+//! its object, both close-on-exec:
+//!
+//! | descriptor | holds | used for |
+//! |---|---|---|
+//! | the handle's main one (owned by the segment) | the attach lock on `[0, TOKEN_BASE)` | the death test: `F_OFD_GETLK` on a token's byte |
+//! | a token descriptor (owned here), a new open file description | a shared lock on byte `TOKEN_BASE + token` | keeping this process's token held |
+//!
+//! An OFD lock belongs to an open file description: the kernel drops it
+//! when the last descriptor of that description closes, at exit, at `exec`
+//! (close-on-exec), or when the handle drops; a forked child's copy keeps it.
+//! So "token byte not held by anyone" is exactly the rule above. The test
+//! goes through the main descriptor, which holds no lock in the token range,
+//! because `F_OFD_GETLK` ignores the locks of the description it is asked
+//! through.
+//!
+//! After `fork`, the child shares its parent's descriptions (and so keeps
+//! the parent's token held, as the rule wants). On its first lock it draws a
+//! token of its own and holds it on every listed segment through a *new*
+//! description, reopened through `/proc/self/fd`, so that its death is seen
+//! while the parent lives. Without `/proc` it falls back to the shared
+//! description: then the child's death is only seen once the parent is gone
+//! too (a late recovery, never a wrong one).
+//!
+//! A lock word outside every listed segment (a `static`, process memory)
+//! has no descriptor to test: its owner is never declared dead.
+
+/// The answer to "does the process that owns this lock word still map it?".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Alive, or not provably gone.
+    Alive,
+    /// Proven gone: nobody holds its token on the lock word's segment.
+    Dead,
+}
+
+#[cfg(not(loom))]
+pub(crate) use imp::*;
+
+#[cfg(not(loom))]
+mod imp {
+    use std::ffi::CString;
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::sync::{PoisonError, RwLock};
+
+    use super::super::shm;
+    use super::super::token;
+    use super::Liveness;
+
+    /// One mapped segment.
+    struct Mapping {
+        base: usize,
+        len: usize,
+        /// The handle's main descriptor (borrowed: the handle unregisters
+        /// before closing it).
+        main: RawFd,
+        /// `shm_open` name and identity of the object, to reopen it.
+        name: CString,
+        dev: u64,
+        ino: u64,
+        /// Descriptors holding token locks: this process's, and after a
+        /// fork the inherited ones that hold the parent's.
+        token_fds: Vec<OwnedFd>,
+    }
+
+    impl Mapping {
+        fn main(&self) -> BorrowedFd<'_> {
+            // SAFETY: `main` stays open while the mapping is listed: the
+            // segment handle unregisters before it closes the descriptor,
+            // and readers hold the registry lock, which unregistering takes
+            // exclusively.
+            unsafe { BorrowedFd::borrow_raw(self.main) }
+        }
+
+        /// A new open file description of the object, read-only: through
+        /// `/proc/self/fd` (works after the name is gone), else by name if
+        /// it still names the same object.
+        fn reopen(&self) -> io::Result<OwnedFd> {
+            let by_proc = shm::reopen_read_only(self.main());
+            let fd = match by_proc {
+                Ok(fd) => fd,
+                Err(e) => {
+                    let fd = shm::shm_open(&self.name, libc::O_RDONLY, 0).map_err(|_| e)?;
+                    let st = shm::fstat(fd.as_fd())?;
+                    if (st.dev, st.ino) != (self.dev, self.ino) {
+                        return Err(io::Error::other("the name now names another object"));
+                    }
+                    fd
+                }
+            };
+            Ok(fd)
+        }
+
+        /// Holds `token` on this segment through a new description (or, if
+        /// none can be opened, through an inherited one).
+        fn hold(&mut self, token: u32) -> io::Result<()> {
+            match self.reopen() {
+                Ok(fd) => {
+                    shm::ofd_hold_token(fd.as_fd(), token)?;
+                    self.token_fds.push(fd);
+                    Ok(())
+                }
+                Err(e) => match self.token_fds.first() {
+                    Some(inherited) => shm::ofd_hold_token(inherited.as_fd(), token),
+                    None => Err(e),
+                },
+            }
+        }
+
+        fn token_held(&self, token: u32) -> bool {
+            // An error (none is expected) proves nothing: alive.
+            shm::ofd_token_held(self.main(), token).unwrap_or(true)
+        }
+    }
+
+    /// Every segment this process maps. Entries are added once a segment is
+    /// mapped and validated and removed before it is unmapped and closed.
+    /// Tokens are made under the write lock.
+    static MAPPINGS: RwLock<Vec<Mapping>> = RwLock::new(Vec::new());
+
+    /// What the registry needs to know of a newly mapped segment.
+    pub(crate) struct NewMapping<'a> {
+        pub(crate) base: *const u8,
+        pub(crate) len: usize,
+        pub(crate) main: BorrowedFd<'a>,
+        pub(crate) name: &'a core::ffi::CStr,
+        pub(crate) dev: u64,
+        pub(crate) ino: u64,
+    }
+
+    /// Lists a mapped segment and holds this process's token on it.
+    ///
+    /// # Errors
+    ///
+    /// If no second open file description of the object can be had (no
+    /// `/proc/self/fd` and the name no longer names it), or the lock fails.
+    pub(crate) fn register(new: &NewMapping<'_>) -> io::Result<()> {
+        let mut list = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
+        let mut mapping = Mapping {
+            base: new.base as usize,
+            len: new.len,
+            main: new.main.as_raw_fd(),
+            name: new.name.to_owned(),
+            dev: new.dev,
+            ino: new.ino,
+            token_fds: Vec::new(),
+        };
+        let token = match token::current() {
+            0 => make_token(&mut list, Some(&mapping)),
+            t => t,
+        };
+        let fd = mapping.reopen()?;
+        shm::ofd_hold_token(fd.as_fd(), token)?;
+        mapping.token_fds.push(fd);
+        list.push(mapping);
+        Ok(())
+    }
+
+    /// Forgets the mapping at `base` and closes its token descriptors; call
+    /// before unmapping it and closing its main descriptor.
+    pub(crate) fn unregister(base: *const u8) {
+        let mut list = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = list.iter().position(|m| m.base == base as usize) {
+            list.swap_remove(i);
+        }
+    }
+
+    /// Gives this process a token (in a forked child: a new one) held on
+    /// every listed segment, and returns it.
+    pub(crate) fn adopt_process_token() -> u32 {
+        let mut list = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
+        match token::current() {
+            0 => make_token(&mut list, None),
+            t => t,
+        }
+    }
+
+    /// Draws a token nobody holds on the listed segments (nor on
+    /// `candidate`, a segment about to be listed), holds it on each listed
+    /// one, and publishes it.
+    fn make_token(list: &mut [Mapping], candidate: Option<&Mapping>) -> u32 {
+        token::register_fork_handler();
+        let token = loop {
+            let t = token::random_token();
+            let taken = list.iter().chain(candidate).any(|m| m.token_held(t));
+            if !taken {
+                break t;
+            }
+        };
+        for m in list.iter_mut() {
+            // A segment on which the token cannot be held (no descriptor can
+            // be had) makes this process's locks on it look dead to others:
+            // never let that pass silently.
+            if let Err(e) = m.hold(token) {
+                panic!("shmsync: cannot hold this process's liveness token on a mapped segment: {e}");
+            }
+        }
+        token::publish(token);
+        token
+    }
+
+    /// Whether the process holding `token` still maps the lock word at
+    /// `addr`'s segment. `Alive` for a word outside every listed segment.
+    pub(crate) fn owner_liveness(addr: usize, token: u32) -> Liveness {
+        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        match list.iter().find(|m| addr >= m.base && addr - m.base < m.len) {
+            Some(m) if !m.token_held(token) => Liveness::Dead,
+            _ => Liveness::Alive,
+        }
+    }
+
+    /// Whether the lock word at `addr` lies in a listed segment (test support).
+    pub(crate) fn in_a_segment(addr: usize) -> bool {
+        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        list.iter().any(|m| addr >= m.base && addr - m.base < m.len)
+    }
+}

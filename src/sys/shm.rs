@@ -1,0 +1,206 @@
+//! POSIX shared memory objects and open-file-description (OFD) locks: thin
+//! wrappers over `shm_open`, `shm_unlink`, `fchmod`, `ftruncate`, `fstat` and
+//! `fcntl(F_OFD_*)`. Each returns the raw `io::Error` so the caller can map it
+//! to the right `crate::Error`.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `shm_open(name, flags | O_CLOEXEC, mode)`.
+pub(crate) fn shm_open(name: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the
+    // call; shm_open has no other memory-safety preconditions.
+    let fd = cvt(unsafe {
+        libc::shm_open(name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::mode_t)
+    })?;
+    // SAFETY: `fd` was just returned by a successful shm_open, so it is an
+    // open descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `shm_unlink(name)`.
+pub(crate) fn shm_unlink(name: &CStr) -> io::Result<()> {
+    // SAFETY: `name` is a valid NUL-terminated string.
+    cvt(unsafe { libc::shm_unlink(name.as_ptr()) }).map(drop)
+}
+
+/// `fchmod(fd, mode)`: sets the exact mode, unaffected by the umask.
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    // SAFETY: `fd` is a live descriptor borrowed for the call.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
+}
+
+/// `ftruncate(fd, len)`.
+pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size exceeds off_t"))?;
+    // SAFETY: `fd` is a live descriptor borrowed for the call.
+    cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len) }).map(drop)
+}
+
+/// What `fstat` says about a shared memory object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileStat {
+    pub(crate) size: u64,
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) mode: u32,
+}
+
+fn from_stat(st: &libc::stat) -> FileStat {
+    FileStat {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        #[allow(clippy::useless_conversion)]
+        dev: u64::from(st.st_dev),
+        #[allow(clippy::useless_conversion)]
+        ino: u64::from(st.st_ino),
+        #[allow(clippy::useless_conversion)]
+        mode: u32::from(st.st_mode),
+    }
+}
+
+/// `fstat(fd)`.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `fd` is live; `st` is valid for writes of one `stat`.
+    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded, so it initialized `st`.
+    Ok(from_stat(unsafe { st.assume_init_ref() }))
+}
+
+/// `stat(path)` without following nothing special; used to check that a
+/// name still refers to the object a handle has open.
+pub(crate) fn stat(path: &CStr) -> io::Result<FileStat> {
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `path` is NUL-terminated; `st` is valid for writes.
+    cvt(unsafe { libc::stat(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: stat succeeded, so it initialized `st`.
+    Ok(from_stat(unsafe { st.assume_init_ref() }))
+}
+
+/// The kind of an open-file-description lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OfdLock {
+    /// `F_RDLCK`: many holders.
+    Shared,
+    /// `F_WRLCK`: one holder, no shared holders.
+    Exclusive,
+}
+
+/// The byte ranges of a segment's object that its locks use. Locks are
+/// advisory and may lie beyond the end of the file, so the two ranges never
+/// touch the data and never overlap each other:
+///
+/// | range | lock | held by |
+/// |---|---|---|
+/// | `[0, TOKEN_BASE)` | the *attach* lock: exclusive while an initializer works, shared by every handle after | each handle's main descriptor |
+/// | `TOKEN_BASE + t` (one byte) | the *process token* `t`: shared | a second descriptor of each handle (see `sys::liveness`) |
+///
+/// `2^40` is far beyond any segment this crate maps and leaves room for
+/// every 32-bit token below `i64::MAX`.
+pub(crate) const TOKEN_BASE: u64 = 1 << 40;
+
+// The lock offsets are 64-bit: the supported targets have a 64-bit `off_t`.
+const _: () = assert!(core::mem::size_of::<libc::off_t>() == 8);
+
+/// A lock request of `kind` on `len` bytes from `start`.
+#[allow(clippy::cast_possible_wrap)]
+fn range(kind: OfdLock, start: u64, len: u64) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct of integers; all-zero is valid.
+    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+    fl.l_type = match kind {
+        OfdLock::Shared => libc::F_RDLCK,
+        OfdLock::Exclusive => libc::F_WRLCK,
+    } as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    // Both below 2^41 (see TOKEN_BASE), so they fit the 64-bit off_t.
+    fl.l_start = start as libc::off_t;
+    fl.l_len = len as libc::off_t;
+    // l_pid must be 0 for OFD locks.
+    fl
+}
+
+/// The attach lock's range (see [`TOKEN_BASE`]).
+fn attach_range(kind: OfdLock) -> libc::flock {
+    range(kind, 0, TOKEN_BASE)
+}
+
+/// The lock on process token `token`'s byte (see [`TOKEN_BASE`]).
+fn token_byte(kind: OfdLock, token: u32) -> libc::flock {
+    range(kind, TOKEN_BASE + u64::from(token), 1)
+}
+
+/// `fcntl(F_OFD_SETLK)` without blocking: `Ok(false)` if another open file
+/// description holds a conflicting lock.
+fn try_set(fd: BorrowedFd<'_>, fl: &libc::flock) -> io::Result<bool> {
+    // SAFETY: `fd` is live; `fl` is a valid flock the kernel only reads.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, fl) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// `fcntl(F_OFD_GETLK)`: whether an open file description *other than*
+/// `fd`'s holds a lock that conflicts with `fl`.
+fn conflicts(fd: BorrowedFd<'_>, mut fl: libc::flock) -> io::Result<bool> {
+    // SAFETY: `fd` is live; `fl` is a valid flock the kernel reads and
+    // overwrites with the first conflicting lock (or F_UNLCK).
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) })?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Takes the attach lock as `kind`, without blocking. Converting a held
+/// lock (exclusive → shared, shared → exclusive) is atomic. `Ok(false)` if
+/// another open file description holds a conflicting lock.
+pub(crate) fn ofd_try_lock(fd: BorrowedFd<'_>, kind: OfdLock) -> io::Result<bool> {
+    try_set(fd, &attach_range(kind))
+}
+
+/// Whether another open file description holds an attach lock that
+/// conflicts with taking `kind`.
+pub(crate) fn ofd_conflicting_lock(fd: BorrowedFd<'_>, kind: OfdLock) -> io::Result<bool> {
+    conflicts(fd, attach_range(kind))
+}
+
+/// Holds process token `token` (a shared lock on its byte) through `fd`,
+/// which must be open for reading.
+pub(crate) fn ofd_hold_token(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
+    if try_set(fd, &token_byte(OfdLock::Shared, token))? {
+        Ok(())
+    } else {
+        // Only an exclusive lock conflicts, and nobody takes one on a token.
+        Err(io::Error::other("a token byte is locked exclusively"))
+    }
+}
+
+/// Whether any open file description other than `fd`'s holds process token
+/// `token`: one `F_OFD_GETLK` write-lock test on its byte.
+pub(crate) fn ofd_token_held(fd: BorrowedFd<'_>, token: u32) -> io::Result<bool> {
+    conflicts(fd, token_byte(OfdLock::Exclusive, token))
+}
+
+/// Opens a new open file description of the object `fd` refers to,
+/// read-only and close-on-exec, through `/proc/self/fd`. A `dup` would share
+/// the description, and with it its locks.
+pub(crate) fn reopen_read_only(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{}\0", fd.as_raw_fd());
+    let path = CStr::from_bytes_with_nul(path.as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: `path` is NUL-terminated and outlives the call.
+    let new = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+    // SAFETY: `new` was just returned by a successful open; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
