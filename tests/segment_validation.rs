@@ -222,45 +222,31 @@ fn invalid_names_are_rejected_everywhere() {
     drop(Segment::<AtomicU64>::open(&slashed[1..]).expect("same object without the slash"));
 }
 
+/// A segment made in another PID namespace (a container sharing
+/// `/dev/shm`) opens like any other and stays robust: owner liveness is
+/// proven by process tokens, which no namespace changes.
 #[test]
-fn foreign_pid_namespace_needs_the_opt_in() {
+fn segment_from_another_pid_namespace_opens_and_stays_robust() {
     let name = common::unique_name("pidns");
     let owner = Segment::<Telemetry>::create(&name).expect("create");
     let addr_in_owner = &owner.seq as *const AtomicU64 as *const u8;
     assert!(shmsync::__owner_death_detection_enabled(addr_in_owner));
     // Forge a creator from another PID namespace.
     write_at(&name, PID_NAMESPACE_OFFSET, &0xdead_beefu64.to_ne_bytes());
-    match Segment::<Telemetry>::open(&name) {
-        Err(Error::PidNamespaceMismatch { name: n }) => assert_eq!(n, name),
-        other => panic!("expected PidNamespaceMismatch, got {other:?}"),
-    }
-    let seg = Segment::<Telemetry>::options()
-        .allow_foreign_pid_namespace(true)
-        .open(&name)
-        .expect("opt-in opens");
+    let seg = Segment::<Telemetry>::open(&name).expect("opens from any namespace");
     let inside = &seg.values[3] as *const u64 as *const u8;
-    assert!(!shmsync::__owner_death_detection_enabled(inside));
-    // The flag is in the header: every mapping of the segment is non-robust now.
-    assert!(!shmsync::__owner_death_detection_enabled(addr_in_owner));
-    // Memory outside any segment is unaffected.
+    assert!(shmsync::__owner_death_detection_enabled(inside));
+    assert!(shmsync::__owner_death_detection_enabled(addr_in_owner));
+    // Memory outside any segment has no proof of death.
     let local = AtomicU64::new(0);
-    assert!(shmsync::__owner_death_detection_enabled(&local as *const AtomicU64 as *const u8));
+    assert!(!shmsync::__owner_death_detection_enabled(&local as *const AtomicU64 as *const u8));
     seg.seq.store(3, Ordering::Relaxed);
     assert_eq!(owner.seq.load(Ordering::Relaxed), 3);
-}
-
-#[test]
-fn creating_with_the_opt_in_is_non_robust_from_the_start() {
-    let name = common::unique_name("pidns-create");
-    let seg = Segment::<Telemetry>::options()
-        .allow_foreign_pid_namespace(true)
-        .create(&name)
-        .expect("create");
-    let addr = &seg.seq as *const AtomicU64 as *const u8;
-    assert!(!shmsync::__owner_death_detection_enabled(addr));
+    let addr = inside;
     drop(seg);
+    drop(owner);
     // Unmapped: the address is no longer in this process's registry.
-    assert!(shmsync::__owner_death_detection_enabled(addr));
+    assert!(!shmsync::__owner_death_detection_enabled(addr));
 }
 
 #[test]
@@ -376,7 +362,6 @@ proptest! {
                                 | Error::LayoutMismatch { .. }
                                 | Error::SizeMismatch { .. }
                                 | Error::CreatorDied { .. }
-                                | Error::PidNamespaceMismatch { .. }
                         ),
                         "unexpected error {:?}",
                         e

@@ -6,47 +6,41 @@ use super::*;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-/// A liveness oracle over simulated threads: `tid → (alive, start time)`.
+/// A liveness oracle over simulated processes: `token → alive`. Threads are
+/// identities `(tid, token)`; a thread that "exits" simply stops acting, its
+/// process living on.
 #[derive(Default)]
 struct FakeOracle {
-    threads: RefCell<HashMap<u32, (bool, u64)>>,
-    disabled: bool,
-    /// How many cheap (`thorough == false`) checks were asked for.
-    quick_checks: Cell<u32>,
+    processes: RefCell<HashMap<u32, bool>>,
+    /// Models a lock word outside every segment: nobody is ever dead.
+    outside_segments: bool,
+    /// How many proofs were asked for.
+    checks: Cell<u32>,
 }
 
 impl FakeOracle {
-    fn spawn(&self, tid: u32, start: u64) -> ThreadIdentity {
-        self.threads.borrow_mut().insert(tid, (true, start));
-        ThreadIdentity { tid, start_time: start }
+    /// A thread `tid` of process `token` (started if new).
+    fn thread(&self, tid: u32, token: u32) -> ThreadIdentity {
+        self.processes.borrow_mut().entry(token).or_insert(true);
+        ThreadIdentity { tid, token }
     }
-    fn kill(&self, tid: u32) {
-        self.threads.borrow_mut().get_mut(&tid).expect("known thread").0 = false;
+    /// The process `token` exits (every thread of it).
+    fn kill(&self, token: u32) {
+        *self.processes.borrow_mut().get_mut(&token).expect("known process") = false;
     }
 }
 
 impl OwnerOracle for FakeOracle {
-    /// Mirrors `thread_liveness`: gone → dead; a different start time (low
-    /// 32 bits) → dead (TID reuse); the quick check sees only "gone".
-    fn liveness(&self, tid: u32, start: u64, thorough: bool) -> Liveness {
-        if !thorough {
-            self.quick_checks.set(self.quick_checks.get() + 1);
-        }
-        if self.disabled {
+    /// Mirrors `sys::liveness::owner_liveness`: a token nobody holds is dead.
+    fn process_liveness(&self, token: u32) -> Liveness {
+        self.checks.set(self.checks.get() + 1);
+        if self.outside_segments {
             return Liveness::Alive;
         }
-        match self.threads.borrow().get(&tid) {
-            None | Some((false, _)) => Liveness::Dead,
-            Some(&(true, now_start))
-                if thorough && start != 0 && (now_start & 0xFFFF_FFFF) != start =>
-            {
-                Liveness::Dead
-            }
-            Some(_) => Liveness::Alive,
+        match self.processes.borrow().get(&token) {
+            Some(true) => Liveness::Alive,
+            None | Some(false) => Liveness::Dead,
         }
-    }
-    fn detection_enabled(&self) -> bool {
-        !self.disabled
     }
 }
 
@@ -96,12 +90,12 @@ fn zeroed_memory_is_an_unlocked_mutex() {
 }
 
 #[test]
-fn fast_path_stores_tid_and_start_time_in_one_word() {
+fn fast_path_stores_tid_and_process_token_in_one_word() {
     let m = RawMutex::new();
     let me = current_thread();
     assert_eq!(m.lock(None), Ok(Acquired::Clean));
     assert_eq!(futex_half(m.word()), me.tid, "the futex half is the bare TID");
-    assert_eq!(m.word() >> 32, me.start_time & 0xFFFF_FFFF);
+    assert_eq!(token(m.word()), me.token);
     m.unlock();
     assert_eq!(m.word(), 0);
 }
@@ -109,8 +103,8 @@ fn fast_path_stores_tid_and_start_time_in_one_word() {
 #[test]
 fn live_owner_blocks_try_lock_and_times_out_lock() {
     let oracle = FakeOracle::default();
-    let a = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
+    let a = oracle.thread(101, 7);
+    let b = oracle.thread(102, 8);
     let m = RawMutex::new();
     assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
     assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
@@ -122,14 +116,14 @@ fn live_owner_blocks_try_lock_and_times_out_lock() {
 }
 
 #[test]
-fn dead_owner_is_recovered_once_then_consistent() {
+fn dead_owner_process_is_recovered_once_then_consistent() {
     let oracle = FakeOracle::default();
-    let a = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
-    let c = oracle.spawn(103, 9);
+    let a = oracle.thread(101, 7);
+    let b = oracle.thread(102, 8);
+    let c = oracle.thread(103, 9);
     let m = RawMutex::new();
     assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
-    oracle.kill(a.tid);
+    oracle.kill(a.token);
     assert_eq!(m.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
     assert_eq!(m.word(), owner_bits(b) | OWNER_DIED);
     assert!(m.is_inconsistent());
@@ -142,42 +136,109 @@ fn dead_owner_is_recovered_once_then_consistent() {
 }
 
 #[test]
+fn an_exited_thread_of_a_live_process_keeps_the_lock() {
+    // Thread 101 of process 7 leaks its guard and exits; its process lives.
+    let oracle = FakeOracle::default();
+    let leaker = oracle.thread(101, 7);
+    let sibling = oracle.thread(102, 7);
+    let other = oracle.thread(201, 8);
+    let m = RawMutex::new();
+    assert_eq!(m.lock_as(leaker, None, &oracle), Ok(Acquired::Clean));
+    // A thread of the same process: alive without asking anybody.
+    let checks = oracle.checks.get();
+    assert_eq!(m.try_lock_as(sibling, &oracle), Err(RawLockError::WouldBlock));
+    assert_eq!(m.lock_as(sibling, soon(), &oracle), Err(RawLockError::TimedOut));
+    assert_eq!(oracle.checks.get(), checks, "our own token needs no proof");
+    // Another process: alive by the proof.
+    assert_eq!(m.try_lock_as(other, &oracle), Err(RawLockError::WouldBlock));
+    assert_eq!(m.lock_as(other, soon(), &oracle), Err(RawLockError::TimedOut));
+    // The process exits: now it is dead.
+    oracle.kill(7);
+    assert_eq!(m.lock_as(other, None, &oracle), Ok(Acquired::OwnerDied));
+}
+
+#[test]
 fn a_second_arrival_soon_after_skips_the_probe_and_the_timer_still_recovers() {
     let oracle = FakeOracle::default();
-    let a = oracle.spawn(111, 7);
-    let b = oracle.spawn(112, 8);
-    let c = oracle.spawn(113, 9);
+    let a = oracle.thread(111, 7);
+    let b = oracle.thread(112, 8);
+    let c = oracle.thread(113, 9);
     let (m1, m2) = (RawMutex::new(), RawMutex::new());
     assert_eq!(m1.lock_as(a, None, &oracle), Ok(Acquired::Clean));
     assert_eq!(m2.lock_as(a, None, &oracle), Ok(Acquired::Clean));
-    oracle.kill(a.tid);
-    // This test's thread has not probed before: the first arrival probes
-    // at once.
+    oracle.kill(a.token);
+    // Make sure this test thread's next arrival probes.
+    std::thread::sleep(LIVENESS_RECHECK.expect("real builds have a liveness timer"));
     let first = Instant::now();
     assert_eq!(m1.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
-    assert_eq!(oracle.quick_checks.get(), 1);
+    assert_eq!(oracle.checks.get(), 1);
     // The second arrival recovers too, whether or not it probed.
     let second = Instant::now();
     assert_eq!(m2.lock_as(c, None, &oracle), Ok(Acquired::OwnerDied));
-    assert_eq!(m2.word() & OWNER_MASK, owner_bits(c));
+    assert_eq!(m2.word() & !(WAITERS | OWNER_DIED), owner_bits(c));
     assert!(m2.is_inconsistent());
     // Within one liveness interval of the first probe it must not probe:
-    // it sleeps, and the timer's thorough check finds the death.
+    // it sleeps, and the timer's check finds the death.
     let interval = LIVENESS_RECHECK.expect("real builds have a liveness timer");
     if second.saturating_duration_since(first) < interval {
-        assert_eq!(oracle.quick_checks.get(), 1, "the second arrival probed");
+        assert_eq!(oracle.checks.get(), 2, "the second arrival probed at once");
         assert!(second.elapsed() >= interval, "recovered before the timer fired");
     }
 }
 
 #[test]
+fn liveness_is_rechecked_by_elapsed_time_even_when_woken_constantly() {
+    // A "signal storm": another thread wakes the waiter's futex far more
+    // often than the re-check interval. The death must still be found.
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let m = Arc::new(RawMutex::new());
+    let oracle_dead = Arc::new(AtomicBool::new(false));
+    struct Flag(Arc<AtomicBool>);
+    impl OwnerOracle for Flag {
+        fn process_liveness(&self, _token: u32) -> Liveness {
+            if self.0.load(Ordering::SeqCst) {
+                Liveness::Dead
+            } else {
+                Liveness::Alive
+            }
+        }
+    }
+    let owner = ThreadIdentity { tid: 101, token: 7 };
+    assert!(m.try_lock_fast(owner));
+    let stop = Arc::new(AtomicBool::new(false));
+    let storm = {
+        let (m, stop) = (Arc::clone(&m), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                futex_wake_low(&m.word, u32::MAX);
+                std::thread::yield_now();
+            }
+        })
+    };
+    let waiter = {
+        let (m, dead) = (Arc::clone(&m), Arc::clone(&oracle_dead));
+        std::thread::spawn(move || {
+            let me = ThreadIdentity { tid: 202, token: 8 };
+            m.lock_slow(me, Some(Instant::now() + Duration::from_secs(20)), &Flag(dead))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    oracle_dead.store(true, Ordering::SeqCst);
+    let got = waiter.join().expect("waiter");
+    stop.store(true, Ordering::Relaxed);
+    storm.join().expect("storm");
+    assert_eq!(got, Ok(Acquired::OwnerDied));
+}
+
+#[test]
 fn unlock_without_make_consistent_is_not_recoverable_forever() {
     let oracle = FakeOracle::default();
-    let a = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
+    let a = oracle.thread(101, 7);
+    let b = oracle.thread(102, 8);
     let m = RawMutex::new();
     assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
-    oracle.kill(a.tid);
+    oracle.kill(a.token);
     assert_eq!(m.try_lock_as(b, &oracle), Ok(Acquired::OwnerDied));
     m.release_as(b, Release::Normal);
     assert_eq!(m.state(), RawState::NotRecoverable);
@@ -211,70 +272,34 @@ fn panicking_unlock_hands_owner_died_to_the_next_locker() {
 }
 
 #[test]
-fn reused_tid_with_other_start_time_is_a_dead_owner() {
-    let oracle = FakeOracle::default();
-    let old = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
-    let m = RawMutex::new();
-    assert_eq!(m.lock_as(old, None, &oracle), Ok(Acquired::Clean));
-    // The owner dies and its TID is reused by a new, live thread.
-    let new = oracle.spawn(101, 70);
-    // The quick check (kill) cannot see it; the thorough one (try_lock,
-    // and lock after a timed-out wait) can.
-    assert_eq!(m.try_lock_as(b, &oracle), Ok(Acquired::OwnerDied));
-    m.make_consistent_as(b);
-    m.release_as(b, Release::Normal);
-    // The new thread with the old TID locks normally.
-    assert_eq!(m.lock_as(new, None, &oracle), Ok(Acquired::Clean));
-    m.release_as(new, Release::Normal);
-}
-
-#[test]
-fn blocking_lock_catches_tid_reuse_after_a_timed_out_wait() {
-    let oracle = FakeOracle::default();
-    let old = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
-    let m = RawMutex::new();
-    assert_eq!(m.lock_as(old, None, &oracle), Ok(Acquired::Clean));
-    oracle.spawn(101, 70);
-    let deadline = Some(Instant::now() + Duration::from_secs(10));
-    assert_eq!(m.lock_as(b, deadline, &oracle), Ok(Acquired::OwnerDied));
-}
-
-#[test]
-fn the_reused_tid_itself_recovers_and_is_not_taken_for_dead() {
-    let oracle = FakeOracle::default();
-    let old = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
-    let m = RawMutex::new();
-    assert_eq!(m.lock_as(old, None, &oracle), Ok(Acquired::Clean));
-    let new = oracle.spawn(101, 70);
-    assert_eq!(m.lock_as(new, None, &oracle), Ok(Acquired::OwnerDied));
-    // Same TID in the word as the dead owner's, but now with the new
-    // thread's start time: a thorough check by another thread finds it alive.
-    assert_eq!(m.word() & OWNER_MASK, owner_bits(new));
-    assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
-}
-
-#[test]
-fn detection_disabled_never_declares_death() {
-    let oracle = FakeOracle { disabled: true, ..FakeOracle::default() };
-    let a = oracle.spawn(101, 7);
-    let b = oracle.spawn(102, 8);
+fn outside_a_segment_nobody_is_ever_declared_dead() {
+    let oracle = FakeOracle { outside_segments: true, ..FakeOracle::default() };
+    let a = oracle.thread(101, 7);
+    let b = oracle.thread(102, 8);
     let m = RawMutex::new();
     assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
-    oracle.kill(a.tid);
+    oracle.kill(a.token);
     assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
     assert_eq!(m.lock_as(b, soon(), &oracle), Err(RawLockError::TimedOut));
-    // A TID equal to ours is not "us" either: it may be another namespace's.
-    let same_tid = ThreadIdentity { tid: a.tid, start_time: 7 };
-    assert_eq!(m.lock_as(same_tid, soon(), &oracle), Err(RawLockError::TimedOut));
 }
 
 #[test]
-fn garbage_tid_is_recovered_like_a_dead_owner() {
+fn a_real_word_outside_every_segment_is_never_recovered() {
+    // The system oracle, for a word in process memory: a token nobody
+    // holds anywhere is still "alive" here.
+    let m = RawMutex::new();
+    m.word.store(owner_bits(ThreadIdentity { tid: 101, token: 0x1234_5678 }), Ordering::Relaxed);
+    assert_eq!(m.try_lock(), Err(RawLockError::WouldBlock));
+    assert_eq!(
+        m.lock(Some(Instant::now() + Duration::from_millis(5))),
+        Err(RawLockError::TimedOut)
+    );
+}
+
+#[test]
+fn garbage_token_is_recovered_like_a_dead_owner() {
     let oracle = FakeOracle::default();
-    let b = oracle.spawn(102, 8);
+    let b = oracle.thread(102, 8);
     let m = RawMutex::new();
     m.word.store(0xDEAD_BEEF_0012_3456, Ordering::Relaxed);
     assert_eq!(m.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
@@ -291,7 +316,7 @@ fn not_recoverable_tid_is_terminal_whatever_the_flag_bits() {
 }
 
 #[test]
-fn free_word_with_garbage_start_bits_is_taken_cleanly() {
+fn free_word_with_garbage_token_bits_is_taken_cleanly() {
     let m = RawMutex::new();
     m.word.store(0xDEAD_BEEF_0000_0000, Ordering::Relaxed);
     assert_eq!(m.try_lock(), Ok(Acquired::Clean));
@@ -314,9 +339,20 @@ fn stale_waiters_bit_on_a_free_word_is_kept() {
 #[should_panic(expected = "does not own it")]
 fn unlock_by_non_owner_panics() {
     let oracle = FakeOracle::default();
-    let a = oracle.spawn(101, 7);
+    let a = oracle.thread(101, 7);
     let m = RawMutex::new();
     assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    m.unlock();
+}
+
+#[test]
+#[should_panic(expected = "does not own it")]
+fn unlock_by_same_tid_of_another_process_panics() {
+    // After fork the child's thread may reuse no TID of the parent, but a
+    // word could name our TID with another token: not ours to release.
+    let me = current_thread();
+    let m = RawMutex::new();
+    m.word.store(owner_bits(ThreadIdentity { tid: me.tid, token: me.token ^ 1 }), Ordering::Relaxed);
     m.unlock();
 }
 
@@ -368,58 +404,37 @@ fn sleeping_waiter_is_woken_by_unlock() {
 }
 
 #[test]
-fn waiters_already_asleep_recover_from_a_dead_thread() {
-    use std::sync::{Arc, Barrier};
+fn a_thread_that_exits_holding_the_lock_keeps_it_held() {
+    use std::sync::Arc;
     let m = Arc::new(RawMutex::new());
-    // The owner is a real thread that exits holding the lock.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    // The owner is a real thread of this process that exits holding the
+    // lock (a leaked guard): its process lives, so the lock stays held.
     let owner = {
         let m = Arc::clone(&m);
-        std::thread::spawn(move || {
-            assert_eq!(m.lock(None), Ok(Acquired::Clean));
-            locked_tx.send(()).expect("test waits");
-            rx.recv().expect("told to die");
-        })
+        std::thread::spawn(move || assert_eq!(m.lock(None), Ok(Acquired::Clean)))
     };
-    // The waiters must find the lock held, not take it before the owner.
-    locked_rx.recv().expect("owner locked");
-    let barrier = Arc::new(Barrier::new(3));
-    let waiters: Vec<_> = (0..2)
-        .map(|_| {
-            let m = Arc::clone(&m);
-            let barrier = Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                barrier.wait();
-                let r = m.lock(None).expect("recoverable");
-                if r == Acquired::OwnerDied {
-                    m.make_consistent();
-                }
-                m.unlock();
-                r
-            })
-        })
-        .collect();
-    barrier.wait();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while m.word() & WAITERS == 0 {
-        assert!(std::time::Instant::now() < deadline, "waiters never slept");
-        std::thread::yield_now();
-    }
-    tx.send(()).expect("owner alive");
     owner.join().expect("owner thread");
-    let results: Vec<_> = waiters.into_iter().map(|w| w.join().expect("waiter")).collect();
-    assert_eq!(results.iter().filter(|r| **r == Acquired::OwnerDied).count(), 1, "{results:?}");
-    assert_eq!(m.word(), 0);
+    assert_eq!(m.try_lock(), Err(RawLockError::WouldBlock));
+    assert_eq!(
+        m.lock(Some(Instant::now() + Duration::from_millis(20))),
+        Err(RawLockError::TimedOut)
+    );
+    assert_eq!(m.state(), RawState::Locked);
 }
 
 mod model {
-    //! Random operation sequences by three simulated threads against a
-    //! sequential model of the lock.
+    //! Random operation sequences by three simulated threads in two
+    //! simulated processes against a sequential model of the lock: threads
+    //! exit (leaving what they hold held), processes die and restart with
+    //! new tokens.
     use super::*;
     use proptest::prelude::*;
 
     const THREADS: usize = 3;
+    const PROCESSES: usize = 2;
+
+    /// Which process each thread slot belongs to: two threads share one.
+    const PROCESS_OF: [usize; THREADS] = [0, 0, 1];
 
     #[derive(Clone, Copy, Debug)]
     enum Op {
@@ -430,14 +445,18 @@ mod model {
         UnlockPanicking(usize),
         Abandon(usize),
         MakeConsistent(usize),
-        /// The thread dies (whatever it holds stays held).
+        /// The thread exits (whatever it holds stays held); a new thread
+        /// of the same process takes its slot.
+        ExitThread(usize),
+        /// The process dies (every thread of it).
         Die(usize),
-        /// A dead thread's TID is reused by a new thread (new start time).
-        Reuse(usize),
+        /// A dead process's slot gets a new process (a new token).
+        Restart(usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         let t = 0..THREADS;
+        let p = 0..PROCESSES;
         prop_oneof![
             4 => t.clone().prop_map(Op::Lock),
             4 => t.clone().prop_map(Op::TryLock),
@@ -445,33 +464,24 @@ mod model {
             1 => t.clone().prop_map(Op::UnlockPanicking),
             1 => t.clone().prop_map(Op::Abandon),
             3 => t.clone().prop_map(Op::MakeConsistent),
-            2 => t.clone().prop_map(Op::Die),
-            1 => t.prop_map(Op::Reuse),
+            1 => t.prop_map(Op::ExitThread),
+            2 => p.clone().prop_map(Op::Die),
+            1 => p.prop_map(Op::Restart),
         ]
-    }
-
-    /// A simulated thread: its slot's current incarnation.
-    #[derive(Clone, Copy, Debug)]
-    struct Sim {
-        alive: bool,
-        incarnation: u64,
-    }
-
-    impl Sim {
-        fn identity(self, slot: usize) -> ThreadIdentity {
-            ThreadIdentity { tid: 101 + slot as u32, start_time: 1000 + self.incarnation }
-        }
     }
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     enum Model {
         Free { died: bool },
-        Held { slot: usize, incarnation: u64, inconsistent: bool },
+        Held { owner: ThreadIdentity, inconsistent: bool },
         NotRecoverable,
     }
 
     struct World {
-        sims: [Sim; THREADS],
+        /// Per process: alive, incarnation.
+        processes: [(bool, u32); PROCESSES],
+        /// Per thread slot: generation (a new thread after each exit).
+        generations: [u32; THREADS],
         model: Model,
         oracle: FakeOracle,
         mutex: RawMutex,
@@ -479,36 +489,48 @@ mod model {
 
     impl World {
         fn new() -> Self {
-            let oracle = FakeOracle::default();
-            let sims = [Sim { alive: true, incarnation: 0 }; THREADS];
-            for (slot, sim) in sims.iter().enumerate() {
-                let id = sim.identity(slot);
-                oracle.spawn(id.tid, id.start_time);
+            let world = World {
+                processes: [(true, 0); PROCESSES],
+                generations: [0; THREADS],
+                model: Model::Free { died: false },
+                oracle: FakeOracle::default(),
+                mutex: RawMutex::new(),
+            };
+            for p in 0..PROCESSES {
+                world.oracle.thread(0, world.token(p));
             }
-            World { sims, model: Model::Free { died: false }, oracle, mutex: RawMutex::new() }
+            world
+        }
+
+        fn token(&self, process: usize) -> u32 {
+            1000 * (process as u32 + 1) + self.processes[process].1
+        }
+
+        fn identity(&self, slot: usize) -> ThreadIdentity {
+            let tid = 100 + slot as u32 + 10 * self.generations[slot];
+            ThreadIdentity { tid, token: self.token(PROCESS_OF[slot]) }
         }
 
         fn holds(&self, slot: usize) -> Option<bool> {
             match self.model {
-                Model::Held { slot: s, incarnation, inconsistent }
-                    if s == slot && incarnation == self.sims[slot].incarnation =>
-                {
+                Model::Held { owner, inconsistent } if owner == self.identity(slot) => {
                     Some(inconsistent)
                 }
                 _ => None,
             }
         }
 
+        /// The owner's process is gone (dead, or replaced by a new one).
         fn owner_dead(&self) -> bool {
             match self.model {
-                Model::Held { slot, incarnation, .. } => {
-                    !self.sims[slot].alive || self.sims[slot].incarnation != incarnation
+                Model::Held { owner, .. } => {
+                    (0..PROCESSES).all(|p| !(self.processes[p].0 && self.token(p) == owner.token))
                 }
                 _ => false,
             }
         }
 
-        /// What a lock attempt by `slot` must return, and the model after it.
+        /// What a lock attempt must return.
         fn expect_lock(&self, busy: RawLockError) -> Result<Acquired, RawLockError> {
             match self.model {
                 Model::NotRecoverable => Err(RawLockError::NotRecoverable),
@@ -520,19 +542,17 @@ mod model {
         }
 
         fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
-            let slot = match op {
+            let (slot, alive) = match op {
                 Op::Lock(s)
                 | Op::TryLock(s)
                 | Op::Unlock(s)
                 | Op::UnlockPanicking(s)
                 | Op::Abandon(s)
                 | Op::MakeConsistent(s)
-                | Op::Die(s)
-                | Op::Reuse(s) => s,
+                | Op::ExitThread(s) => (s, self.processes[PROCESS_OF[s]].0),
+                Op::Die(_) | Op::Restart(_) => (0, false),
             };
-            let sim = self.sims[slot];
-            let me = sim.identity(slot);
-            let alive = sim.alive;
+            let me = self.identity(slot);
             match op {
                 Op::Lock(_) | Op::TryLock(_) if alive => {
                     let lock = matches!(op, Op::Lock(_));
@@ -554,11 +574,8 @@ mod model {
                     };
                     prop_assert_eq!(got, want, "{:?} in {:?}", op, self.model);
                     if let Ok(acquired) = got {
-                        self.model = Model::Held {
-                            slot,
-                            incarnation: sim.incarnation,
-                            inconsistent: acquired == Acquired::OwnerDied,
-                        };
+                        self.model =
+                            Model::Held { owner: me, inconsistent: acquired == Acquired::OwnerDied };
                     }
                 }
                 Op::Unlock(_) if alive => {
@@ -581,17 +598,16 @@ mod model {
                 }
                 Op::MakeConsistent(_) if alive && self.holds(slot).is_some() => {
                     self.mutex.make_consistent_as(me);
-                    self.model =
-                        Model::Held { slot, incarnation: sim.incarnation, inconsistent: false };
+                    self.model = Model::Held { owner: me, inconsistent: false };
                 }
-                Op::Die(_) if alive => {
-                    self.sims[slot].alive = false;
-                    self.oracle.kill(me.tid);
+                Op::ExitThread(_) if alive => self.generations[slot] += 1,
+                Op::Die(p) if self.processes[p].0 => {
+                    self.oracle.kill(self.token(p));
+                    self.processes[p].0 = false;
                 }
-                Op::Reuse(_) if !alive => {
-                    self.sims[slot] = Sim { alive: true, incarnation: sim.incarnation + 1 };
-                    let id = self.sims[slot].identity(slot);
-                    self.oracle.spawn(id.tid, id.start_time);
+                Op::Restart(p) if !self.processes[p].0 => {
+                    self.processes[p] = (true, self.processes[p].1 + 1);
+                    self.oracle.thread(0, self.token(p));
                 }
                 _ => {}
             }
@@ -610,7 +626,7 @@ mod model {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
         #[test]
         fn raw_mutex_matches_sequential_model(ops in proptest::collection::vec(op(), 1..60)) {
