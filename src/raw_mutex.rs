@@ -11,11 +11,11 @@ use crate::sync::{
 
 mod word;
 
-pub(crate) use word::{NOT_RECOVERABLE, OWNER_DIED, WAITERS};
 use word::{
-    futex_half, has_waiters, is_free, is_not_recoverable, is_owned_by, owner_bits, owner_died,
-    tid, token,
+    futex_half, has_waiters, is_free, is_not_recoverable, is_owned_by, owner_bits, owner_died, tid,
+    token,
 };
+pub(crate) use word::{NOT_RECOVERABLE, OWNER_DIED, WAITERS};
 
 /// How many times the slow path gives up its CPU, re-reading a held word
 /// that has no sleepers yet, before it sleeps in the kernel. A yield is no

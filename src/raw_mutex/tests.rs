@@ -352,7 +352,8 @@ fn unlock_by_same_tid_of_another_process_panics() {
     // word could name our TID with another token: not ours to release.
     let me = current_thread();
     let m = RawMutex::new();
-    m.word.store(owner_bits(ThreadIdentity { tid: me.tid, token: me.token ^ 1 }), Ordering::Relaxed);
+    m.word
+        .store(owner_bits(ThreadIdentity { tid: me.tid, token: me.token ^ 1 }), Ordering::Relaxed);
     m.unlock();
 }
 
@@ -574,8 +575,10 @@ mod model {
                     };
                     prop_assert_eq!(got, want, "{:?} in {:?}", op, self.model);
                     if let Ok(acquired) = got {
-                        self.model =
-                            Model::Held { owner: me, inconsistent: acquired == Acquired::OwnerDied };
+                        self.model = Model::Held {
+                            owner: me,
+                            inconsistent: acquired == Acquired::OwnerDied,
+                        };
                     }
                 }
                 Op::Unlock(_) if alive => {

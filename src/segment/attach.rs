@@ -319,7 +319,8 @@ fn initialize_locked(
     sys::ftruncate(file.as_fd(), geometry.total_size as u64).map_err(io_err(name, "ftruncate"))?;
     // Listed (and our token held on it) before the initializer can lock
     // anything in it, let alone publish it.
-    let attached = Attached::new(name, map(name, &file, geometry.total_size)?, file, geometry, true, stat)?;
+    let attached =
+        Attached::new(name, map(name, &file, geometry.total_size)?, file, geometry, true, stat)?;
     let map = &attached.map;
     // SAFETY: the mapping is `total_size >= HEADER_SIZE` bytes long and
     // page-aligned (so aligned for `Header`), and lives as long as `map`;
@@ -369,7 +370,13 @@ fn creator() -> Creator {
     let unix_nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    Creator { pid: getpid(), tid: me.tid, token: me.token, pid_namespace: pid_namespace_id(), unix_nanos }
+    Creator {
+        pid: getpid(),
+        tid: me.tid,
+        token: me.token,
+        pid_namespace: pid_namespace_id(),
+        unix_nanos,
+    }
 }
 
 fn best_effort_fchmod(file: &File, mode: u32) {
@@ -399,11 +406,7 @@ enum Attempt {
     Unfinished { file: File, creator_pid: u32 },
 }
 
-fn attempt_open(
-    name: &SegmentName,
-    shape: &PayloadShape,
-    deadline: Instant,
-) -> Result<Attempt> {
+fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> Result<Attempt> {
     let file = match sys::shm_open(name.shm_name(), libc::O_RDWR, 0) {
         Ok(fd) => File::from(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Attempt::Gone),

@@ -166,12 +166,7 @@ impl Header {
     /// of the exclusive OFD lock, so no legitimate process reads these
     /// fields concurrently; the stores are relaxed because the release store
     /// of `STATE_READY` publishes them.
-    pub(crate) fn write(
-        &self,
-        shape: &PayloadShape,
-        geometry: &Geometry,
-        creator: &Creator,
-    ) {
+    pub(crate) fn write(&self, shape: &PayloadShape, geometry: &Geometry, creator: &Creator) {
         let r = Ordering::Relaxed;
         self.magic.store(u64::from_le_bytes(MAGIC), r);
         self.version.store(FORMAT_VERSION, r);

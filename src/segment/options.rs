@@ -62,11 +62,7 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
     /// The defaults (see the table above).
     pub fn new() -> Self {
         SegmentOptions {
-            cfg: Config {
-                mode: 0o600,
-                open_timeout: DEFAULT_OPEN_TIMEOUT,
-                unlink_on_drop: true,
-            },
+            cfg: Config { mode: 0o600, open_timeout: DEFAULT_OPEN_TIMEOUT, unlink_on_drop: true },
             _payload: PhantomData,
         }
     }

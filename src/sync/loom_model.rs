@@ -68,11 +68,7 @@ loom::lazy_static! {
     static ref DEAD: DeadSet = DeadSet { bits: AtomicU64::new(0) };
 }
 
-pub(crate) fn futex_wait(
-    word: &AtomicU32,
-    expected: u32,
-    timeout: Option<Duration>,
-) -> FutexWait {
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> FutexWait {
     let addr = core::ptr::from_ref(word) as usize;
     wait_on(addr, || word.load(Ordering::SeqCst), expected, timeout)
 }

@@ -208,7 +208,9 @@ mod imp {
             // be had) makes this process's locks on it look dead to others:
             // never let that pass silently.
             if let Err(e) = m.hold(token) {
-                panic!("shmsync: cannot hold this process's liveness token on a mapped segment: {e}");
+                panic!(
+                    "shmsync: cannot hold this process's liveness token on a mapped segment: {e}"
+                );
             }
         }
         token::publish(token);
