@@ -1,1 +1,51 @@
-//! Loom models live in `tests/`; this crate has no library code.
+//! Helpers shared by the loom models in `tests/`. Built with
+//! `RUSTFLAGS="--cfg loom"`; without it the crate is empty.
+
+/// Runs `model` in every interleaving loom explores with at most
+/// `preemptions` preemptions per execution, and returns how many executions
+/// that was (also printed, so `--nocapture` shows each model's size).
+///
+/// `LOOM_MAX_PREEMPTIONS`, when set, overrides `preemptions` for every model
+/// (loom reads it in `Builder::new`); CI sets it to 3. Without it each model
+/// keeps the bound it was written with, so that no model runs unbounded by
+/// accident.
+///
+/// # Panics
+///
+/// Whatever `model` panics with in some execution (loom reports the
+/// failing interleaving), and on a deadlock loom finds.
+#[cfg(loom)]
+pub fn check(name: &str, preemptions: usize, model: impl Fn() + Sync + Send + 'static) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(preemptions);
+    }
+    // Counted outside the model (std atomics): loom restarts `model` once
+    // per execution.
+    let executions = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&executions);
+    builder.check(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+        model();
+    });
+    let n = executions.load(Ordering::Relaxed);
+    eprintln!(
+        "loom model {name}: {n} executions (preemption bound {})",
+        builder.preemption_bound.map_or_else(|| "none".to_owned(), |b| b.to_string())
+    );
+    n
+}
+
+/// Leaks `value` for the rest of the test process.
+///
+/// Models share state through leaked references rather than loom `Arc`s:
+/// when loom unwinds a deadlocked or failed execution, an `Arc` dropped on
+/// a model thread's stack would panic again and abort the whole test
+/// process instead of failing the one model.
+#[cfg(loom)]
+pub fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}

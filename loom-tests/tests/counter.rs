@@ -7,12 +7,13 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
 use shmsync::{AtomicCounter, ShardedCounter};
+use shmsync_loom_tests::check;
 
 /// Two "processes" increment concurrently; after both finish the value is
 /// exact, and each saw a distinct previous value.
 #[test]
 fn atomic_counter_loses_no_increment() {
-    loom::model(|| {
+    check("atomic_counter_loses_no_increment", 3, || {
         let c = Arc::new(AtomicCounter::new(0));
         let t = {
             let c = c.clone();
@@ -31,7 +32,7 @@ fn atomic_counter_loses_no_increment() {
 /// the counter's release/acquire orderings are weakened.
 #[test]
 fn atomic_counter_value_publishes_earlier_writes() {
-    loom::model(|| {
+    check("atomic_counter_value_publishes_earlier_writes", 3, || {
         let data = Arc::new(UnsafeCell::new(0u64));
         let c = Arc::new(AtomicCounter::new(0));
         let writer = {
@@ -55,7 +56,7 @@ fn atomic_counter_value_publishes_earlier_writes() {
 /// Same guarantee through `compare_exchange` and `swap`.
 #[test]
 fn atomic_counter_cas_and_swap_publish() {
-    loom::model(|| {
+    check("atomic_counter_cas_and_swap_publish", 3, || {
         let data = Arc::new(UnsafeCell::new(0u64));
         let c = Arc::new(AtomicCounter::new(0));
         let writer = {
@@ -81,7 +82,7 @@ fn atomic_counter_cas_and_swap_publish() {
 /// between the totals at its start and end (0..=3 here).
 #[test]
 fn sharded_counter_sum_is_exact_after_join() {
-    loom::model(|| {
+    check("sharded_counter_sum_is_exact_after_join", 3, || {
         let c = Arc::new(ShardedCounter::<2>::new());
         let writers: Vec<_> = (0..2)
             .map(|_| {
@@ -105,7 +106,7 @@ fn sharded_counter_sum_is_exact_after_join() {
 /// nothing either.
 #[test]
 fn sharded_counter_shared_shard_loses_nothing() {
-    loom::model(|| {
+    check("sharded_counter_shared_shard_loses_nothing", 3, || {
         let c = Arc::new(ShardedCounter::<1>::new());
         let t = {
             let c = c.clone();
@@ -120,7 +121,7 @@ fn sharded_counter_shared_shard_loses_nothing() {
 /// If `sum` counts an increment, the incrementer's earlier write is visible.
 #[test]
 fn sharded_counter_sum_publishes_earlier_writes() {
-    loom::model(|| {
+    check("sharded_counter_sum_publishes_earlier_writes", 3, || {
         let data = Arc::new(UnsafeCell::new(0u64));
         let c = Arc::new(ShardedCounter::<2>::new());
         let writer = {

@@ -6,12 +6,13 @@ use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use shmsync::loom_hooks::{futex_wait, futex_wake};
+use shmsync_loom_tests::{check, leak};
 
 /// The waiter sleeps only while the flag is still 0; the waker sets the flag
 /// *before* waking. Every interleaving terminates.
 #[test]
 fn check_then_sleep_never_loses_a_wakeup() {
-    loom::model(|| {
+    check("check_then_sleep_never_loses_a_wakeup", 3, || {
         let flag = Arc::new(AtomicU32::new(0));
         let waker = {
             let flag = flag.clone();
@@ -33,11 +34,10 @@ fn check_then_sleep_never_loses_a_wakeup() {
 #[test]
 #[should_panic(expected = "deadlock")]
 fn wake_before_store_is_caught_as_lost_wakeup() {
-    loom::model(|| {
-        // Leaked, not an `Arc`: when loom unwinds the deadlocked thread, a
-        // loom `Arc` dropped on its stack would panic again (the execution is
-        // gone) and abort the test process instead of failing the model.
-        let flag: &'static AtomicU32 = Box::leak(Box::new(AtomicU32::new(0)));
+    check("wake_before_store_is_caught_as_lost_wakeup", 3, || {
+        // Leaked, not an `Arc` (see `shmsync_loom_tests::leak`): this
+        // model must deadlock.
+        let flag = leak(AtomicU32::new(0));
         let waker = thread::spawn(move || {
             futex_wake(flag, 1);
             flag.store(1, Ordering::Release);

@@ -1,5 +1,11 @@
 //! Loom models of `ShmMutex`: mutual exclusion under contention, a holder
-//! that dies and exactly one recovery, and try_lock / timeouts.
+//! whose process dies and exactly one recovery, try_lock / timeouts, and
+//! the owner-liveness rule: an owner is dead when its *process* is, so a
+//! thread that exits with a leaked guard in a live process keeps the lock.
+//!
+//! Each loom thread is a process of its own unless it calls
+//! `join_process_of(n)`; a "death" is `simulate_process_death`, which kills
+//! the calling thread's whole process (as a SIGKILL would).
 //!
 //! Mutual exclusion is checked through a `loom::cell::UnsafeCell` beside the
 //! mutex: loom reports any two accesses to it that are not ordered by
@@ -8,10 +14,14 @@
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
-use shmsync::loom_hooks::simulate_thread_death;
+use shmsync::loom_hooks::{join_process_of, simulate_process_death};
 use shmsync::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
+use shmsync_loom_tests::{check, leak};
+// Outside the model: counts explored executions by outcome, to show that
+// the interesting ones were explored.
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The mutex plus a loom-tracked cell that only the lock holder touches.
@@ -25,11 +35,9 @@ struct Guarded {
 unsafe impl Sync for Guarded {}
 
 impl Guarded {
-    /// Leaked rather than shared through a loom `Arc`: when loom unwinds a
-    /// deadlocked model, an `Arc` dropped on the stack would panic again
-    /// and abort the process instead of failing the one model.
+    /// Leaked (see `shmsync_loom_tests::leak`).
     fn new() -> &'static Self {
-        Box::leak(Box::new(Guarded { mutex: ShmMutex::new(()), cell: UnsafeCell::new(0) }))
+        leak(Guarded { mutex: ShmMutex::new(()), cell: UnsafeCell::new(0) })
     }
 
     /// Adds one to the cell, as the lock holder.
@@ -49,28 +57,44 @@ impl Guarded {
     }
 }
 
-/// A model builder bounded to `preemptions` unless `LOOM_MAX_PREEMPTIONS`
-/// says otherwise (loom reads it in `Builder::new`).
-fn builder(preemptions: usize) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(preemptions);
+/// Locks until the holder's write (one bump) has been seen, repairing after
+/// an owner death; returns how many times this thread got `OwnerDied`.
+///
+/// A clean lock that finds the cell still 0 came before the holder locked:
+/// it lets the holder run and tries again. `dead` is set just before the
+/// holder's process dies, so an `OwnerDied` while it is false is a live
+/// owner robbed.
+fn lock_until_recovered(g: &Guarded, dead: &AtomicBool) -> u32 {
+    let mut recovered = 0;
+    loop {
+        match g.mutex.lock() {
+            Ok(l) if g.value() == 0 => {
+                drop(l);
+                thread::yield_now();
+            }
+            Ok(_) => return recovered,
+            Err(LockError::OwnerDied(mut l)) => {
+                assert!(dead.load(Ordering::SeqCst), "OwnerDied while the owner's process lives");
+                recovered += 1;
+                assert_eq!(g.value(), 1, "the dead holder's write is visible");
+                g.bump();
+                ShmMutexGuard::make_consistent(&mut l);
+            }
+            Err(LockError::NotRecoverable) => panic!("not recoverable"),
+        }
     }
-    b
 }
 
 /// Two threads lock, bump, unlock. Catches a missing acquire/release (the
 /// bumps race) and lost wakeups (deadlock).
 #[test]
 fn two_threads_mutual_exclusion() {
-    builder(3).check(|| {
+    check("two_threads_mutual_exclusion", 3, || {
         let g = Guarded::new();
-        let other = {
-            thread::spawn(move || {
-                let _l = g.lock_clean();
-                g.bump();
-            })
-        };
+        let other = thread::spawn(move || {
+            let _l = g.lock_clean();
+            g.bump();
+        });
         {
             let _l = g.lock_clean();
             g.bump();
@@ -85,7 +109,7 @@ fn two_threads_mutual_exclusion() {
 /// must leave WAITERS set when it acquires, or the third sleeps forever.
 #[test]
 fn three_threads_contention() {
-    builder(2).check(|| {
+    check("three_threads_contention", 2, || {
         let g = Guarded::new();
         let threads: Vec<_> = (0..2)
             .map(|_| {
@@ -107,39 +131,24 @@ fn three_threads_contention() {
     });
 }
 
-/// A holder "dies" (leaks its guard and exits) after a half update; the
-/// main thread, which may already be waiting, gets `OwnerDied` exactly once,
-/// sees the dead holder's write, repairs, and the mutex is normal again.
+/// A holder's process is killed right after a half update (the holder
+/// leaks its guard and its process dies); the main thread, which may
+/// already be asleep on the lock, gets `OwnerDied` exactly once, only after
+/// the death, sees the dead holder's write, repairs, and the mutex is
+/// normal again.
 #[test]
 fn dead_holder_is_recovered() {
-    builder(3).check(|| {
+    check("dead_holder_is_recovered", 3, || {
         let g = Guarded::new();
-        let holder = {
-            thread::spawn(move || {
-                let l = g.lock_clean();
-                g.bump();
-                std::mem::forget(l);
-                simulate_thread_death();
-            })
-        };
-        let mut recovered = 0;
-        loop {
-            match g.mutex.lock() {
-                // The holder has not locked yet (or not at all): let it run.
-                Ok(l) if g.value() == 0 => {
-                    drop(l);
-                    thread::yield_now();
-                }
-                Ok(_) => break,
-                Err(LockError::OwnerDied(mut l)) => {
-                    recovered += 1;
-                    assert_eq!(g.value(), 1, "the dead holder's write is visible");
-                    g.bump();
-                    ShmMutexGuard::make_consistent(&mut l);
-                }
-                Err(LockError::NotRecoverable) => panic!("not recoverable"),
-            }
-        }
+        let dead = leak(AtomicBool::new(false));
+        let holder = thread::spawn(move || {
+            let l = g.lock_clean();
+            g.bump();
+            std::mem::forget(l);
+            dead.store(true, Ordering::SeqCst);
+            simulate_process_death();
+        });
+        let recovered = lock_until_recovered(g, dead);
         holder.join().unwrap();
         assert_eq!(recovered, 1);
         assert_eq!(g.value(), 2);
@@ -150,17 +159,15 @@ fn dead_holder_is_recovered() {
 /// `OwnerDied`, the other a clean lock after the repair.
 #[test]
 fn exactly_one_recoverer_per_death() {
-    builder(2).check(|| {
+    check("exactly_one_recoverer_per_death", 2, || {
         let g = Guarded::new();
-        let reports: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
-        let owner = {
-            thread::spawn(move || {
-                let l = g.lock_clean();
-                g.bump();
-                std::mem::forget(l);
-                simulate_thread_death();
-            })
-        };
+        let reports = leak(AtomicUsize::new(0));
+        let owner = thread::spawn(move || {
+            let l = g.lock_clean();
+            g.bump();
+            std::mem::forget(l);
+            simulate_process_death();
+        });
         owner.join().unwrap();
         let racers: Vec<_> = (0..2)
             .map(|_| {
@@ -183,19 +190,17 @@ fn exactly_one_recoverer_per_death() {
     });
 }
 
-/// try_lock and lock_timeout against a holder: each either gets the lock
-/// (with exclusive access) or reports WouldBlock / TimedOut; neither breaks
-/// the lock for later.
+/// try_lock and lock_timeout against a live holder in another process:
+/// each either gets the lock (with exclusive access) or reports
+/// WouldBlock / TimedOut; neither breaks the lock for later.
 #[test]
 fn try_lock_and_timeout() {
-    builder(3).check(|| {
+    check("try_lock_and_timeout", 3, || {
         let g = Guarded::new();
-        let holder = {
-            thread::spawn(move || {
-                let _l = g.lock_clean();
-                g.bump();
-            })
-        };
+        let holder = thread::spawn(move || {
+            let _l = g.lock_clean();
+            g.bump();
+        });
         match g.mutex.try_lock() {
             Ok(_l) => g.bump(),
             Err(TryLockError::WouldBlock) => {}
@@ -210,5 +215,98 @@ fn try_lock_and_timeout() {
         let _l = g.lock_clean();
         let v = g.value();
         assert!((1..=3).contains(&v), "{v}");
+    });
+}
+
+/// The rule's first half: a thread of the main thread's process locks,
+/// leaks its guard and *returns* (its thread is gone, its process lives).
+/// The leaked `&mut` may still be in use, so the main thread's `try_lock`
+/// and `lock_timeout` must never return `OwnerDied`: before the leak they
+/// may get the lock, after it they report `WouldBlock` / `TimedOut`, and
+/// once the leaker has been joined they always do.
+#[test]
+fn leaked_guard_of_an_exited_thread_keeps_the_lock_while_its_process_lives() {
+    // try_lock got the lock / WouldBlock, lock_timeout got it / TimedOut.
+    static OUTCOMES: [StdAtomicUsize; 4] = [const { StdAtomicUsize::new(0) }; 4];
+    check("leaked_guard_of_an_exited_thread_keeps_the_lock_while_its_process_lives", 3, || {
+        let g = Guarded::new();
+        let leaker = thread::spawn(move || {
+            join_process_of(0);
+            let l = g.lock_clean();
+            g.bump();
+            std::mem::forget(l);
+        });
+        match g.mutex.try_lock() {
+            Ok(_l) => {
+                g.bump();
+                OUTCOMES[0].fetch_add(1, Relaxed);
+            }
+            Err(TryLockError::WouldBlock) => {
+                OUTCOMES[1].fetch_add(1, Relaxed);
+            }
+            Err(e) => panic!("try_lock against a guard leaked in a live process: {e:?}"),
+        }
+        match g.mutex.lock_timeout(Duration::from_millis(1)) {
+            Ok(_l) => {
+                g.bump();
+                OUTCOMES[2].fetch_add(1, Relaxed);
+            }
+            Err(TryLockError::TimedOut) => {
+                OUTCOMES[3].fetch_add(1, Relaxed);
+            }
+            Err(e) => panic!("lock_timeout against a guard leaked in a live process: {e:?}"),
+        }
+        leaker.join().unwrap();
+        // The leaker's thread is gone and its guard leaked: the lock stays
+        // held for as long as the process lives.
+        match g.mutex.try_lock() {
+            Err(TryLockError::WouldBlock) => {}
+            Ok(_) => panic!("try_lock took a lock whose guard is leaked"),
+            Err(e) => panic!("try_lock after the leaker exited: {e:?}"),
+        }
+        match g.mutex.lock_timeout(Duration::from_millis(1)) {
+            Err(TryLockError::TimedOut) => {}
+            Ok(_) => panic!("lock_timeout took a lock whose guard is leaked"),
+            Err(e) => panic!("lock_timeout after the leaker exited: {e:?}"),
+        }
+        let v = g.value();
+        assert!((1..=3).contains(&v), "{v}");
+    });
+    for (i, what) in ["try_lock Ok", "WouldBlock", "lock_timeout Ok", "TimedOut"].iter().enumerate()
+    {
+        assert!(OUTCOMES[i].load(Relaxed) > 0, "no execution had {what}");
+    }
+}
+
+/// The rule's second half: a thread of process P locks, leaks its guard and
+/// returns; P lives on (a thread of it that is not the holder still sees
+/// the lock held: `WouldBlock`), then P dies. A thread of another process,
+/// which may have been waiting all along, recovers exactly once, and only
+/// after P's death. The holder is a thread that *joined* P, so its TID is
+/// not P's token: a judge that tested the TID would wait forever.
+#[test]
+fn process_death_frees_a_lock_leaked_by_another_of_its_threads() {
+    check("process_death_frees_a_lock_leaked_by_another_of_its_threads", 3, || {
+        let g = Guarded::new();
+        let dead = leak(AtomicBool::new(false));
+        // P is the main thread's process; the holder is its second thread.
+        let holder = thread::spawn(move || {
+            join_process_of(0);
+            let l = g.lock_clean();
+            g.bump();
+            std::mem::forget(l);
+        });
+        let recoverer = thread::spawn(move || lock_until_recovered(g, dead));
+        holder.join().unwrap();
+        match g.mutex.try_lock() {
+            Err(TryLockError::WouldBlock) => {}
+            Ok(_) => panic!("try_lock took a lock whose guard is leaked"),
+            Err(e) => panic!("a thread of the owner's own process: {e:?}"),
+        }
+        dead.store(true, Ordering::SeqCst);
+        simulate_process_death();
+        // P is dead: this thread only collects the result from here on.
+        assert_eq!(recoverer.join().unwrap(), 1, "one death, one OwnerDied");
+        assert_eq!(g.value(), 2);
     });
 }
