@@ -3,14 +3,31 @@
 //! processes (this binary re-executed with `--role`, never `fork`).
 //!
 //! ```text
-//! cargo bench --bench harness -- [--quick] [--json FILE] [--svg FILE] [--only WORD]
+//! cargo bench --bench harness -- [--quick] [--json FILE] [--svg FILE] [--only WORD[,WORD...]]
 //! ```
 //!
 //! Prints one markdown table on stdout (progress goes to stderr), writes the
 //! same figures as JSON with `--json`, and an SVG chart of the main
 //! comparison (default `benchmarks.svg` beside `BENCHMARKS.md`). `--quick` takes well under a
 //! minute on two cores; the full run a few minutes.
+//!
+//! `--only` runs the families whose key contains one of the words:
+//!
+//! | key | rows |
+//! |---|---|
+//! | `uncontended` | lock+unlock, one thread |
+//! | `contended` | lock+increment, 2 and 4 processes (`uncontended` contains it too) |
+//! | `counter` | counter increments |
+//! | `pingpong` | condvar, pipe and spin round trips |
+//! | `death-kill` | owner SIGKILLed → owner died |
+//! | `death-exec` | owner execs → owner died |
+//! | `death-blocked-cpu` | CPU of a waiter blocked behind a live owner |
+//! | `seqlock` | snapshot reads under a writer |
+//!
+//! so `--only death` runs the three owner-liveness families and nothing else.
 
+mod blocked_waiter;
+mod clocks;
 #[path = "../support/floor.rs"]
 mod floor;
 #[path = "../support/pthread.rs"]
@@ -24,6 +41,7 @@ mod machine;
 mod options;
 mod ours;
 mod owner_death;
+mod owner_exec;
 mod peers;
 mod pingpong;
 mod processes;
@@ -137,10 +155,23 @@ fn run_all(opts: &Options) -> Report {
             }
         }
     }
-    if opts.wants("death") {
+    if opts.wants("death-kill") {
         eprintln!("owner-death recovery, {} kills each", opts.kills);
         owner_death::measure::<OurMutex>(opts, &mut r, "shmsync", true);
         owner_death::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
+    }
+    if opts.wants("death-exec") {
+        eprintln!("owner-exec recovery, {} execs each", opts.kills);
+        owner_exec::measure::<OurMutex>(opts, &mut r, "shmsync", true);
+        owner_exec::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
+    }
+    if opts.wants("death-blocked-cpu") {
+        eprintln!(
+            "waiter blocked behind a live owner, {} waits of {:?} each",
+            opts.holds, opts.hold
+        );
+        blocked_waiter::measure::<OurMutex>(opts, &mut r, "shmsync", true);
+        blocked_waiter::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
     }
     if opts.wants("seqlock") {
         eprintln!("snapshot reads under a writer, 3 processes");
@@ -174,6 +205,12 @@ fn run_child(role: &str, args: &[String]) {
             (pingpong::PIPE_ROLE, _, _) => pingpong::pipe_child(args),
             (owner_death::ROLE, _, "shmsync") => owner_death::child::<OurMutex>(args),
             (owner_death::ROLE, _, "glibc-robust") => owner_death::child::<GlibcRobust>(args),
+            (owner_exec::ROLE, _, "shmsync") => owner_exec::child::<OurMutex>(args),
+            (owner_exec::ROLE, _, "glibc-robust") => owner_exec::child::<GlibcRobust>(args),
+            (blocked_waiter::ROLE, _, "shmsync") => blocked_waiter::child::<OurMutex>(args),
+            (blocked_waiter::ROLE, _, "glibc-robust") => {
+                blocked_waiter::child::<GlibcRobust>(args);
+            }
             _ => panic!("unknown child role {role:?} with {args:?}"),
         },
     }

@@ -12,7 +12,8 @@ pub struct Options {
     /// `--svg FILE` (default `benchmarks.svg` beside `BENCHMARKS.md`, at the
     /// package root).
     pub svg: PathBuf,
-    /// `--only WORD`: run only the benchmarks whose key contains WORD.
+    /// `--only WORD[,WORD...]`: run only the benchmarks whose key contains
+    /// one of the words.
     pub only: Option<String>,
     /// How long one throughput window lasts.
     pub window: Duration,
@@ -22,14 +23,19 @@ pub struct Options {
     pub batches: usize,
     /// Round trips per ping-pong.
     pub round_trips: usize,
-    /// Kills per owner-death measurement.
+    /// Kills per owner-death measurement (and execs per owner-exec one).
     pub kills: usize,
+    /// How long a waiter stays blocked behind a live owner per sample.
+    pub hold: Duration,
+    /// Samples of the blocked-waiter measurement.
+    pub holds: usize,
     /// Whether `--bench` was given: `cargo bench` passes it, `cargo test
     /// --benches` does not, and a benchmark must not run inside a test run.
     pub bench_mode: bool,
 }
 
-const USAGE: &str = "usage: harness --bench [--quick] [--json FILE] [--svg FILE] [--only WORD]";
+const USAGE: &str =
+    "usage: harness --bench [--quick] [--json FILE] [--svg FILE] [--only WORD[,WORD...]]";
 
 impl Options {
     /// Parses `args` (without the program name).
@@ -65,12 +71,16 @@ impl Options {
             batches: if quick { 31 } else { 201 },
             round_trips: if quick { 2_000 } else { 20_000 },
             kills: if quick { 50 } else { 200 },
+            hold: if quick { Duration::from_millis(500) } else { Duration::from_secs(2) },
+            holds: if quick { 3 } else { 5 },
             bench_mode,
         })
     }
 
     /// Whether the benchmark `key` is selected.
     pub fn wants(&self, key: &str) -> bool {
-        self.only.as_deref().map_or(true, |w| key.contains(w))
+        self.only
+            .as_deref()
+            .map_or(true, |words| words.split(',').any(|w| !w.is_empty() && key.contains(w)))
     }
 }

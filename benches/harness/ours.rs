@@ -121,6 +121,12 @@ impl RobustLock for Segment<ShmMutex<u64>> {
             Err(LockError::NotRecoverable) => panic!("unexpected NotRecoverable"),
         }
     }
+
+    fn lock_during(&self, f: impl FnOnce()) {
+        let guard = lock_clean(self);
+        f();
+        drop(guard);
+    }
 }
 
 /// A turn counter under a `ShmMutex`, handed over with a `ShmCondvar`.

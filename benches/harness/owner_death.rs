@@ -6,9 +6,10 @@
 //! asleep), so a system that re-checks liveness on a timer is measured at
 //! every phase of its timer, not at a lucky or an unlucky one.
 
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::options::Options;
@@ -55,31 +56,11 @@ fn one_kill<L: RobustLock + Send + 'static>(
     name: &str,
     rng: &mut XorShift,
 ) -> Duration {
-    let ctl = ControlRegion::create();
-    let mut holder = spawn(
-        ROLE,
-        &[ctl.name.clone(), key.to_owned(), name.to_owned()],
-        None,
-        Stdio::null(),
-        Stdio::null(),
-    );
-    ctl.get().start(1, std::slice::from_mut(&mut holder));
-
-    let waiter_tid = Arc::new(AtomicI32::new(0));
-    let waiter = {
-        let lock = Arc::clone(lock);
-        let waiter_tid = Arc::clone(&waiter_tid);
-        std::thread::spawn(move || {
-            // SAFETY: gettid has no preconditions.
-            let tid = unsafe { libc::gettid() };
-            // release: pairs with the acquire load below; nothing else is
-            // published, the tid itself is the message.
-            waiter_tid.store(tid, Ordering::Release);
-            let died = lock.lock_recover_unlock();
-            (Instant::now(), died)
-        })
-    };
-    wait_until_asleep(&waiter_tid);
+    let (_ctl, mut holder) = spawn_holder(ROLE, key, name, Stdio::null());
+    let waiter = start_waiter(lock, |lock| {
+        let died = lock.lock_recover_unlock();
+        (Instant::now(), died)
+    });
     // The scenario: the holder dies at an arbitrary moment of the wait.
     std::thread::sleep(Duration::from_micros(rng.below(8_000)));
     let t0 = Instant::now();
@@ -94,12 +75,57 @@ fn one_kill<L: RobustLock + Send + 'static>(
     t1.saturating_duration_since(t0)
 }
 
+/// Spawns a holder child playing `role` on the lock `name` of system `key`,
+/// and returns once it holds the lock (with the control block it uses,
+/// which must outlive it).
+pub fn spawn_holder(role: &str, key: &str, name: &str, stdin: Stdio) -> (ControlRegion, Child) {
+    let ctl = ControlRegion::create();
+    let mut holder = spawn(
+        role,
+        &[ctl.name.clone(), key.to_owned(), name.to_owned()],
+        None,
+        stdin,
+        Stdio::null(),
+    );
+    ctl.get().start(1, std::slice::from_mut(&mut holder));
+    (ctl, holder)
+}
+
+/// Starts a thread of this process that runs `wait` (a `lock` the holder
+/// blocks), and returns once that thread is asleep in the kernel.
+pub fn start_waiter<L, R>(
+    lock: &Arc<L>,
+    wait: impl FnOnce(&L) -> R + Send + 'static,
+) -> JoinHandle<R>
+where
+    L: Send + Sync + 'static,
+    R: Send + 'static,
+{
+    let waiter_tid = Arc::new(AtomicI32::new(0));
+    let waiter = {
+        let lock = Arc::clone(lock);
+        let waiter_tid = Arc::clone(&waiter_tid);
+        std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            // release: pairs with the acquire load in `wait_until_asleep`;
+            // nothing else is published, the tid itself is the message.
+            waiter_tid.store(tid, Ordering::Release);
+            wait(&lock)
+        })
+    };
+    wait_until_asleep(&waiter_tid);
+    waiter
+}
+
 /// Waits until the waiter thread is asleep in the kernel (state `S`), i.e.
-/// blocked inside `lock`.
+/// blocked inside `lock` (for a lock that re-checks on a timer, asleep
+/// between two checks).
 fn wait_until_asleep(tid: &AtomicI32) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        // acquire: pairs with the waiter's release store of its tid.
+        // acquire: pairs with the waiter's release store of its tid in
+        // `start_waiter`.
         let t = tid.load(Ordering::Acquire);
         if t != 0 {
             let stat =
@@ -126,17 +152,19 @@ pub fn child<L: RobustLock>(args: &[String]) {
 }
 
 /// A tiny PRNG for kill timing (no dependency needed for jitter).
-struct XorShift(u64);
+pub struct XorShift(u64);
 
 impl XorShift {
-    fn seeded() -> Self {
+    /// Seeded from the wall clock.
+    pub fn seeded() -> Self {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9_7F4A_7C15, |d| d.as_nanos() as u64);
         XorShift(t | 1)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

@@ -100,6 +100,12 @@ impl RobustLock for GlibcRobust {
         self.mutex.unlock();
         died
     }
+
+    fn lock_during(&self, f: impl FnOnce()) {
+        assert_eq!(self.mutex.lock(), Locked::Clean, "holder found a dead owner");
+        f();
+        self.mutex.unlock();
+    }
 }
 
 /// `raw_sync::locks::Mutex` (a non-robust pshared pthread mutex behind a

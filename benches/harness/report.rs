@@ -15,6 +15,9 @@ pub enum Unit {
     Millis,
     /// A dimensionless fraction, 1.0 best (fairness).
     Fraction,
+    /// CPU time as a percentage of one CPU over the same wall time (lower
+    /// is better).
+    PercentCpu,
 }
 
 impl Unit {
@@ -26,6 +29,7 @@ impl Unit {
             Unit::Micros => "us",
             Unit::Millis => "ms",
             Unit::Fraction => "fraction",
+            Unit::PercentCpu => "%cpu",
         }
     }
 
@@ -38,6 +42,7 @@ impl Unit {
             Unit::Micros => format!("{v:.1} µs"),
             Unit::Millis => format!("{v:.2} ms"),
             Unit::Fraction => format!("{v:.2}"),
+            Unit::PercentCpu => format!("{v:.2} % CPU"),
         }
     }
 

@@ -56,6 +56,17 @@ pub fn main_panels(report: &Report) -> Vec<Panel<'_>> {
             rows: group(crate::owner_death::BENCH, 2),
             use_p99: true,
         },
+        Panel {
+            title: "Owner-exec recovery, p99 ms (lower is better)".into(),
+            rows: group(crate::owner_exec::BENCH, 2),
+            use_p99: true,
+        },
+        Panel {
+            title: "Waiter blocked behind a live owner, median % of one CPU (lower is better)"
+                .into(),
+            rows: group(crate::blocked_waiter::BENCH, 2),
+            use_p99: false,
+        },
     ];
     panels.retain(|p| !p.rows.is_empty());
     panels

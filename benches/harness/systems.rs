@@ -32,7 +32,8 @@ pub trait SharedCounter: Sized {
     fn sum(&self) -> u64;
 }
 
-/// A robust lock, for owner-death recovery latency.
+/// A robust lock, for owner-death recovery latency and for what a waiter
+/// blocked behind a live owner costs.
 pub trait RobustLock: Sized + Sync {
     /// The row label.
     const NAME: &'static str;
@@ -45,6 +46,9 @@ pub trait RobustLock: Sized + Sync {
     /// Takes the lock, repairs it if its owner died (returns whether it
     /// did), and releases it.
     fn lock_recover_unlock(&self) -> bool;
+    /// Takes the lock, runs `f` while holding it, and releases it (the
+    /// live holder a waiter is blocked behind).
+    fn lock_during(&self, f: impl FnOnce());
 }
 
 /// Two processes handing a turn back and forth, for wake-up latency.
