@@ -1,18 +1,26 @@
-//! Kill torture: 4 worker processes do locked pair-increments while the
-//! parent SIGKILLs one at random moments and replaces it. After every kill:
-//! no deadlock (the increments go on), the pair invariant holds after each
-//! repair, and every death of a lock holder is reported exactly once.
+//! Kill torture: 4 worker processes of 2 threads each do locked
+//! pair-increments while the parent SIGKILLs one process at random moments
+//! and replaces it. After every kill: no deadlock (the increments go on),
+//! the pair invariant holds after each repair, and every death of a lock
+//! holder is reported exactly once.
+//!
+//! A lock owner is dead when its *process* is. Both threads of a worker
+//! contend for the lock, so a kill often takes down a holder whose sibling
+//! was waiting behind it: the sibling must wait (its process, the owner's,
+//! lives) until both die together, and then a thread of another process
+//! takes over, once.
 //!
 //! `kill_torture_short` (10 kills) runs with the normal tests. The full
 //! torture is `#[ignore]`d; run it with
-//! `SHMSYNC_TORTURE_KILLS=200 cargo test --release --test mutex_torture -- --ignored`
-//! (the kill count defaults to 200; `SHMSYNC_TORTURE_SEED` replays a run).
+//! `SHMSYNC_TORTURE_KILLS=1000 cargo test --release --test mutex_torture -- --ignored`
+//! (the kill count defaults to 1000; `SHMSYNC_TORTURE_SEED` replays a run).
 //!
-//! To know whether a kill hit the lock holder, the parent freezes all
-//! workers (SIGSTOP) and reads the lock word before killing. The lock word
-//! is part of `ShmMutex`'s documented layout: the first 8 bytes, an atomic
-//! `u64` whose low half is a robust-futex word (owner thread id in bits
-//! 0..30, OWNER_DIED in bit 30).
+//! To know whether a kill hit the lock holder's process, the parent freezes
+//! all workers (SIGSTOP) and reads the lock word before killing. The lock
+//! word is part of `ShmMutex`'s documented layout: the first 8 bytes, an
+//! atomic `u64` whose low half is a robust-futex word (owner thread id in
+//! bits 0..30, OWNER_DIED in bit 30) and whose high half is the owning
+//! process's token.
 
 use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -25,6 +33,8 @@ use common::{freeze, signal, wait_until};
 use mutex_support::gettid;
 
 const WORKERS: usize = 4;
+/// Threads per worker process.
+const THREADS: usize = 2;
 const OWNER_DIED: u64 = 1 << 30;
 const TID_MASK: u64 = OWNER_DIED - 1;
 /// Bound for every "the system makes progress" wait: a deadlock fails here.
@@ -41,11 +51,22 @@ struct Torture {
     /// Set by a worker that found the invariant broken.
     failed: AtomicU32,
     stop: AtomicU32,
-    worker_tids: [AtomicU32; WORKERS],
+    /// The thread ids of each worker process's threads (0: not started).
+    worker_tids: [[AtomicU32; THREADS]; WORKERS],
 }
 
+/// One worker process: `THREADS` threads contending for the pair.
 fn work(t: &Torture, slot: usize) {
-    t.worker_tids[slot].store(gettid(), Ordering::SeqCst);
+    std::thread::scope(|s| {
+        for thread in 1..THREADS {
+            s.spawn(move || work_thread(t, slot, thread));
+        }
+        work_thread(t, slot, 0);
+    });
+}
+
+fn work_thread(t: &Torture, slot: usize, thread: usize) {
+    t.worker_tids[slot][thread].store(gettid(), Ordering::SeqCst);
     while t.stop.load(Ordering::SeqCst) == 0 {
         let mut g = match t.pair.lock() {
             Ok(g) => g,
@@ -96,12 +117,23 @@ fn lock_word(t: &Torture) -> u64 {
 }
 
 fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
-    t.worker_tids[slot].store(0, Ordering::SeqCst);
+    for tid in &t.worker_tids[slot] {
+        tid.store(0, Ordering::SeqCst);
+    }
     let child = common::spawn("child_entry", "worker", &[name, &slot.to_string()]);
-    wait_until("a new worker published its tid", PROGRESS_TIMEOUT, || {
-        t.worker_tids[slot].load(Ordering::SeqCst) != 0
+    wait_until("a new worker published its tids", PROGRESS_TIMEOUT, || {
+        t.worker_tids[slot].iter().all(|tid| tid.load(Ordering::SeqCst) != 0)
     });
     child
+}
+
+/// The worker process one of whose threads holds the lock word `word`.
+fn holder_of(t: &Torture, word: u64) -> Option<usize> {
+    (0..WORKERS).find(|&slot| {
+        t.worker_tids[slot]
+            .iter()
+            .any(|tid| word & TID_MASK == u64::from(tid.load(Ordering::SeqCst)))
+    })
 }
 
 fn torture(kills: u32) {
@@ -122,10 +154,9 @@ fn torture(kills: u32) {
             freeze(w.pid());
         }
         let word = lock_word(t);
-        let holder = (0..WORKERS)
-            .find(|&s| word & TID_MASK == u64::from(t.worker_tids[s].load(Ordering::SeqCst)));
-        // Half the kills target the holder (if a worker holds the lock),
-        // the rest a random worker.
+        let holder = holder_of(t, word);
+        // Half the kills target the holder's process (if a worker holds
+        // the lock), the rest a random worker.
         let mut victim = match holder {
             Some(h) if rng.below(2) == 0 => h,
             _ => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
@@ -180,8 +211,8 @@ fn kill_torture_short() {
 }
 
 #[test]
-#[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 200)"]
+#[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 1000)"]
 fn kill_torture() {
-    let kills = common::kills_from_env(200);
+    let kills = common::kills_from_env(1000);
     torture(kills);
 }

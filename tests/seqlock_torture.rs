@@ -1,21 +1,25 @@
-//! Writer kill torture: a writer process `update`s a 256-byte stamp as fast
-//! as it can; the parent SIGKILLs it at random moments (almost always inside
-//! `update`, holding the writer lock, often half-way through a copy) and
-//! starts a new writer, which must take over. Two reader processes read all
+//! Writer kill torture: a writer process, two threads `update`ing a 256-byte
+//! stamp as fast as they can, is SIGKILLed by the parent at random moments
+//! (almost always inside `update`, holding the writer lock, often half-way
+//! through a copy, often with the other thread waiting for the lock) and
+//! replaced by a new writer process, which must take over. The writer
+//! lock's owner is dead when its process is: a writer thread never takes
+//! the lock over from its live sibling. Two reader processes read all
 //! along and check that no value is ever torn, no read ever blocks past
 //! `READ_TIMEOUT`, and values never go backwards.
 //!
 //! Before each kill the parent freezes the writer (SIGSTOP) and looks at the
 //! writer lock's word to know whether the victim holds the lock; every such
 //! death must be counted by exactly one take-over (`writer_recoveries`).
+//! There is one writer process at a time, so a held lock is the victim's.
 //! The lock word's place is `SeqLock`'s documented layout: the writer lock
 //! is the last cache line, and starts with the robust lock word, a `u64`
 //! whose low 30 bits are the owner's thread id.
 //!
 //! `writer_kill_torture_short` (40 kills) runs with the normal tests. The
 //! full torture is `#[ignore]`d; run it with
-//! `SHMSYNC_TORTURE_KILLS=200 cargo test --release --test seqlock_torture -- --ignored`
-//! (the kill count defaults to 200; `SHMSYNC_TORTURE_SEED` replays a run).
+//! `SHMSYNC_TORTURE_KILLS=1000 cargo test --release --test seqlock_torture -- --ignored`
+//! (the kill count defaults to 1000; `SHMSYNC_TORTURE_SEED` replays a run).
 
 use shmsync::{AtomicCounter, Segment, SeqLock, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -33,6 +37,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound for every "the system makes progress" wait: a stuck writer fails here.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(10);
 const READERS: usize = 2;
+/// Threads per writer process.
+const WRITER_THREADS: usize = 2;
 const TID_MASK: u64 = (1 << 30) - 1;
 
 #[derive(ShmSafe)]
@@ -48,10 +54,20 @@ struct Torture {
     stop: AtomicU32,
 }
 
-/// Continues the sequence from the last complete value: after a kill, the
-/// new writer's first `update` sees the dead writer's last *complete* stamp.
+/// `WRITER_THREADS` threads writing until stopped.
 fn write_forever(t: &Torture) {
     common::reached("writing");
+    std::thread::scope(|s| {
+        for _ in 1..WRITER_THREADS {
+            s.spawn(|| write_until_stopped(t));
+        }
+        write_until_stopped(t);
+    });
+}
+
+/// Continues the sequence from the last complete value: after a kill, the
+/// new writer's first `update` sees the dead writer's last *complete* stamp.
+fn write_until_stopped(t: &Torture) {
     while t.stop.load(Ordering::Relaxed) == 0 {
         t.latest
             .update(|v| {
@@ -181,7 +197,7 @@ fn writer_kill_torture_short() {
 }
 
 #[test]
-#[ignore = "long: SIGKILLs 200 writers (SHMSYNC_TORTURE_KILLS to change)"]
+#[ignore = "long: SIGKILLs 1000 writers (SHMSYNC_TORTURE_KILLS to change)"]
 fn writer_kill_torture() {
-    torture(kills_from_env(200));
+    torture(kills_from_env(1000));
 }
