@@ -5,8 +5,9 @@
 use core::time::Duration;
 
 use crate::sync::{
-    arrival_probe_due, current_thread, futex_wait_low, futex_wake_low, owner_liveness, yield_now,
-    AtomicU64, Instant, Liveness, Ordering, ThreadIdentity, LIVENESS_RECHECK,
+    arrival_probe_due, current_thread, futex_wait_low, futex_wake_low, owner_liveness, plan_sleep,
+    sleep_watched, yield_now, AtomicU64, Instant, Liveness, Ordering, SleepPlan, ThreadIdentity,
+    LIVENESS_RECHECK, WATCHED_RECHECK,
 };
 
 mod word;
@@ -143,6 +144,12 @@ pub(crate) trait OwnerOracle {
     /// Whether the process whose token is `token` still maps this lock
     /// word. Must answer `Dead` only on proof.
     fn process_liveness(&self, token: u32) -> Liveness;
+
+    /// How to sleep behind the live owner `token` of another process (see
+    /// [`SleepPlan`]). The default re-checks on the liveness timer.
+    fn plan_sleep(&self, _token: u32) -> SleepPlan {
+        SleepPlan::Poll
+    }
 }
 
 /// The kernel-held proof of `crate::sync::owner_liveness`, for the lock
@@ -155,6 +162,10 @@ pub(crate) struct SystemOracle {
 impl OwnerOracle for SystemOracle {
     fn process_liveness(&self, token: u32) -> Liveness {
         owner_liveness(self.addr, token)
+    }
+
+    fn plan_sleep(&self, token: u32) -> SleepPlan {
+        plan_sleep(self.addr, token)
     }
 }
 
@@ -396,9 +407,13 @@ impl RawMutex {
         let mut keep_waiters = 0;
         let mut yields = YIELDS_BEFORE_SLEEP;
         // When the owner was last judged alive (or the arrival probe was
-        // skipped): the next judgement is due one liveness interval later,
+        // skipped): the next judgement is due one re-check interval later,
         // whatever wakes us in between. `None`: not judged yet.
         let mut last_judged: Option<Instant> = None;
+        // The re-check interval of the current way of sleeping: the liveness
+        // timer, or a long safety net while a watcher reports the owner's
+        // death (`None`: loom, or no death can be proven).
+        let mut recheck = LIVENESS_RECHECK;
         // Under loom there is no timer: every wakeup may stand for one.
         let mut slept_since_judged = false;
         loop {
@@ -414,7 +429,7 @@ impl RawMutex {
                     None => continue,
                 }
             }
-            let due = match (last_judged, LIVENESS_RECHECK) {
+            let due = match (last_judged, recheck) {
                 // Our own token needs no syscall and catches a
                 // self-deadlock, so it is always judged at once.
                 (None, _) => token(w) == me.token || arrival_probe_due(),
@@ -458,8 +473,24 @@ impl RawMutex {
                     continue;
                 }
             }
+            // How to sleep behind this owner: an owner of our own process
+            // cannot die while we live; another process's is watched (its
+            // death wakes us) or, failing that, re-checked on the timer.
+            let plan =
+                if token(w) == me.token { SleepPlan::Never } else { oracle.plan_sleep(token(w)) };
+            recheck = match plan {
+                SleepPlan::Dead => {
+                    if self.try_recover(me, w, keep_waiters) {
+                        return Ok(Acquired::OwnerDied);
+                    }
+                    continue;
+                }
+                SleepPlan::Watched { .. } => LIVENESS_RECHECK.map(|_| WATCHED_RECHECK),
+                SleepPlan::Poll => LIVENESS_RECHECK,
+                SleepPlan::Never => None,
+            };
             // Sleep until the next judgement is due (or the deadline).
-            let until_judgement = match (last_judged, LIVENESS_RECHECK) {
+            let until_judgement = match (last_judged, recheck) {
                 (Some(at), Some(interval)) => Some(interval.saturating_sub(at.elapsed())),
                 _ => None,
             };
@@ -474,7 +505,15 @@ impl RawMutex {
                 }
             };
             if timeout != Some(Duration::ZERO) {
-                futex_wait_low(&self.word, futex_half(w | WAITERS), timeout);
+                let expected = futex_half(w | WAITERS);
+                match plan {
+                    SleepPlan::Watched { epoch } => {
+                        sleep_watched(&self.word, expected, epoch, timeout);
+                    }
+                    _ => {
+                        futex_wait_low(&self.word, expected, timeout);
+                    }
+                }
             }
             keep_waiters = WAITERS;
             slept_since_judged = true;

@@ -214,3 +214,19 @@ pub(crate) fn simulate_process_death() {
     queue.sleepers.clear();
     FUTEX.wakeups.notify_all();
 }
+
+/// The model has no watcher threads: waiters re-judge after every wakeup,
+/// and a simulated death wakes them all.
+pub(crate) fn plan_sleep(_addr: usize, _token: u32) -> SleepPlan {
+    SleepPlan::Poll
+}
+
+/// Never called under loom (no plan is `Watched`).
+pub(crate) fn sleep_watched(
+    word: &AtomicU64,
+    expected: u32,
+    _epoch: u32,
+    timeout: Option<Duration>,
+) -> FutexWait {
+    futex_wait_low(word, expected, timeout)
+}

@@ -48,6 +48,30 @@ mod loom_model;
 /// BENCHMARKS.md for the measured figures).
 pub(crate) const RECHECK_INTERVAL: Duration = Duration::from_micros(500);
 
+/// How long a waiter whose owner is *watched* (see `sys/watch.rs`: the
+/// kernel reports the owner's death) goes without re-checking by itself: a
+/// safety net only, so it may be long.
+pub(crate) const WATCHED_RECHECK: Duration = Duration::from_millis(50);
+
+/// How a waiter sleeps behind a live owner (see `RawMutex::lock_slow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SleepPlan {
+    /// The owner was proven alive after the death epoch `epoch` was read,
+    /// and a watcher reports its death: sleep on the lock word and the
+    /// epoch together, re-checking only every [`WATCHED_RECHECK`].
+    Watched {
+        /// The epoch to sleep on beside the lock word.
+        epoch: u32,
+    },
+    /// No watch could be had: re-check every [`LIVENESS_RECHECK`].
+    Poll,
+    /// The owner was just proven dead.
+    Dead,
+    /// No death can be proven (a word outside every segment, or an owner
+    /// in the caller's own process): sleep until woken or the deadline.
+    Never,
+}
+
 /// The liveness re-check interval, or `None` under loom, whose waiters
 /// sleep untimed until a simulated death wakes them.
 #[cfg(not(loom))]
@@ -121,6 +145,62 @@ mod imp {
     #[inline]
     pub(crate) fn current_thread() -> ThreadIdentity {
         crate::sys::thread::current_thread()
+    }
+
+    /// How a waiter should sleep behind owner `token` of the lock word at
+    /// `addr`: proves the owner alive (or dead) after reading the death
+    /// epoch and making sure a watcher reports the owner's death. A proof
+    /// is remembered per thread for as long as no death is reported, so a
+    /// contended lock between two live processes costs one `F_OFD_GETLK`
+    /// per thread, not one per sleep.
+    pub(crate) fn plan_sleep(addr: usize, token: u32) -> SleepPlan {
+        use crate::sys::watch::{watch, DEATHS};
+        use core::cell::Cell;
+        std::thread_local! {
+            /// (lock word, owner token, epoch) of this thread's last proof.
+            static PROVEN: Cell<(usize, u32, u32)> = const { Cell::new((0, 0, 0)) };
+        }
+        let (p_addr, p_token, p_epoch) = PROVEN.with(Cell::get);
+        // Acquire: pairs with a watcher's release bump of the epoch.
+        if p_addr == addr && p_token == token && DEATHS.load(Ordering::Acquire) == p_epoch {
+            return SleepPlan::Watched { epoch: p_epoch };
+        }
+        let Some(epoch) = watch(addr, token) else {
+            return if crate::sys::liveness::in_a_segment(addr) {
+                SleepPlan::Poll
+            } else {
+                SleepPlan::Never
+            };
+        };
+        match owner_liveness(addr, token) {
+            Liveness::Dead => SleepPlan::Dead,
+            Liveness::Alive => {
+                PROVEN.with(|p| p.set((addr, token, epoch)));
+                SleepPlan::Watched { epoch }
+            }
+        }
+    }
+
+    /// Sleeps while the low half of `word` is `expected` and no owner death
+    /// was reported since `epoch`, for at most `timeout`.
+    pub(crate) fn sleep_watched(
+        word: &AtomicU64,
+        expected: u32,
+        epoch: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        use crate::sys::futex::{futex_wait_low_or_private, WaitvSupport};
+        use crate::sys::watch::{set_waitv_supported, DEATHS};
+        match futex_wait_low_or_private(word, expected, &DEATHS, epoch, timeout) {
+            WaitvSupport::Done(result) => result,
+            WaitvSupport::Unsupported => {
+                // Learned late (the probe in `watch` normally tells first):
+                // fall back to a plain, short sleep.
+                set_waitv_supported(false);
+                let short = timeout.map_or(RECHECK_INTERVAL, |t| t.min(RECHECK_INTERVAL));
+                linux::futex_wait_low(word, expected, Some(short))
+            }
+        }
     }
 
     /// Whether the process holding `token` still maps the segment of the

@@ -128,3 +128,113 @@ mod tests {
         assert_eq!(futex_wake_low(&w, 1), 0);
     }
 }
+
+/// `futex_waitv` (Linux 5.16): the syscall number, the same on every
+/// architecture shmsync supports (the generic table: x86_64 and aarch64).
+const SYS_FUTEX_WAITV: libc::c_long = 449;
+/// `FUTEX2_SIZE_U32`: the futex is a 32-bit word.
+const FUTEX2_SIZE_U32: u32 = 0x02;
+/// `FUTEX2_PRIVATE`: keyed by this process's address space.
+const FUTEX2_PRIVATE: u32 = 128;
+
+/// One entry of `futex_waitv`'s array (the kernel's `struct futex_waitv`).
+#[repr(C)]
+struct FutexWaitv {
+    val: u64,
+    uaddr: u64,
+    flags: u32,
+    reserved: u32,
+}
+
+/// What [`futex_wait_low_or_private`] could do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WaitvSupport {
+    /// It slept (or returned) as asked.
+    Done(FutexWait),
+    /// The kernel has no `futex_waitv` (before 5.16): nothing happened.
+    Unsupported,
+}
+
+/// Sleeps while the low half of the *shared* `word` equals `expected` **and**
+/// the *process-private* `private` equals `private_expected`, for at most
+/// `timeout`: a wake of either word ends the sleep, and either comparison
+/// failing returns at once. Like [`futex_wait_low`], the comparisons and
+/// the enqueue are one atomic step in the kernel.
+pub(crate) fn futex_wait_low_or_private(
+    word: &AtomicU64,
+    expected: u32,
+    private: &AtomicU32,
+    private_expected: u32,
+    timeout: Option<Duration>,
+) -> WaitvSupport {
+    let waiters = [
+        FutexWaitv {
+            val: u64::from(expected),
+            uaddr: low_half(word) as u64,
+            flags: FUTEX2_SIZE_U32,
+            reserved: 0,
+        },
+        FutexWaitv {
+            val: u64::from(private_expected),
+            uaddr: private.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32 | FUTEX2_PRIVATE,
+            reserved: 0,
+        },
+    ];
+    // futex_waitv takes an absolute CLOCK_MONOTONIC deadline.
+    let deadline = timeout.map(|d| {
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is valid for writes; CLOCK_MONOTONIC always exists.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let secs = libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX / 2);
+        let mut ts = libc::timespec {
+            tv_sec: now.tv_sec.saturating_add(secs),
+            tv_nsec: now.tv_nsec + libc::c_long::from(d.subsec_nanos()),
+        };
+        if ts.tv_nsec >= 1_000_000_000 {
+            ts.tv_nsec -= 1_000_000_000;
+            ts.tv_sec = ts.tv_sec.saturating_add(1);
+        }
+        ts
+    });
+    let ts_ptr = deadline.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waiters` is an array of two valid `struct futex_waitv`
+    // entries whose addresses point into live, 4-aligned atomics (the low
+    // half of an `AtomicU64`, an `AtomicU32`) for the duration of the call;
+    // the kernel only reads them. `ts_ptr` is null or points to `deadline`,
+    // which outlives the call.
+    let r = unsafe {
+        libc::syscall(
+            SYS_FUTEX_WAITV,
+            waiters.as_ptr(),
+            waiters.len() as libc::c_uint,
+            0u32,
+            ts_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    if r >= 0 {
+        return WaitvSupport::Done(FutexWait::Woken);
+    }
+    WaitvSupport::Done(match io::Error::last_os_error().raw_os_error() {
+        Some(libc::ENOSYS) => return WaitvSupport::Unsupported,
+        Some(libc::EAGAIN) => FutexWait::ValueChanged,
+        Some(libc::ETIMEDOUT) => FutexWait::TimedOut,
+        // EINTR and anything else: a wakeup; the caller re-checks.
+        _ => FutexWait::Woken,
+    })
+}
+
+/// Wakes every waiter of the process-private `word` (in this process).
+pub(crate) fn futex_wake_private_all(word: &AtomicU32) {
+    // SAFETY: `word` is a live atomic; FUTEX_WAKE only uses its address as a
+    // key.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        )
+    };
+}

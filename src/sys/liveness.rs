@@ -91,12 +91,13 @@ mod imp {
         /// A new open file description of the object, read-only: through
         /// `/proc/self/fd` (works after the name is gone), else by name if
         /// it still names the same object.
-        fn reopen(&self) -> io::Result<OwnedFd> {
-            let by_proc = shm::reopen_read_only(self.main());
+        fn reopen(&self, writable: bool) -> io::Result<OwnedFd> {
+            let by_proc = shm::reopen(self.main(), writable);
             let fd = match by_proc {
                 Ok(fd) => fd,
                 Err(e) => {
-                    let fd = shm::shm_open(&self.name, libc::O_RDONLY, 0).map_err(|_| e)?;
+                    let access = if writable { libc::O_RDWR } else { libc::O_RDONLY };
+                    let fd = shm::shm_open(&self.name, access, 0).map_err(|_| e)?;
                     let st = shm::fstat(fd.as_fd())?;
                     if (st.dev, st.ino) != (self.dev, self.ino) {
                         return Err(io::Error::other("the name now names another object"));
@@ -110,7 +111,7 @@ mod imp {
         /// Holds `token` on this segment through a new description (or, if
         /// none can be opened, through an inherited one).
         fn hold(&mut self, token: u32) -> io::Result<()> {
-            match self.reopen() {
+            match self.reopen(false) {
                 Ok(fd) => {
                     shm::ofd_hold_token(fd.as_fd(), token)?;
                     self.token_fds.push(fd);
@@ -165,7 +166,7 @@ mod imp {
             0 => make_token(&mut list, Some(&mapping)),
             t => t,
         };
-        let fd = mapping.reopen()?;
+        let fd = mapping.reopen(false)?;
         shm::ofd_hold_token(fd.as_fd(), token)?;
         mapping.token_fds.push(fd);
         list.push(mapping);
@@ -225,6 +226,24 @@ mod imp {
             Some(m) if !m.token_held(token) => Liveness::Dead,
             _ => Liveness::Alive,
         }
+    }
+
+    /// For a watcher of the owners of the lock word at `addr`: a new
+    /// read-write open file description of its segment's object (to wait
+    /// for an exclusive lock on a token's byte) and the object's identity.
+    /// `None` for a word outside every listed segment.
+    pub(crate) fn open_for_watch(addr: usize) -> Option<(OwnedFd, u64, u64)> {
+        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        let m = list.iter().find(|m| addr >= m.base && addr - m.base < m.len)?;
+        let fd = m.reopen(true).ok()?;
+        Some((fd, m.dev, m.ino))
+    }
+
+    /// The identity (device, inode) of the segment holding `addr`, if any.
+    pub(crate) fn segment_of(addr: usize) -> Option<(u64, u64)> {
+        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        let m = list.iter().find(|m| addr >= m.base && addr - m.base < m.len)?;
+        Some((m.dev, m.ino))
     }
 
     /// Whether the lock word at `addr` lies in a listed segment (test support).

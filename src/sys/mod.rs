@@ -6,6 +6,7 @@
 //! * `thread.rs` — the calling thread's identity (TID + process token)
 //! * `token.rs` — the process token
 //! * `liveness.rs` — the kernel-held proof that a token's process is gone
+//! * `watch.rs` — the same proof as an event: watcher threads wake waiters
 //! * `shm.rs` — POSIX shared memory objects and OFD locks
 //! * `process.rs` — diagnostics about the calling process
 //!
@@ -24,3 +25,5 @@ pub(crate) mod shm;
 pub(crate) mod thread;
 #[cfg(not(loom))]
 pub(crate) mod token;
+#[cfg(not(loom))]
+pub(crate) mod watch;

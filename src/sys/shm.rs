@@ -187,6 +187,29 @@ pub(crate) fn ofd_hold_token(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
     }
 }
 
+/// Waits until nobody holds process token `token` (an exclusive lock on its
+/// byte through `fd`, which must be open for writing, blocking in
+/// `F_OFD_SETLKW`), then lets go of that lock at once. Returns when the
+/// token's last holder is gone; `EINTR` is retried.
+pub(crate) fn ofd_wait_token_released(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
+    let fl = token_byte(OfdLock::Exclusive, token);
+    loop {
+        // SAFETY: `fd` is live; `fl` is a valid flock the kernel only reads.
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLKW, &fl) };
+        if r == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+    let mut unlock = fl;
+    unlock.l_type = libc::F_UNLCK as libc::c_short;
+    // SAFETY: as above.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &unlock) }).map(drop)
+}
+
 /// Whether any open file description other than `fd`'s holds process token
 /// `token`: one `F_OFD_GETLK` write-lock test on its byte.
 pub(crate) fn ofd_token_held(fd: BorrowedFd<'_>, token: u32) -> io::Result<bool> {
@@ -194,13 +217,15 @@ pub(crate) fn ofd_token_held(fd: BorrowedFd<'_>, token: u32) -> io::Result<bool>
 }
 
 /// Opens a new open file description of the object `fd` refers to,
-/// read-only and close-on-exec, through `/proc/self/fd`. A `dup` would share
-/// the description, and with it its locks.
-pub(crate) fn reopen_read_only(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+/// close-on-exec, through `/proc/self/fd`; read-write if `writable` (needed
+/// to take an exclusive lock), else read-only. A `dup` would share the
+/// description, and with it its locks.
+pub(crate) fn reopen(fd: BorrowedFd<'_>, writable: bool) -> io::Result<OwnedFd> {
     let path = format!("/proc/self/fd/{}\0", fd.as_raw_fd());
     let path = CStr::from_bytes_with_nul(path.as_bytes()).map_err(io::Error::other)?;
+    let access = if writable { libc::O_RDWR } else { libc::O_RDONLY };
     // SAFETY: `path` is NUL-terminated and outlives the call.
-    let new = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })?;
+    let new = cvt(unsafe { libc::open(path.as_ptr(), access | libc::O_CLOEXEC) })?;
     // SAFETY: `new` was just returned by a successful open; nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }

@@ -91,4 +91,5 @@ extern "C" fn forget_in_child() {
     // Relaxed: the child has one thread.
     TOKEN.store(0, Ordering::Relaxed);
     super::thread::forget_cached_identity();
+    super::watch::forget_in_child();
 }

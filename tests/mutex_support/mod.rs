@@ -11,16 +11,22 @@ pub fn gettid() -> u32 {
     u32::try_from(tid).expect("thread ids are positive")
 }
 
-/// Whether thread `tid` of process `pid` is blocked in the `futex` system
-/// call right now (from `/proc/<pid>/task/<tid>/syscall`, whose first field
-/// is the number of the system call the thread is blocked in).
+/// `futex_waitv`'s system call number (x86_64 and aarch64 alike): a waiter
+/// whose lock owner is watched sleeps in it, on the lock word and on the
+/// owner-death epoch at once.
+const SYS_FUTEX_WAITV: libc::c_long = 449;
+
+/// Whether thread `tid` of process `pid` is blocked in a futex wait (`futex`
+/// or `futex_waitv`) right now (from `/proc/<pid>/task/<tid>/syscall`,
+/// whose first field is the number of the system call the thread is
+/// blocked in).
 pub fn blocked_in_futex(pid: u32, tid: u32) -> bool {
     let path = format!("/proc/{pid}/task/{tid}/syscall");
     let Ok(text) = std::fs::read_to_string(path) else {
         return false;
     };
-    let futex = libc::SYS_futex.to_string();
-    text.split_whitespace().next() == Some(futex.as_str())
+    let current = text.split_whitespace().next();
+    [libc::SYS_futex, SYS_FUTEX_WAITV].iter().any(|n| current == Some(n.to_string().as_str()))
 }
 
 /// Waits until thread `tid` of process `pid` is blocked in `futex`; panics

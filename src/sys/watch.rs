@@ -1,0 +1,147 @@
+//! Owner death reported by the kernel, so that waiters need not poll.
+//!
+//! A waiter that is about to sleep behind a live owner of another process
+//! asks for a *watch* on (the owner's segment, the owner's token). One
+//! watcher thread per such pair blocks in `F_OFD_SETLKW`, asking for an
+//! exclusive lock on the token's byte: the kernel grants it exactly when
+//! the last holder of the token lets go, that is when the owner's process
+//! (and the children it forked without exec) has exited or exec'd — the
+//! rule of `liveness.rs`, now as an event. The watcher then bumps the
+//! process-wide [`DEATHS`] epoch and wakes every waiter of this process,
+//! and exits.
+//!
+//! A waiter sleeps with `futex_waitv` on two words at once: the lock word
+//! (an unlock wakes it) and `DEATHS` (a death does). It reads `DEATHS`
+//! *before* it proves the owner alive, so a death after that proof changes
+//! the epoch it sleeps on: the wakeup cannot be lost.
+//!
+//! | state of a watch | meaning | next |
+//! |---|---|---|
+//! | listed, thread blocked in `F_OFD_SETLKW` | the token is held by a live process | the kernel grants the lock when the token is released |
+//! | granted | the owner's processes are gone | unlist, bump `DEATHS`, wake all, exit |
+//!
+//! Costs: one thread per distinct (segment, live owner process) that this
+//! process has waited for, parked in the kernel until that process dies;
+//! nothing per lock operation. Where a watch cannot be had (a kernel
+//! without `futex_waitv`, a failed thread spawn, no descriptor), waiters
+//! fall back to re-checking every `RECHECK_INTERVAL`.
+
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Mutex, PoisonError};
+
+use super::futex::futex_wake_private_all;
+use super::liveness;
+
+/// Bumped once per owner death a watcher saw (and at `fork`): a waiter that
+/// read an older value is woken, or does not sleep.
+pub(crate) static DEATHS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this kernel has `futex_waitv`: unknown, yes, no.
+static WAITV: AtomicU8 = AtomicU8::new(WAITV_UNKNOWN);
+const WAITV_UNKNOWN: u8 = 0;
+const WAITV_YES: u8 = 1;
+const WAITV_NO: u8 = 2;
+
+/// One watched (segment object, token) pair.
+struct Watch {
+    dev: u64,
+    ino: u64,
+    token: u32,
+}
+
+/// The live watches of this process, and the process they belong to: a
+/// forked child has none of its parent's threads, so it starts afresh.
+static WATCHES: Mutex<(u32, Vec<Watch>)> = Mutex::new((0, Vec::new()));
+
+/// Ensures a watcher reports the death of the process holding `token` on
+/// the segment of the lock word at `addr`, and returns the [`DEATHS`] epoch
+/// read *before* it did so: the caller must then prove the owner alive and
+/// sleep on that epoch beside the lock word. `None` if no watch can be had.
+pub(crate) fn watch(addr: usize, token: u32) -> Option<u32> {
+    match WAITV.load(Ordering::Relaxed) {
+        WAITV_NO => return None,
+        WAITV_UNKNOWN => set_waitv_supported(probe_waitv()),
+        _ => {}
+    }
+    if WAITV.load(Ordering::Relaxed) == WAITV_NO {
+        return None;
+    }
+    // Acquire: pairs with the release `fetch_add` of a watcher, so that a
+    // death it reported is visible to the liveness proof that follows.
+    let epoch = DEATHS.load(Ordering::Acquire);
+    let (dev, ino) = liveness::segment_of(addr)?;
+    let pid = super::process::getpid();
+    let mut watches = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
+    if watches.0 != pid {
+        *watches = (pid, Vec::new());
+    }
+    if watches.1.iter().any(|w| (w.dev, w.ino, w.token) == (dev, ino, token)) {
+        return Some(epoch);
+    }
+    let (fd, dev, ino) = liveness::open_for_watch(addr)?;
+    let spawned = std::thread::Builder::new()
+        .name("shmsync-watch".to_owned())
+        .stack_size(64 * 1024)
+        .spawn(move || watcher(&fd, dev, ino, token));
+    if spawned.is_err() {
+        return None;
+    }
+    watches.1.push(Watch { dev, ino, token });
+    Some(epoch)
+}
+
+/// The watcher thread: waits for `token`'s release on `fd`'s object, then
+/// reports it.
+fn watcher(fd: &OwnedFd, dev: u64, ino: u64, token: u32) {
+    block_signals();
+    // An error (none is expected) also ends the watch: waiters are woken
+    // and re-check by themselves, so nothing is missed either way.
+    let _ = super::shm::ofd_wait_token_released(fd.as_fd(), token);
+    {
+        let mut watches = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
+        watches.1.retain(|w| (w.dev, w.ino, w.token) != (dev, ino, token));
+    }
+    report_death();
+}
+
+/// Bumps [`DEATHS`] and wakes every waiter of this process.
+fn report_death() {
+    // Release: pairs with the acquire load in `watch`.
+    DEATHS.fetch_add(1, Ordering::Release);
+    futex_wake_private_all(&DEATHS);
+}
+
+/// Keeps signals off the watcher: the program's handlers are for its own
+/// threads, and a watcher has nothing to do with them.
+fn block_signals() {
+    // SAFETY: `set` is valid for writes and initialized by sigfillset
+    // before pthread_sigmask reads it; the old mask is not asked for.
+    unsafe {
+        let mut set = core::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigfillset(set.as_mut_ptr());
+        libc::pthread_sigmask(libc::SIG_BLOCK, set.as_ptr(), core::ptr::null_mut());
+    }
+}
+
+/// Whether the kernel has `futex_waitv`: a call whose first comparison
+/// fails returns at once, `EAGAIN` if it exists, `ENOSYS` if not.
+fn probe_waitv() -> bool {
+    use super::futex::{futex_wait_low_or_private, WaitvSupport};
+    let word = core::sync::atomic::AtomicU64::new(1);
+    let private = AtomicU32::new(0);
+    !matches!(futex_wait_low_or_private(&word, 0, &private, 0, None), WaitvSupport::Unsupported)
+}
+
+/// Records whether the kernel has `futex_waitv` (learned from the first
+/// call), so that later waiters do not ask for watches in vain.
+pub(crate) fn set_waitv_supported(supported: bool) {
+    WAITV.store(if supported { WAITV_YES } else { WAITV_NO }, Ordering::Relaxed);
+}
+
+/// For the `fork` child handler: the parent's watcher threads do not exist
+/// in the child, so every epoch a thread read is stale (`WATCHES` is reset
+/// by its pid check on next use). An atomic add only.
+pub(crate) fn forget_in_child() {
+    DEATHS.fetch_add(1, Ordering::Relaxed);
+}
