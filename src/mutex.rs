@@ -41,8 +41,12 @@ use crate::sync::Instant;
 /// drops when the process exits or execs, and a waiter tests the owner's
 /// token with one `fcntl`. No PID, TID, `/proc` view or clock is involved,
 /// so it works unchanged across PID and time namespaces (containers sharing
-/// `/dev/shm`). A waiter re-tests every 0.5 ms while it waits, whatever
-/// wakes it, so a dead owner is noticed within about a millisecond.
+/// `/dev/shm`). While a waiter sleeps, a small watcher thread per owner
+/// process it waits for blocks in the kernel until that owner's token is
+/// released, and then wakes it: a dead owner is noticed within a fraction
+/// of a millisecond, and a waiter blocked behind a live owner costs next to
+/// no CPU. (On kernels before 5.16, which lack `futex_waitv`, waiters
+/// re-test every 0.5 ms instead.)
 ///
 /// A *thread* that exits while its guard is leaked (`mem::forget`,
 /// `Box::leak`) leaves the mutex locked for as long as its process lives,
