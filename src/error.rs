@@ -81,11 +81,13 @@ pub enum Error {
         found: u32,
     },
 
-    /// The segment holds a different type than the one asked for.
+    /// The segment holds a different type than the one asked for. The
+    /// message says what differs: the type's name, its size, its
+    /// alignment, or (when those agree) its fields.
     #[error(
-        "segment {name:?} holds `{found}` (layout {found_fingerprint:#018x}) but was opened as \
-         `{expected}` (layout {expected_fingerprint:#018x}); every process must use the same type \
-         definition"
+        "segment {name:?} holds `{found}` but was opened as `{expected}`: {}; every process \
+         must use the same type definition",
+        layout_difference(expected, found, *expected_size, *found_size, *expected_align, *found_align)
     )]
     LayoutMismatch {
         /// The segment name.
@@ -98,6 +100,14 @@ pub enum Error {
         expected_fingerprint: u64,
         /// The fingerprint recorded by the creator.
         found_fingerprint: u64,
+        /// `size_of` the caller's type (of one element, for a slice), bytes.
+        expected_size: u64,
+        /// The size recorded by the creator, bytes.
+        found_size: u64,
+        /// `align_of` the caller's type, bytes.
+        expected_align: u64,
+        /// The alignment recorded by the creator, bytes.
+        found_align: u64,
     },
 
     /// The object's size disagrees with its header (truncated or corrupt).
@@ -167,3 +177,30 @@ pub enum Error {
 
 /// A shorthand for `Result<T, shmsync::Error>`.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// What differs between two layouts, for [`Error::LayoutMismatch`].
+fn layout_difference(
+    expected: &str,
+    found: &str,
+    expected_size: u64,
+    found_size: u64,
+    expected_align: u64,
+    found_align: u64,
+) -> String {
+    let mut parts = Vec::new();
+    if expected != found {
+        parts.push(format!("the type name differs (`{found}` vs `{expected}`)"));
+    }
+    if expected_size != found_size {
+        parts.push(format!("the size differs ({found_size} vs {expected_size} bytes)"));
+    }
+    if expected_align != found_align {
+        parts.push(format!("the alignment differs ({found_align} vs {expected_align} bytes)"));
+    }
+    if parts.is_empty() {
+        "same name, size and alignment, but the fields (names, types or offsets) differ"
+            .to_owned()
+    } else {
+        parts.join(", ")
+    }
+}

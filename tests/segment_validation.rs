@@ -1,7 +1,7 @@
 //! `open` validates everything it reads: the wrong type, somebody else's
 //! shared memory object, a truncated or corrupted segment, another format
-//! version, a foreign PID namespace, invalid names. Every case is an
-//! `Error`, never a panic, a SIGBUS or a hang.
+//! version, an empty object, invalid names. Every case is an `Error`, never
+//! a panic, a SIGBUS or a hang.
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use shmsync::{Error, Segment, ShmSafe};
+use shmsync::{AtomicCounter, Error, Segment, ShmSafe};
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -24,6 +24,19 @@ struct Telemetry {
 #[repr(C)]
 struct Other {
     flag: AtomicU32,
+}
+
+/// Two types with the same fields: still two types.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Meters {
+    v: AtomicCounter,
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Seconds {
+    v: AtomicCounter,
 }
 
 /// Header offsets (see the format table in `src/segment/header.rs`).
@@ -79,6 +92,45 @@ fn open_with_another_type_is_layout_mismatch_naming_both() {
     assert!(msg.contains("Other") && msg.contains("Telemetry"), "{msg}");
     // A slice of the right element type is still another layout.
     assert!(matches!(Segment::<[u64]>::open_slice(&name), Err(Error::LayoutMismatch { .. })));
+}
+
+#[test]
+fn same_fields_under_another_type_name_is_a_layout_mismatch() {
+    let name = common::unique_name("meters");
+    let _seg = Segment::<Meters>::create(&name).expect("create");
+    let err = Segment::<Seconds>::open(&name).expect_err("Seconds is not Meters");
+    assert!(matches!(&err, Error::LayoutMismatch { found, .. } if found == "Meters"), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("type name differs"), "{msg}");
+    assert!(!msg.contains("size differs") && !msg.contains("alignment differs"), "{msg}");
+    drop(Segment::<Meters>::open(&name).expect("the same type opens"));
+}
+
+#[test]
+fn layout_mismatch_says_what_differs() {
+    let name = common::unique_name("differs");
+    let _seg = Segment::<Telemetry>::create(&name).expect("create");
+    // Telemetry is 72 bytes, 8-aligned; Other is 4 bytes, 4-aligned: the
+    // name, the size and the alignment all differ.
+    let msg = Segment::<Other>::open(&name).expect_err("wrong type").to_string();
+    assert!(msg.contains("type name differs"), "{msg}");
+    assert!(msg.contains("size differs (72 vs 4 bytes)"), "{msg}");
+    assert!(msg.contains("alignment differs (8 vs 4 bytes)"), "{msg}");
+
+    let name = common::unique_name("renamed-field");
+    let _seg = Segment::<Other>::create(&name).expect("create");
+    // A struct named like the stored type but with another field name: only
+    // the fields can differ. (Same Rust name, different module.)
+    mod shadow {
+        use super::*;
+        #[derive(ShmSafe)]
+        #[repr(C)]
+        pub struct Other {
+            pub raised: AtomicU32,
+        }
+    }
+    let err = Segment::<shadow::Other>::open(&name).expect_err("another field name");
+    assert!(err.to_string().contains("the fields"), "{err}");
 }
 
 #[test]

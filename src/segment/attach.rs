@@ -466,13 +466,17 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
                 found,
             })
         }
-        Err(Rejection::Layout { found_name, found_fingerprint }) => {
+        Err(Rejection::Layout { found_name, found_fingerprint, found_size, found_align }) => {
             return Err(Error::LayoutMismatch {
                 name: name.as_str().to_owned(),
                 expected: shape.type_name,
                 found: found_name,
                 expected_fingerprint: shape.fingerprint,
                 found_fingerprint,
+                expected_size: shape.element_size as u64,
+                found_size,
+                expected_align: shape.align as u64,
+                found_align,
             })
         }
         Err(Rejection::Size { expected, found }) => {
