@@ -162,6 +162,27 @@ pub enum Error {
         pid: u32,
     },
 
+    /// `/dev/shm` has no room for the segment. Its pages are reserved when
+    /// it is created, so a full `/dev/shm` is this error, never a SIGBUS
+    /// later; the half-made segment's name is removed.
+    #[error(
+        "no room in /dev/shm for segment {name:?}: it needs {} but only {} is free; remove stale \
+         segments (shmsync::unlink), or make /dev/shm larger: `mount -o remount,size=2G \
+         /dev/shm` on a host, `docker run --shm-size=2g` in Docker, a larger `sizeLimit` on \
+         a Kubernetes memory-backed emptyDir",
+        bytes(*needed),
+        bytes(*available)
+    )]
+    NoSpace {
+        /// The segment name.
+        name: String,
+        /// Bytes the segment needs (header and payload; 0 if even a new,
+        /// empty object could not be made).
+        needed: u64,
+        /// Bytes `/dev/shm` had free for this user when it failed.
+        available: u64,
+    },
+
     /// An operating system call failed for another reason.
     #[error("{op} failed for segment {name:?}: {source}")]
     Io {
@@ -203,4 +224,20 @@ fn layout_difference(
     } else {
         parts.join(", ")
     }
+}
+
+/// `n` bytes in a human unit (`12 B`, `64.0 KiB`, `8.0 MiB`, `1.5 GiB`).
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {} ({n} bytes)", UNITS[unit])
 }
