@@ -219,8 +219,7 @@ fn layout_difference(
         parts.push(format!("the alignment differs ({found_align} vs {expected_align} bytes)"));
     }
     if parts.is_empty() {
-        "same name, size and alignment, but the fields (names, types or offsets) differ"
-            .to_owned()
+        "same name, size and alignment, but the fields (names, types or offsets) differ".to_owned()
     } else {
         parts.join(", ")
     }

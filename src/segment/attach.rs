@@ -302,12 +302,12 @@ fn create_locked_by_name(
     deadline: Instant,
 ) -> Result<Option<File>> {
     let mode = cfg.mode;
-    let file = match sys::shm_open(name.shm_name(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode)
-    {
-        Ok(fd) => File::from(fd),
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(None),
-        Err(e) => return Err(create_error(name, e)),
-    };
+    let file =
+        match sys::shm_open(name.shm_name(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode) {
+            Ok(fd) => File::from(fd),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(None),
+            Err(e) => return Err(create_error(name, e)),
+        };
     let mut backoff = Backoff::new();
     loop {
         // An opener may hold a shared lock for a moment (it sees an empty

@@ -252,8 +252,16 @@ pub(crate) fn link_tmpfile(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
     }
     // No /proc (or the descriptor's entry is missing): link by descriptor.
     // SAFETY: `fd` is live; the empty path is NUL-terminated and static.
-    cvt(unsafe { libc::linkat(fd.as_raw_fd(), c"".as_ptr(), libc::AT_FDCWD, path.as_ptr(), libc::AT_EMPTY_PATH) })
-        .map(drop)
+    cvt(unsafe {
+        libc::linkat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })
+    .map(drop)
 }
 
 /// Reserves the object's first `len` bytes (`fallocate`, mode 0), so that
