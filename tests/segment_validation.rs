@@ -69,9 +69,6 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn short_timeout<T: shmsync::SegmentPayload + ?Sized>() -> shmsync::SegmentOptions<T> {
-    Segment::<T>::options().open_timeout(Duration::from_millis(300))
-}
 
 #[test]
 fn open_with_another_type_is_layout_mismatch_naming_both() {
