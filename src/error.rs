@@ -81,11 +81,13 @@ pub enum Error {
         found: u32,
     },
 
-    /// The segment holds a different type than the one asked for.
+    /// The segment holds a different type than the one asked for. The
+    /// message says what differs: the type's name, its size, its
+    /// alignment, or (when those agree) its fields.
     #[error(
-        "segment {name:?} holds `{found}` (layout {found_fingerprint:#018x}) but was opened as \
-         `{expected}` (layout {expected_fingerprint:#018x}); every process must use the same type \
-         definition"
+        "segment {name:?} holds `{found}` but was opened as `{expected}`: {}; every process \
+         must use the same type definition",
+        layout_difference(expected, found, *expected_size, *found_size, *expected_align, *found_align)
     )]
     LayoutMismatch {
         /// The segment name.
@@ -98,6 +100,14 @@ pub enum Error {
         expected_fingerprint: u64,
         /// The fingerprint recorded by the creator.
         found_fingerprint: u64,
+        /// `size_of` the caller's type (of one element, for a slice), bytes.
+        expected_size: u64,
+        /// The size recorded by the creator, bytes.
+        found_size: u64,
+        /// `align_of` the caller's type, bytes.
+        expected_align: u64,
+        /// The alignment recorded by the creator, bytes.
+        found_align: u64,
     },
 
     /// The object's size disagrees with its header (truncated or corrupt).
@@ -152,6 +162,27 @@ pub enum Error {
         pid: u32,
     },
 
+    /// `/dev/shm` has no room for the segment. Its pages are reserved when
+    /// it is created, so a full `/dev/shm` is this error, never a SIGBUS
+    /// later; the half-made segment's name is removed.
+    #[error(
+        "no room in /dev/shm for segment {name:?}: it needs {} but only {} is free; remove stale \
+         segments (shmsync::unlink), or make /dev/shm larger: `mount -o remount,size=2G \
+         /dev/shm` on a host, `docker run --shm-size=2g` in Docker, a larger `sizeLimit` on \
+         a Kubernetes memory-backed emptyDir",
+        bytes(*needed),
+        bytes(*available)
+    )]
+    NoSpace {
+        /// The segment name.
+        name: String,
+        /// Bytes the segment needs (header and payload; 0 if even a new,
+        /// empty object could not be made).
+        needed: u64,
+        /// Bytes `/dev/shm` had free for this user when it failed.
+        available: u64,
+    },
+
     /// An operating system call failed for another reason.
     #[error("{op} failed for segment {name:?}: {source}")]
     Io {
@@ -167,3 +198,45 @@ pub enum Error {
 
 /// A shorthand for `Result<T, shmsync::Error>`.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// What differs between two layouts, for [`Error::LayoutMismatch`].
+fn layout_difference(
+    expected: &str,
+    found: &str,
+    expected_size: u64,
+    found_size: u64,
+    expected_align: u64,
+    found_align: u64,
+) -> String {
+    let mut parts = Vec::new();
+    if expected != found {
+        parts.push(format!("the type name differs (`{found}` vs `{expected}`)"));
+    }
+    if expected_size != found_size {
+        parts.push(format!("the size differs ({found_size} vs {expected_size} bytes)"));
+    }
+    if expected_align != found_align {
+        parts.push(format!("the alignment differs ({found_align} vs {expected_align} bytes)"));
+    }
+    if parts.is_empty() {
+        "same name, size and alignment, but the fields (names, types or offsets) differ".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// `n` bytes in a human unit (`12 B`, `64.0 KiB`, `8.0 MiB`, `1.5 GiB`).
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {} ({n} bytes)", UNITS[unit])
+}

@@ -29,10 +29,12 @@ use core::sync::atomic::{
 /// `FINGERPRINT` must change whenever the layout changes; use
 /// [`fingerprint`](crate::fingerprint) helpers as the derive does.
 ///
-/// A note on `bool`: it is `ShmSafe` because it satisfies all of the above,
-/// but a byte other than 0 or 1 is not a valid `bool`. Set `bool` fields only
-/// through a `Segment::*_with` initializer (plain configuration) and use
-/// `AtomicBool` for anything that changes while the segment is shared.
+/// * is valid for **every** bit pattern of its bytes: any process that can
+///   open the segment may write any byte, and safe code reads it back. So
+///   `bool` (only 0 and 1 are valid), `char`, enums, `NonZero*` and
+///   references are not `ShmSafe`: store a flag as a `u8` or an
+///   `AtomicBool` (whose `load` maps any non-zero byte to `true`), an enum
+///   as an integer with named constants.
 ///
 /// # Examples
 ///
@@ -106,9 +108,9 @@ pub mod fingerprint {
 
 macro_rules! impl_primitive {
     ($($t:ty),* $(,)?) => {$(
-        // SAFETY: a primitive integer, float, bool or std atomic has a fixed
-        // layout, holds no pointer, is valid when zeroed, has no Drop, and is
-        // Send + Sync.
+        // SAFETY: a primitive integer, float or std atomic has a fixed
+        // layout, holds no pointer, is valid for every bit pattern (zero
+        // included), has no Drop, and is Send + Sync.
         unsafe impl ShmSafe for $t {
             const TYPE_NAME: &'static str = stringify!($t);
             const FINGERPRINT: u64 = fingerprint::primitive(
@@ -135,7 +137,6 @@ impl_primitive!(
     isize,
     f32,
     f64,
-    bool,
     AtomicBool,
     AtomicU8,
     AtomicU16,

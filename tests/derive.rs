@@ -16,5 +16,8 @@ fn derive_rejects_what_cannot_live_in_shared_memory() {
     t.compile_fail("tests/ui/raw_pointer_field.rs");
     t.compile_fail("tests/ui/enum.rs");
     t.compile_fail("tests/ui/packed.rs");
+    t.compile_fail("tests/ui/bool_field.rs");
+    t.compile_fail("tests/ui/bool_primitive.rs");
+    t.compile_fail("tests/ui/char_array_field.rs");
     t.pass("tests/ui/pass_nested.rs");
 }

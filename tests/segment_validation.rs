@@ -1,7 +1,7 @@
 //! `open` validates everything it reads: the wrong type, somebody else's
 //! shared memory object, a truncated or corrupted segment, another format
-//! version, a foreign PID namespace, invalid names. Every case is an
-//! `Error`, never a panic, a SIGBUS or a hang.
+//! version, an empty object, invalid names. Every case is an `Error`, never
+//! a panic, a SIGBUS or a hang.
 
 mod common;
 
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use shmsync::{Error, Segment, ShmSafe};
+use shmsync::{AtomicCounter, Error, Segment, ShmSafe};
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -24,6 +24,19 @@ struct Telemetry {
 #[repr(C)]
 struct Other {
     flag: AtomicU32,
+}
+
+/// Two types with the same fields: still two types.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Meters {
+    v: AtomicCounter,
+}
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Seconds {
+    v: AtomicCounter,
 }
 
 /// Header offsets (see the format table in `src/segment/header.rs`).
@@ -56,9 +69,6 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-fn short_timeout<T: shmsync::SegmentPayload + ?Sized>() -> shmsync::SegmentOptions<T> {
-    Segment::<T>::options().open_timeout(Duration::from_millis(300))
-}
 
 #[test]
 fn open_with_another_type_is_layout_mismatch_naming_both() {
@@ -79,6 +89,45 @@ fn open_with_another_type_is_layout_mismatch_naming_both() {
     assert!(msg.contains("Other") && msg.contains("Telemetry"), "{msg}");
     // A slice of the right element type is still another layout.
     assert!(matches!(Segment::<[u64]>::open_slice(&name), Err(Error::LayoutMismatch { .. })));
+}
+
+#[test]
+fn same_fields_under_another_type_name_is_a_layout_mismatch() {
+    let name = common::unique_name("meters");
+    let _seg = Segment::<Meters>::create(&name).expect("create");
+    let err = Segment::<Seconds>::open(&name).expect_err("Seconds is not Meters");
+    assert!(matches!(&err, Error::LayoutMismatch { found, .. } if found == "Meters"), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("type name differs"), "{msg}");
+    assert!(!msg.contains("size differs") && !msg.contains("alignment differs"), "{msg}");
+    drop(Segment::<Meters>::open(&name).expect("the same type opens"));
+}
+
+#[test]
+fn layout_mismatch_says_what_differs() {
+    let name = common::unique_name("differs");
+    let _seg = Segment::<Telemetry>::create(&name).expect("create");
+    // Telemetry is 72 bytes, 8-aligned; Other is 4 bytes, 4-aligned: the
+    // name, the size and the alignment all differ.
+    let msg = Segment::<Other>::open(&name).expect_err("wrong type").to_string();
+    assert!(msg.contains("type name differs"), "{msg}");
+    assert!(msg.contains("size differs (72 vs 4 bytes)"), "{msg}");
+    assert!(msg.contains("alignment differs (8 vs 4 bytes)"), "{msg}");
+
+    let name = common::unique_name("renamed-field");
+    let _seg = Segment::<Other>::create(&name).expect("create");
+    // A struct named like the stored type but with another field name: only
+    // the fields can differ. (Same Rust name, different module.)
+    mod shadow {
+        use super::*;
+        #[derive(ShmSafe)]
+        #[repr(C)]
+        pub struct Other {
+            pub raised: AtomicU32,
+        }
+    }
+    let err = Segment::<shadow::Other>::open(&name).expect_err("another field name");
+    assert!(err.to_string().contains("the fields"), "{err}");
 }
 
 #[test]
@@ -250,18 +299,21 @@ fn segment_from_another_pid_namespace_opens_and_stays_robust() {
 }
 
 #[test]
-fn empty_object_times_out_on_open_and_is_taken_over_by_open_or_create() {
-    // A zero-length object is what a creator leaves if it dies between
-    // `shm_open` and sizing the object.
+fn empty_object_is_reported_at_once_and_taken_over_by_open_or_create() {
+    // A zero-length object nobody locks: a creator that died before sizing
+    // it, or a truncated object. A live creator holds its exclusive lock
+    // from before its object has a name, so there is nothing to wait for:
+    // even with the default 5 s open timeout the answer comes at once.
     let name = common::unique_name("empty");
     let _cleanup = RemoveOnDrop(name.clone());
     std::fs::write(shm_path(&name), b"").expect("create empty object");
     let started = Instant::now();
-    match short_timeout::<Telemetry>().open(&name) {
-        Err(Error::InitTimeout { timeout, .. }) => assert_eq!(timeout, Duration::from_millis(300)),
-        other => panic!("expected InitTimeout, got {other:?}"),
+    match Segment::<Telemetry>::open(&name) {
+        Err(Error::NotASegment { reason, .. }) => assert!(reason.contains("empty"), "{reason}"),
+        other => panic!("expected NotASegment (empty), got {other:?}"),
     }
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(5), "waited the whole open timeout: {waited:?}");
     let seg =
         Segment::<Telemetry>::open_or_create_with(&name, |t| t.values[0] = 5).expect("take over");
     assert!(seg.is_owner());

@@ -222,3 +222,43 @@ fn writer_killed_holding_the_lock_is_replaced_and_counted() {
     seg.latest.write(Stamped::new(3)).expect("write");
     assert_eq!(seg.latest.writer_recoveries(), 1);
 }
+
+/// A live writer that never lets go (here: parked inside `update`; equally a
+/// broken peer that wrote a live-looking owner into the writer lock) makes
+/// `write` wait, but `try_write`/`try_update` report `WouldBlock` and the
+/// `_timeout` forms `TimedOut`, leaving the value unchanged; once the
+/// writer dies, they take over.
+#[test]
+fn try_and_timeout_writes_report_a_live_writer_that_never_lets_go() {
+    use shmsync::SeqLockError;
+    let (name, seg) = create("seqlock-try");
+    seg.latest.write(Stamped::new(1)).expect("write");
+    let mut child = common::spawn("child_entry", "die_in_update", &[&name]);
+    child.wait_for("holding_writer_lock", PROGRESS_TIMEOUT);
+
+    assert_eq!(seg.latest.try_write(Stamped::new(7)), Err(SeqLockError::WouldBlock));
+    assert_eq!(
+        seg.latest.try_update(|_| unreachable!("not called")),
+        Err(SeqLockError::WouldBlock)
+    );
+    let started = Instant::now();
+    assert_eq!(
+        seg.latest.write_timeout(Stamped::new(7), Duration::from_millis(200)),
+        Err(SeqLockError::TimedOut)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(
+        seg.latest.update_timeout(Duration::from_millis(50), |_| unreachable!("not called")),
+        Err(SeqLockError::TimedOut)
+    );
+    assert_eq!(seg.latest.read().number(), Some(1), "failed writes change nothing");
+    assert!(SeqLockError::TimedOut.to_string().contains("timed out"));
+
+    child.kill();
+    seg.latest
+        .write_timeout(Stamped::new(2), PROGRESS_TIMEOUT)
+        .expect("a dead writer is taken over within the timeout");
+    assert_eq!(seg.latest.read().number(), Some(2));
+    assert_eq!(seg.latest.writer_recoveries(), 1);
+    assert_eq!(seg.latest.try_write(Stamped::new(3)), Ok(()));
+}

@@ -5,9 +5,11 @@
 //! (optionally with `align(N)`) or `#[repr(transparent)]` and whose every
 //! field is `ShmSafe`; it rejects enums, unions, `repr(packed)` and any field
 //! type that is not `ShmSafe` (pointers, references, `Box`, `String`, …) with
-//! a compile error. It generates the type's name and its layout fingerprint
-//! from the field names, the fields' own fingerprints, their offsets, and the
-//! struct's size and alignment.
+//! a compile error, as well as fields with invalid bit patterns (`bool`,
+//! `char`), which another process could write. It generates the type's name
+//! and its layout fingerprint from the type's name, the field names, the
+//! fields' own fingerprints, their offsets, and the struct's size and
+//! alignment.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -60,6 +62,7 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     let mut steps = Vec::new();
     for (index, field) in fields.iter().enumerate() {
         let ty = &field.ty;
+        reject_invalid_bit_patterns(ty)?;
         let (label, member) = match &field.ident {
             Some(ident) => (ident.to_string(), quote!(#ident)),
             None => {
@@ -93,6 +96,9 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
             const FINGERPRINT: u64 = {
                 ::core::assert!(!::core::mem::needs_drop::<Self>(), #drop_msg);
                 let mut h = ::shmsync::fingerprint::str(::shmsync::fingerprint::SEED, "struct");
+                // The name too: two structs with the same fields are still
+                // different types (`Meters` is not `Seconds`).
+                h = ::shmsync::fingerprint::str(h, #name_str);
                 #(#steps)*
                 h = ::shmsync::fingerprint::word(h, ::core::mem::size_of::<Self>() as u64);
                 h = ::shmsync::fingerprint::word(h, ::core::mem::align_of::<Self>() as u64);
@@ -100,6 +106,36 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
             };
         }
     })
+}
+
+/// Rejects, with an error that says what to use instead, field types that
+/// have invalid bit patterns (`bool`, `char`, and arrays of them): any
+/// process may write any byte of a segment. The trait bound would reject
+/// them too, but only with "`ShmSafe` is not implemented for `bool`".
+fn reject_invalid_bit_patterns(ty: &syn::Type) -> syn::Result<()> {
+    match ty {
+        syn::Type::Array(a) => reject_invalid_bit_patterns(&a.elem),
+        syn::Type::Paren(p) => reject_invalid_bit_patterns(&p.elem),
+        syn::Type::Group(g) => reject_invalid_bit_patterns(&g.elem),
+        syn::Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else { return Ok(()) };
+            let hint = match last.ident.to_string().as_str() {
+                "bool" => "store the flag as a `u8` or an `AtomicBool` instead",
+                "char" => "store the code point as a `u32` instead",
+                _ => return Ok(()),
+            };
+            Err(Error::new(
+                ty.span(),
+                format!(
+                    "`{}` is not ShmSafe: any process that can open a segment may write any \
+                     byte into it, and a `{}` holding an invalid bit pattern is undefined \
+                     behavior; {hint}",
+                    last.ident, last.ident
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Accepts `repr(C)` (with `align(N)`) and `repr(transparent)`; rejects a

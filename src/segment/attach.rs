@@ -69,6 +69,9 @@ pub(crate) struct Attached {
     pub(crate) geometry: Geometry,
     /// Whether this handle initialized the object.
     pub(crate) owner: bool,
+    /// The process that made this handle: a forked child's copy of an
+    /// owner's handle is not the owner (it must not unlink the name).
+    pub(crate) pid: u32,
     /// `fstat` of the object, to recognize it by name before unlinking.
     pub(crate) stat: FileStat,
 }
@@ -93,7 +96,7 @@ impl Attached {
             ino: stat.ino,
         })
         .map_err(io_err(name, "holding the process token"))?;
-        Ok(Attached { map, file, geometry, owner, stat })
+        Ok(Attached { map, file, geometry, owner, pid: getpid(), stat })
     }
 }
 
@@ -120,15 +123,8 @@ pub(crate) fn create(
     let geometry = geometry_for(name, shape, count)?;
     check_mode(name, cfg.mode)?;
     let deadline = deadline(cfg);
-    let file = match create_exclusive(name, cfg.mode)? {
-        Some(file) => file,
-        None => return Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
-    };
-    match initialize_fresh(name, cfg, shape, geometry, file, init, deadline)? {
-        Some(attached) => Ok(attached),
-        // An `open_or_create` elsewhere initialized the object we created
-        // while we were between `shm_open` and the lock: it exists, made by
-        // someone else.
+    match create_locked(name, cfg, deadline)? {
+        Some(file) => initialize_locked(name, shape, geometry, file, init, false),
         None => Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
     }
 }
@@ -136,7 +132,6 @@ pub(crate) fn create(
 /// `open`: attaches to an existing, initialized object.
 pub(crate) fn open(name: &SegmentName, cfg: &Config, shape: &PayloadShape) -> Result<Attached> {
     let deadline = deadline(cfg);
-    let mut backoff = Backoff::new();
     loop {
         match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return Ok(a),
@@ -145,7 +140,16 @@ pub(crate) fn open(name: &SegmentName, cfg: &Config, shape: &PayloadShape) -> Re
                 return Err(Error::CreatorDied { name: name.as_str().to_owned(), pid: creator_pid })
             }
             Attempt::Busy => {}
-            Attempt::Empty(_file) => backoff.pause(),
+            // A live creator holds its exclusive lock from before the name
+            // exists (see `create_locked`), so an empty object nobody locks
+            // is a dead creator's (or a truncated object): say so at once.
+            Attempt::Empty(_) => {
+                return Err(not_a_segment(
+                    name,
+                    "it is empty (0 bytes) and no creator is initializing it: its creator \
+                     died before sizing it, or it was truncated; open_or_create takes it over",
+                ))
+            }
         }
         if Instant::now() >= deadline {
             return Err(init_timeout(name, cfg));
@@ -170,23 +174,20 @@ pub(crate) fn open_or_create(
     let deadline = deadline(cfg);
     let mut backoff = Backoff::new();
     loop {
-        if let Some(file) = create_exclusive(name, cfg.mode)? {
-            if let Some(a) = initialize_fresh(name, cfg, shape, geometry, file, init, deadline)? {
-                return Ok(a);
-            }
-            // Someone took our fresh object over; open it like anyone else.
+        if let Some(file) = create_locked(name, cfg, deadline)? {
+            return initialize_locked(name, shape, geometry, file, init, false);
         }
         let taken_file = match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return check_count(name, a, count),
-            // Unlinked between our `shm_open(O_EXCL)` and our open: retry.
+            // Unlinked between our attempt to create and our open: retry.
             Attempt::Gone => None,
             Attempt::Busy => None,
             Attempt::Empty(file) | Attempt::Unfinished { file, .. } => Some(file),
         };
         if let Some(file) = taken_file {
             // We hold a shared lock and nobody holds the exclusive one: the
-            // initializer died (or, for an empty object, has not locked it
-            // yet). Upgrading succeeds only if no other handle holds a lock;
+            // initializer died. Upgrading succeeds only if no other handle
+            // holds a lock;
             // converting keeps our view valid: nobody can have re-initialized
             // the object while our shared lock was held.
             if sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
@@ -195,6 +196,8 @@ pub(crate) fn open_or_create(
                 best_effort_fchmod(&file, cfg.mode);
                 return initialize_locked(name, shape, geometry, file, init, true);
             }
+            // Let go of our shared lock before pausing, so that we never
+            // keep another taker (or a legacy-path creator) out while asleep.
             drop(file);
             backoff.pause();
         }
@@ -222,6 +225,13 @@ pub(crate) fn unlink(name: &SegmentName) -> Result<()> {
 
 /// Unlinks `name` only if it still names the object `stat` describes: an
 /// owner must not remove a newer object that reuses its name.
+///
+/// Between the `stat` and the unlink the name could change hands only if a
+/// third process unlinked our live segment's name and a fourth created a new
+/// object under it within that window. The first step alone already splits
+/// the processes (later openers can no longer find our object), so this
+/// window adds no harm of its own; the kernel offers no "unlink if this
+/// inode" to close it.
 pub(crate) fn unlink_if_same(name: &SegmentName, stat: &FileStat) {
     if let Ok(now) = sys::stat(name.path()) {
         if now.dev == stat.dev && now.ino == stat.ino {
@@ -234,26 +244,70 @@ pub(crate) fn unlink_if_same(name: &SegmentName, stat: &FileStat) {
 // creating
 // ---------------------------------------------------------------------------
 
-/// `shm_open(O_CREAT | O_EXCL | O_RDWR)`; `None` if the name exists.
-fn create_exclusive(name: &SegmentName, mode: u32) -> Result<Option<File>> {
-    match sys::shm_open(name.shm_name(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode) {
-        Ok(fd) => Ok(Some(File::from(fd))),
+/// A new object named `name`, with exactly `mode`, whose exclusive lock the
+/// returned file already holds; `None` if the name exists.
+///
+/// The object is made unnamed (`O_TMPFILE`), locked, and only then linked
+/// under its name, atomically (`EEXIST` if taken). So nobody ever sees a
+/// live creator's object unlocked, an opener that finds an empty object
+/// nobody locks knows at once that its creator died, and a creator that
+/// fails before the link leaves no name behind. Where `O_TMPFILE` or the
+/// link is not available it falls back to [`create_locked_by_name`].
+fn create_locked(name: &SegmentName, cfg: &Config, deadline: Instant) -> Result<Option<File>> {
+    let mode = cfg.mode;
+    let file = match sys::shm_tmpfile(mode) {
+        Ok(fd) => File::from(fd),
+        Err(e) if lacks_tmpfile(&e) => return create_locked_by_name(name, cfg, deadline),
+        Err(e) => return Err(create_error(name, e)),
+    };
+    // The exact mode: `open` applied the umask.
+    sys::fchmod(file.as_fd(), mode).map_err(io_err(name, "fchmod"))?;
+    // Unnamed, so nobody else can hold a lock on it: granted at once.
+    if !sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
+        .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+    {
+        return Err(Error::Io {
+            name: name.as_str().to_owned(),
+            op: "fcntl(F_OFD_SETLK)",
+            source: io::Error::other("an unnamed object was locked by someone else"),
+        });
+    }
+    match sys::link_tmpfile(file.as_fd(), name.path()) {
+        Ok(()) => Ok(Some(file)),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(None),
-        Err(e) => Err(open_error(name, e)),
+        Err(e) if lacks_tmpfile(&e) || e.raw_os_error() == Some(libc::EPERM) => {
+            create_locked_by_name(name, cfg, deadline)
+        }
+        Err(e) => Err(create_error(name, e)),
     }
 }
 
-/// Takes the exclusive lock on an object we just created and initializes
-/// it. `None` if an `open_or_create` elsewhere took it over first.
-fn initialize_fresh(
+/// Errors that mean "no `O_TMPFILE` + link here": an old kernel or a file
+/// system without it, or no way to link an unnamed file.
+fn lacks_tmpfile(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL) | Some(libc::ENOENT)
+    )
+}
+
+/// The fallback of [`create_locked`]: `shm_open(O_CREAT | O_EXCL)`, then the
+/// exclusive lock. Between the two an opener can see the empty object
+/// unlocked: `open` then reports it empty, and an `open_or_create` may take
+/// it over, in which case this returns `None` (the name exists, made by
+/// someone else).
+fn create_locked_by_name(
     name: &SegmentName,
     cfg: &Config,
-    shape: &PayloadShape,
-    geometry: Geometry,
-    file: File,
-    init: Init<'_>,
     deadline: Instant,
-) -> Result<Option<Attached>> {
+) -> Result<Option<File>> {
+    let mode = cfg.mode;
+    let file =
+        match sys::shm_open(name.shm_name(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode) {
+            Ok(fd) => File::from(fd),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(None),
+            Err(e) => return Err(create_error(name, e)),
+        };
     let mut backoff = Backoff::new();
     loop {
         // An opener may hold a shared lock for a moment (it sees an empty
@@ -268,18 +322,25 @@ fn initialize_fresh(
             return Ok(None);
         }
         if Instant::now() >= deadline {
-            unlink_if_same(name, &fstat(name, &file)?);
+            // Not unlinked: by now another process may have taken the name
+            // over; an empty object left behind is taken over by the next
+            // `open_or_create`.
             return Err(init_timeout(name, cfg));
         }
         backoff.pause();
     }
-    if fstat(name, &file)?.size > 0 {
+    // We hold the exclusive lock: nobody else is attached, so on failure
+    // the name (still ours) can go.
+    let stat = fstat(name, &file)?;
+    if stat.size > 0 {
         // Taken over, finished and abandoned before we got the lock.
         return Ok(None);
     }
-    // The exact mode: `shm_open` applied the umask.
-    sys::fchmod(file.as_fd(), cfg.mode).map_err(io_err(name, "fchmod"))?;
-    initialize_locked(name, shape, geometry, file, init, false).map(Some)
+    if let Err(e) = sys::fchmod(file.as_fd(), mode) {
+        unlink_if_same(name, &stat);
+        return Err(io_err(name, "fchmod")(e));
+    }
+    Ok(Some(file))
 }
 
 /// Sizes, maps and initializes an object whose exclusive lock `file` holds,
@@ -317,6 +378,9 @@ fn initialize_locked(
     // Never below HEADER_SIZE (total_size includes the header), so waiters'
     // header-only mappings stay valid.
     sys::ftruncate(file.as_fd(), geometry.total_size as u64).map_err(io_err(name, "ftruncate"))?;
+    // Reserve every page before anything touches one: a sparse object on a
+    // full /dev/shm kills its first writer with SIGBUS.
+    reserve(name, &file, geometry.total_size as u64)?;
     // Listed (and our token held on it) before the initializer can lock
     // anything in it, let alone publish it.
     let attached =
@@ -377,6 +441,37 @@ fn creator() -> Creator {
         pid_namespace: pid_namespace_id(),
         unix_nanos,
     }
+}
+
+/// Reserves the object's `len` bytes; `NoSpace` (with what was free) if
+/// `/dev/shm` cannot hold them. A file system without `fallocate` keeps the
+/// sparse object (nothing better can be done there).
+fn reserve(name: &SegmentName, file: &File, len: u64) -> Result<()> {
+    match sys::reserve(file.as_fd(), len) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Err(no_space(name, file, len)),
+        Err(e) => Err(io_err(name, "fallocate")(e)),
+    }
+}
+
+/// `NoSpace` for `needed` bytes, with what the file system has free.
+fn no_space(name: &SegmentName, file: &File, needed: u64) -> Error {
+    let available = sys::available_bytes(file.as_fd()).unwrap_or(0);
+    Error::NoSpace { name: name.as_str().to_owned(), needed, available }
+}
+
+/// Maps an error of creating the object `name` (no space for one more
+/// object is `NoSpace`, the rest as `shm_open`'s).
+fn create_error(name: &SegmentName, e: io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::ENOSPC) {
+        let available = std::fs::File::open("/dev/shm")
+            .ok()
+            .and_then(|dir| sys::available_bytes(dir.as_fd()).ok())
+            .unwrap_or(0);
+        return Error::NoSpace { name: name.as_str().to_owned(), needed: 0, available };
+    }
+    open_error(name, e)
 }
 
 fn best_effort_fchmod(file: &File, mode: u32) {
@@ -466,13 +561,17 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
                 found,
             })
         }
-        Err(Rejection::Layout { found_name, found_fingerprint }) => {
+        Err(Rejection::Layout { found_name, found_fingerprint, found_size, found_align }) => {
             return Err(Error::LayoutMismatch {
                 name: name.as_str().to_owned(),
                 expected: shape.type_name,
                 found: found_name,
                 expected_fingerprint: shape.fingerprint,
                 found_fingerprint,
+                expected_size: shape.element_size as u64,
+                found_size,
+                expected_align: shape.align as u64,
+                found_align,
             })
         }
         Err(Rejection::Size { expected, found }) => {

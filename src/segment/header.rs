@@ -276,7 +276,7 @@ pub(crate) enum Rejection {
     /// Another format version.
     Version(u32),
     /// Another payload type.
-    Layout { found_name: String, found_fingerprint: u64 },
+    Layout { found_name: String, found_fingerprint: u64, found_size: u64, found_align: u64 },
     /// Sizes inconsistent with the object size.
     Size { expected: u64, found: u64 },
 }
@@ -319,6 +319,8 @@ impl Snapshot {
             return Err(Rejection::Layout {
                 found_name: self.type_name().unwrap_or("<invalid type name>").to_owned(),
                 found_fingerprint: self.fingerprint,
+                found_size: self.element_size,
+                found_align: self.payload_align,
             });
         }
         // Same fingerprint: the same type, so any disagreement below is

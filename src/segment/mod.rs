@@ -59,6 +59,25 @@ use name::SegmentName;
 /// stale name and [`is_attached`](crate::is_attached) to ask whether anyone
 /// still uses it.
 ///
+/// Ownership belongs to the creating *process*: a child that `fork`s with an
+/// owner's handle (and drops its copy, or returns from the scope) is not an
+/// owner and leaves the name alone, since its parent still uses it.
+///
+/// # `fork`
+///
+/// A forked child keeps every segment mapped and can use it (its locks get a
+/// process identity of its own before its first lock). A guard it inherited
+/// is not its own: dropping it panics (see
+/// [`ShmMutexGuard`](crate::ShmMutexGuard)). The child keeps its parent's
+/// locks held while it lives, since it maps the parent's guards; `exec`
+/// releases them.
+///
+/// # Reserved space
+///
+/// Creating a segment reserves all of its pages in `/dev/shm` at once
+/// (`fallocate`), so a full `/dev/shm` is [`NoSpace`](crate::Error::NoSpace)
+/// at creation, never a SIGBUS at the first write.
+///
 /// # Creation protocol and crashes
 ///
 /// The creator holds an exclusive open-file-description lock on the object
@@ -159,10 +178,11 @@ impl<T: ?Sized + SegmentPayload> Segment<T> {
 
     /// Whether this handle initialized the segment (by `create`, or as the
     /// one creator of `open_or_create`, or by taking over a segment whose
-    /// creator died while initializing). An owner unlinks the name on drop
-    /// unless told otherwise.
+    /// creator died while initializing), in the process that did so (not in
+    /// a child it forked). An owner unlinks the name on drop unless told
+    /// otherwise.
     pub fn is_owner(&self) -> bool {
-        self.inner.owner
+        self.inner.owner && self.inner.pid == crate::sys::process::getpid()
     }
 
     /// Wraps a validated attachment, registering the mapping.
@@ -277,7 +297,10 @@ impl<T: ?Sized + SegmentPayload> fmt::Debug for Segment<T> {
 
 impl<T: ?Sized + SegmentPayload> Drop for Segment<T> {
     fn drop(&mut self) {
-        if self.inner.owner && self.unlink_on_drop {
+        // `is_owner`: only the creating process unlinks, never a forked
+        // child dropping its copy of the handle (the parent still uses the
+        // name, and a later `open_or_create` would silently split them).
+        if self.is_owner() && self.unlink_on_drop {
             attach::unlink_if_same(&self.name, &self.inner.stat);
         }
         // `inner` drops next: unlisted from the liveness registry (closing

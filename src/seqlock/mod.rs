@@ -10,11 +10,12 @@ mod atomic_copy;
 mod latch;
 mod writer;
 
-use crate::sync::{spin_loop, yield_now};
+use crate::sync::{spin_loop, yield_now, Instant};
 use crate::ShmSafe;
 use bytemuck::Pod;
+use core::time::Duration;
 use latch::Latch;
-use writer::WriterLine;
+use writer::{WriterGuard, WriterLine};
 
 pub use writer::SeqLockError;
 
@@ -264,7 +265,43 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     /// process overwrote the writer lock's word while this thread held it
     /// (the robust lock's ownership check).
     pub fn write(&self, value: T) -> Result<(), SeqLockError> {
-        let guard = self.writer.lock()?;
+        let guard = self.writer.lock(None)?;
+        self.latch.publish(&value);
+        drop(guard);
+        Ok(())
+    }
+
+    /// As [`write`](Self::write), but fails with
+    /// [`SeqLockError::WouldBlock`] instead of waiting if a live writer
+    /// holds the writer lock. (A dead writer is still taken over.)
+    ///
+    /// # Errors
+    ///
+    /// [`SeqLockError::WouldBlock`], or as [`write`](Self::write).
+    ///
+    /// # Panics
+    ///
+    /// As [`write`](Self::write), except that the calling thread's own
+    /// writer lock is `WouldBlock`, not a panic.
+    pub fn try_write(&self, value: T) -> Result<(), SeqLockError> {
+        let guard = self.writer.try_lock()?;
+        self.latch.publish(&value);
+        drop(guard);
+        Ok(())
+    }
+
+    /// As [`write`](Self::write), waiting at most `timeout` for a live
+    /// writer to release the writer lock.
+    ///
+    /// # Errors
+    ///
+    /// [`SeqLockError::TimedOut`], or as [`write`](Self::write).
+    ///
+    /// # Panics
+    ///
+    /// As [`write`](Self::write).
+    pub fn write_timeout(&self, value: T, timeout: Duration) -> Result<(), SeqLockError> {
+        let guard = self.writer.lock(Instant::now().checked_add(timeout))?;
         self.latch.publish(&value);
         drop(guard);
         Ok(())
@@ -289,12 +326,52 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     /// If `f` panics (the panic is propagated after the lock is released),
     /// and in the cases listed under [`write`](Self::write).
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, SeqLockError> {
-        let guard = self.writer.lock()?;
+        let guard = self.writer.lock(None)?;
+        Ok(self.update_locked(guard, f))
+    }
+
+    /// As [`update`](Self::update), but fails with
+    /// [`SeqLockError::WouldBlock`] (without calling `f`) instead of waiting
+    /// if a live writer holds the writer lock.
+    ///
+    /// # Errors
+    ///
+    /// [`SeqLockError::WouldBlock`], or as [`update`](Self::update).
+    ///
+    /// # Panics
+    ///
+    /// As [`update`](Self::update).
+    pub fn try_update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, SeqLockError> {
+        let guard = self.writer.try_lock()?;
+        Ok(self.update_locked(guard, f))
+    }
+
+    /// As [`update`](Self::update), waiting at most `timeout` for a live
+    /// writer to release the writer lock (`f` is not called if it does not).
+    ///
+    /// # Errors
+    ///
+    /// [`SeqLockError::TimedOut`], or as [`update`](Self::update).
+    ///
+    /// # Panics
+    ///
+    /// As [`update`](Self::update).
+    pub fn update_timeout<R>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&mut T) -> R,
+    ) -> Result<R, SeqLockError> {
+        let guard = self.writer.lock(Instant::now().checked_add(timeout))?;
+        Ok(self.update_locked(guard, f))
+    }
+
+    /// The body of every `update` form, with the writer lock held.
+    fn update_locked<R>(&self, guard: WriterGuard<'_>, f: impl FnOnce(&mut T) -> R) -> R {
         let mut value = self.latch.current_for_writer();
         let result = f(&mut value);
         self.latch.publish(&value);
         drop(guard);
-        Ok(result)
+        result
     }
 
     /// How many times a writer has taken over the writer lock from a writer
@@ -314,7 +391,7 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_write_torn_then_die(&self, value: T, words: usize) {
-        let guard = self.writer.lock().expect("a model's lock is never corrupt");
+        let guard = self.writer.lock(None).expect("a model's lock is never corrupt");
         self.latch.publish_torn(&value, words);
         core::mem::forget(guard);
         crate::sync::loom_hooks::simulate_process_death();

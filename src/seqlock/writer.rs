@@ -19,14 +19,16 @@
 //! | `recoveries` (`u64`) | take-overs from a dead writer since creation (wrapping) | the writer that took over, while holding `lock` |
 
 use crate::raw_mutex::{Acquired, RawLockError, RawMutex};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Instant, Ordering};
 
-/// Why a [`SeqLock`](crate::SeqLock) write did not happen.
-///
-/// Only a corrupt segment (another process writing garbage over the
-/// seqlock) produces it: the writer lock of a seqlock is always left
-/// consistent by its own code, even when a writer dies. The value is
+/// Why a [`SeqLock`](crate::SeqLock) write did not happen. The value is
 /// unchanged when a write fails.
+///
+/// `write` and `update` wait for as long as a live writer holds the writer
+/// lock, so they fail only on a corrupt segment (another process writing
+/// garbage over the seqlock): the writer lock of a seqlock is always left
+/// consistent by its own code, even when a writer dies. The `try_` and
+/// `_timeout` forms also report a live writer that does not let go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SeqLockError {
@@ -38,6 +40,16 @@ pub enum SeqLockError {
          memory holding it was overwritten by something else: recreate the segment"
     )]
     WriterLockCorrupt,
+
+    /// `try_write`/`try_update`: another live writer holds the writer lock.
+    #[error("another writer holds the seqlock's writer lock")]
+    WouldBlock,
+
+    /// `write_timeout`/`update_timeout`: a live writer held the writer lock
+    /// for the whole timeout (or a broken peer left a live-looking owner in
+    /// its word).
+    #[error("timed out waiting for the seqlock's writer lock")]
+    TimedOut,
 }
 
 /// The writer lock and the recovery count, on their own cache line. The
@@ -62,15 +74,27 @@ impl WriterLine {
         Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
     }
 
-    /// Takes the writer lock, waiting as long as a live writer holds it, and
-    /// taking over from a dead one.
-    pub(crate) fn lock(&self) -> Result<WriterGuard<'_>, SeqLockError> {
-        match self.lock.lock(None) {
+    /// Takes the writer lock, waiting until `deadline` (forever if `None`)
+    /// while a live writer holds it, and taking over from a dead one.
+    pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<WriterGuard<'_>, SeqLockError> {
+        self.acquired(self.lock.lock(deadline))
+    }
+
+    /// Takes the writer lock if no live writer holds it.
+    pub(crate) fn try_lock(&self) -> Result<WriterGuard<'_>, SeqLockError> {
+        self.acquired(self.lock.try_lock())
+    }
+
+    fn acquired(
+        &self,
+        attempt: Result<Acquired, RawLockError>,
+    ) -> Result<WriterGuard<'_>, SeqLockError> {
+        match attempt {
             Ok(Acquired::Clean) => {}
             Ok(Acquired::OwnerDied) => self.recover(),
-            Err(RawLockError::NotRecoverable) | Err(_) => {
-                return Err(SeqLockError::WriterLockCorrupt);
-            }
+            Err(RawLockError::WouldBlock) => return Err(SeqLockError::WouldBlock),
+            Err(RawLockError::TimedOut) => return Err(SeqLockError::TimedOut),
+            Err(RawLockError::NotRecoverable) => return Err(SeqLockError::WriterLockCorrupt),
         }
         Ok(WriterGuard { line: self })
     }

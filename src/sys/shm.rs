@@ -229,3 +229,97 @@ pub(crate) fn reopen(fd: BorrowedFd<'_>, writable: bool) -> io::Result<OwnedFd> 
     // SAFETY: `new` was just returned by a successful open; nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
+
+/// The directory `shm_open` names live in (glibc and musl).
+const SHM_DIR: &CStr = c"/dev/shm";
+
+/// `open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, mode)`: a new, unnamed
+/// object in the shared memory directory, which [`link_tmpfile`] can later
+/// give a name. `EOPNOTSUPP`/`EISDIR`/`EINVAL` where the kernel or the file
+/// system lacks `O_TMPFILE`.
+pub(crate) fn shm_tmpfile(mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `SHM_DIR` is NUL-terminated and static; open has no other
+    // memory-safety preconditions.
+    let fd = cvt(unsafe {
+        libc::open(
+            SHM_DIR.as_ptr(),
+            libc::O_TMPFILE | libc::O_RDWR | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    })?;
+    // SAFETY: `fd` was just returned by a successful open; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Gives the unnamed object `fd` (from [`shm_tmpfile`]) the name `path`,
+/// atomically: `EEXIST` if the name is taken. Through `/proc/self/fd` (what
+/// an unprivileged process may do), else with `AT_EMPTY_PATH` (which needs
+/// `CAP_DAC_READ_SEARCH`).
+pub(crate) fn link_tmpfile(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
+    let proc_path = format!("/proc/self/fd/{}\0", fd.as_raw_fd());
+    let proc_path = CStr::from_bytes_with_nul(proc_path.as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: both paths are NUL-terminated and outlive the call.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOENT) {
+        return Err(err);
+    }
+    // No /proc (or the descriptor's entry is missing): link by descriptor.
+    // SAFETY: `fd` is live; the empty path is NUL-terminated and static.
+    cvt(unsafe {
+        libc::linkat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    })
+    .map(drop)
+}
+
+/// Reserves the object's first `len` bytes (`fallocate`, mode 0), so that
+/// touching them can never fail with SIGBUS for lack of space: tmpfs
+/// allocates pages only when they are first touched otherwise. `ENOSPC`
+/// when the file system is too full.
+pub(crate) fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size exceeds off_t"))?;
+    if len == 0 {
+        return Ok(());
+    }
+    loop {
+        // SAFETY: `fd` is a live descriptor borrowed for the call.
+        let r = unsafe { libc::fallocate(fd.as_raw_fd(), 0, 0, len) };
+        if r == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
+    }
+}
+
+/// Bytes available to this user on the file system holding `fd`
+/// (`fstatvfs`: free blocks × fragment size).
+pub(crate) fn available_bytes(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut st = core::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `fd` is live; `st` is valid for writes of one `statvfs`.
+    cvt(unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstatvfs succeeded, so it initialized `st`.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
