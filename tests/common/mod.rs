@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 const ROLE_ENV: &str = "SHMSYNC_TEST_ROLE";
 const ARGS_ENV: &str = "SHMSYNC_TEST_ARGS";
 const ENTRY_ENV: &str = "SHMSYNC_TEST_ENTRY";
+/// Set (to anything) when the role must run on the main thread.
+const MAIN_THREAD_ENV: &str = "SHMSYNC_TEST_MAIN_THREAD";
 /// A child announces a point by printing this prefix and the point's name.
 const POINT_PREFIX: &str = "@@point ";
 
@@ -91,7 +93,64 @@ pub struct ChildProcess {
 /// dispatched by the test named `entry` (the test containing `run_child`).
 pub fn spawn(entry: &str, role: &str, args: &[&str]) -> ChildProcess {
     let exe = std::env::current_exe().expect("current test binary");
-    let mut child = Command::new(exe)
+    start(Command::new(exe), entry, role, args)
+}
+
+/// Spawns like [`spawn`], with `prefix` (a program and its arguments, e.g.
+/// `["unshare", "-T", "--boottime", "1000", "--"]`) run in front of the test
+/// binary. The prefix program must run the binary with the arguments,
+/// environment and standard output it is given; [`ChildProcess::pid`] is
+/// then the prefix program's process (the same process if it `exec`s the
+/// binary, its parent if it forks first).
+pub fn spawn_under(prefix: &[&str], entry: &str, role: &str, args: &[&str]) -> ChildProcess {
+    let exe = std::env::current_exe().expect("current test binary");
+    let (program, prefix_args) = prefix.split_first().expect("a prefix names a program");
+    let mut command = Command::new(program);
+    command.args(prefix_args).arg(exe);
+    start(command, entry, role, args)
+}
+
+/// Spawns the current test binary to run `role` on its *main* thread,
+/// before the test harness starts. libtest runs every test, and so every
+/// [`run_child`] role, on a thread of its own; a role that needs to be the
+/// thread-group leader (whose thread id is the process id) runs this way.
+///
+/// The test binary must call [`run_main_thread_role`] from an
+/// `.init_array` constructor. `entry` names a test of that binary that
+/// calls [`assert_not_a_main_thread_role`]: the harness only reaches it if
+/// the constructor did not take over.
+pub fn spawn_main_thread_role(entry: &str, role: &str, args: &[&str]) -> ChildProcess {
+    let exe = std::env::current_exe().expect("current test binary");
+    let mut command = Command::new(exe);
+    command.env(MAIN_THREAD_ENV, "1");
+    start(command, entry, role, args)
+}
+
+/// Runs the role if this process was spawned by [`spawn_main_thread_role`]
+/// (call it from an `.init_array` constructor, which runs on the main
+/// thread before `main`); otherwise returns at once. Never returns in such
+/// a child: it exits with status 0 after the role returns.
+pub fn run_main_thread_role(role_fn: impl FnOnce(&str, &[String])) {
+    if std::env::var_os(MAIN_THREAD_ENV).is_none() {
+        return;
+    }
+    run_child(role_fn);
+    unreachable!("spawned as a main-thread role without a role");
+}
+
+/// Fails if this process was spawned to run a main-thread role but reached
+/// the test harness: the constructor that should have run it did not.
+pub fn assert_not_a_main_thread_role() {
+    assert!(
+        std::env::var_os(MAIN_THREAD_ENV).is_none(),
+        "spawned to run a role on the main thread, but no constructor ran it"
+    );
+}
+
+/// Starts `command` (the test binary, possibly behind a prefix) as a child
+/// running `role`, with its standard output forwarded for points.
+fn start(mut command: Command, entry: &str, role: &str, args: &[&str]) -> ChildProcess {
+    let mut child = command
         .args([entry, "--exact", "--nocapture", "--test-threads=1", "-q"])
         .env(ROLE_ENV, role)
         .env(ARGS_ENV, args.join("\u{1f}"))
@@ -147,6 +206,12 @@ impl ChildProcess {
                 }
             }
         }
+    }
+
+    /// Whether the child is still running (a child that has exited is
+    /// reaped here, so a zombie does not count as running).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILLs the child and reaps it.
