@@ -3,14 +3,19 @@
 use std::io;
 use std::time::Duration;
 
-/// Everything that can go wrong creating, opening or validating a segment.
+/// Everything that can go wrong creating, opening or validating a segment,
+/// and the lock failures that carry no guard.
 ///
 /// Each message says what happened and what to do about it. The enum is
 /// `#[non_exhaustive]`: match the variants you handle and keep a `_` arm.
+/// It is `'static`, so `?` moves it into a `Box<dyn Error>` or an
+/// `anyhow::Error`.
 ///
-/// Lock-specific outcomes (a dead owner, a timeout) are not errors of this
-/// type; see [`LockError`](crate::LockError) and
-/// [`TryLockError`](crate::TryLockError).
+/// A dead owner is not an error of this type, since it comes with a guard
+/// to repair through: see [`LockError`](crate::LockError) and
+/// [`TryLockError`](crate::TryLockError), or let
+/// [`ShmMutex::lock_or_repair`](crate::ShmMutex::lock_or_repair) run the
+/// repair and return `Result<guard, Error>`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -182,6 +187,25 @@ pub enum Error {
         /// Bytes `/dev/shm` had free for this user when it failed.
         available: u64,
     },
+
+    /// A mutex is not recoverable: an earlier owner-died recovery was
+    /// abandoned without `make_consistent`, so its data cannot be trusted.
+    #[error(
+        "the mutex is not recoverable: an earlier owner-died recovery was abandoned without \
+         make_consistent; recreate the data it protected"
+    )]
+    NotRecoverable,
+
+    /// A lock was held by a live owner for the whole timeout.
+    #[error("timed out after {timeout:?} waiting for a lock held by a live owner")]
+    TimedOut {
+        /// The timeout that elapsed.
+        timeout: Duration,
+    },
+
+    /// A seqlock write failed (see [`SeqLockError`](crate::SeqLockError)).
+    #[error(transparent)]
+    SeqLock(#[from] crate::SeqLockError),
 
     /// An operating system call failed for another reason.
     #[error("{op} failed for segment {name:?}: {source}")]

@@ -258,6 +258,87 @@ impl<T> ShmMutex<T> {
         }
     }
 
+    /// Acquires the mutex, first repairing the data with `repair` if the
+    /// previous owner died holding it (then the mutex is marked consistent
+    /// again before the guard is returned). The `?`-friendly form of
+    /// [`lock`](Self::lock): the error is a `'static` [`Error`](crate::Error).
+    ///
+    /// If `repair` panics, the mutex stays owner-died for the next locker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRecoverable`](crate::Error::NotRecoverable) if an earlier
+    /// repair was abandoned.
+    ///
+    /// # Panics
+    ///
+    /// As [`lock`](Self::lock), and if `repair` panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::ShmMutex;
+    ///
+    /// fn transfer(accounts: &ShmMutex<[u64; 2]>) -> Result<(), Box<dyn std::error::Error>> {
+    ///     // A dead owner may have taken money out of one account and not put
+    ///     // it into the other: the total is always 100, so the repair
+    ///     // restores it.
+    ///     let mut a = accounts.lock_or_repair(|a| a[1] = 100 - a[0])?;
+    ///     a[0] -= 10;
+    ///     a[1] += 10;
+    ///     Ok(())
+    /// }
+    ///
+    /// let accounts = ShmMutex::new([100, 0]);
+    /// transfer(&accounts)?;
+    /// assert_eq!(*accounts.lock_or_repair(|_| {})?, [90, 10]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lock_or_repair(
+        &self,
+        repair: impl FnOnce(&mut T),
+    ) -> Result<ShmMutexGuard<'_, T>, crate::Error> {
+        match self.lock() {
+            Ok(guard) => Ok(guard),
+            Err(LockError::OwnerDied(mut guard)) => {
+                repair(&mut guard);
+                ShmMutexGuard::make_consistent(&mut guard);
+                Ok(guard)
+            }
+            Err(LockError::NotRecoverable) => Err(crate::Error::NotRecoverable),
+        }
+    }
+
+    /// As [`lock_or_repair`](Self::lock_or_repair), waiting at most
+    /// `timeout` for a live owner.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TimedOut`](crate::Error::TimedOut), or as
+    /// [`lock_or_repair`](Self::lock_or_repair).
+    ///
+    /// # Panics
+    ///
+    /// As [`lock_or_repair`](Self::lock_or_repair).
+    pub fn lock_timeout_or_repair(
+        &self,
+        timeout: Duration,
+        repair: impl FnOnce(&mut T),
+    ) -> Result<ShmMutexGuard<'_, T>, crate::Error> {
+        match self.lock_timeout(timeout) {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::OwnerDied(mut guard)) => {
+                repair(&mut guard);
+                ShmMutexGuard::make_consistent(&mut guard);
+                Ok(guard)
+            }
+            Err(TryLockError::NotRecoverable) => Err(crate::Error::NotRecoverable),
+            Err(TryLockError::TimedOut | TryLockError::WouldBlock) => {
+                Err(crate::Error::TimedOut { timeout })
+            }
+        }
+    }
+
     /// Locks the mutex if that needs no waiting. A lock held by a dead owner
     /// is taken over (`OwnerDied`) without waiting.
     ///

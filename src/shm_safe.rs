@@ -52,6 +52,15 @@ use core::sync::atomic::{
 /// assert_eq!(<Config as ShmSafe>::TYPE_NAME, "Config");
 /// assert_ne!(<Config as ShmSafe>::FINGERPRINT, <[u32; 4] as ShmSafe>::FINGERPRINT);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot live in cross-process shared memory (it is not `ShmSafe`)",
+    label = "not `ShmSafe`",
+    note = "a segment may hold only #[repr(C)] plain data that is valid for every bit pattern, \
+            without pointers: integers, floats, std atomics, shmsync's primitives, arrays and \
+            #[derive(ShmSafe)] structs of them",
+    note = "for text use a byte array `[u8; N]` (and a length field); for a flag `u8` or \
+            `AtomicBool`; for a list a fixed-size array or a `Segment<[E]>`"
+)]
 pub unsafe trait ShmSafe: Sized + Send + Sync + 'static {
     /// A human-readable name of the type, recorded in segment headers and
     /// shown in [`Error::LayoutMismatch`](crate::Error::LayoutMismatch).
@@ -137,6 +146,7 @@ impl_primitive!(
     isize,
     f32,
     f64,
+    (),
     AtomicBool,
     AtomicU8,
     AtomicU16,
@@ -149,6 +159,14 @@ impl_primitive!(
     AtomicI64,
     AtomicIsize,
 );
+
+// SAFETY: `PhantomData<T>` is zero-sized (nothing to read, so every "bit
+// pattern" is valid), holds no pointer, has no Drop, and is Send + Sync
+// exactly when `T` is, which the bounds require.
+unsafe impl<T: ?Sized + Send + Sync + 'static> ShmSafe for core::marker::PhantomData<T> {
+    const TYPE_NAME: &'static str = "PhantomData";
+    const FINGERPRINT: u64 = fingerprint::primitive("PhantomData", 0, 1);
+}
 
 /// Builds `"[" + name + "; N]"` at compile time for array type names.
 struct ArrayName<T, const N: usize>(core::marker::PhantomData<T>);
@@ -214,6 +232,13 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_sized_plain_types_are_shm_safe() {
+        assert_eq!(<() as ShmSafe>::TYPE_NAME, "()");
+        assert_ne!(<() as ShmSafe>::FINGERPRINT, <[u8; 0]>::FINGERPRINT);
+        assert_eq!(<core::marker::PhantomData<u64> as ShmSafe>::TYPE_NAME, "PhantomData");
+    }
 
     #[test]
     fn primitive_fingerprints_differ() {

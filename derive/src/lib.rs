@@ -19,7 +19,18 @@ use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Error};
 
 /// Implements `shmsync::ShmSafe` for a `#[repr(C)]` struct of `ShmSafe`
 /// fields. See the crate documentation for what is accepted.
-#[proc_macro_derive(ShmSafe)]
+///
+/// `#[shmsync(crate = "path")]` names the path of the `shmsync` crate when it
+/// is not `::shmsync` (a renamed dependency, or a re-export), as `serde` and
+/// `bytemuck` allow:
+///
+/// ```ignore
+/// #[derive(shm::ShmSafe)]
+/// #[shmsync(crate = "shm")]
+/// #[repr(C)]
+/// struct Stats { hits: shm::AtomicCounter }
+/// ```
+#[proc_macro_derive(ShmSafe, attributes(shmsync))]
 pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match expand(input) {
@@ -29,6 +40,7 @@ pub fn derive_shm_safe(input: TokenStream) -> TokenStream {
 }
 
 fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
+    let krate = crate_path(&input)?;
     let name = &input.ident;
     let fields = match &input.data {
         Data::Struct(s) => &s.fields,
@@ -54,7 +66,7 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     {
         let where_clause = input.generics.make_where_clause();
         for p in &type_params {
-            where_clause.predicates.push(parse_quote!(#p: ::shmsync::ShmSafe));
+            where_clause.predicates.push(parse_quote!(#p: #krate::ShmSafe));
         }
     }
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
@@ -72,9 +84,9 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
         };
         // The span points the "not ShmSafe" error at the offending field.
         steps.push(quote_spanned! {ty.span()=>
-            h = ::shmsync::fingerprint::str(h, #label);
-            h = ::shmsync::fingerprint::word(h, <#ty as ::shmsync::ShmSafe>::FINGERPRINT);
-            h = ::shmsync::fingerprint::word(
+            h = #krate::fingerprint::str(h, #label);
+            h = #krate::fingerprint::word(h, <#ty as #krate::ShmSafe>::FINGERPRINT);
+            h = #krate::fingerprint::word(
                 h,
                 ::core::mem::offset_of!(Self, #member) as u64,
             );
@@ -91,21 +103,39 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
         // is required to be ShmSafe by the fingerprint below (no pointers,
         // valid when zeroed, Send + Sync), so the struct is too. The Drop
         // check runs when the fingerprint is evaluated.
-        unsafe impl #impl_generics ::shmsync::ShmSafe for #name #ty_generics #where_clause {
+        unsafe impl #impl_generics #krate::ShmSafe for #name #ty_generics #where_clause {
             const TYPE_NAME: &'static str = #name_str;
             const FINGERPRINT: u64 = {
                 ::core::assert!(!::core::mem::needs_drop::<Self>(), #drop_msg);
-                let mut h = ::shmsync::fingerprint::str(::shmsync::fingerprint::SEED, "struct");
+                let mut h = #krate::fingerprint::str(#krate::fingerprint::SEED, "struct");
                 // The name too: two structs with the same fields are still
                 // different types (`Meters` is not `Seconds`).
-                h = ::shmsync::fingerprint::str(h, #name_str);
+                h = #krate::fingerprint::str(h, #name_str);
                 #(#steps)*
-                h = ::shmsync::fingerprint::word(h, ::core::mem::size_of::<Self>() as u64);
-                h = ::shmsync::fingerprint::word(h, ::core::mem::align_of::<Self>() as u64);
+                h = #krate::fingerprint::word(h, ::core::mem::size_of::<Self>() as u64);
+                h = #krate::fingerprint::word(h, ::core::mem::align_of::<Self>() as u64);
                 h
             };
         }
     })
+}
+
+/// The path of the `shmsync` crate: `#[shmsync(crate = "path")]`, else
+/// `::shmsync`.
+fn crate_path(input: &DeriveInput) -> syn::Result<syn::Path> {
+    let mut krate: Option<syn::Path> = None;
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("shmsync")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                krate = Some(lit.parse()?);
+                Ok(())
+            } else {
+                Err(meta.error("unknown shmsync attribute; the only one is `crate = \"path\"`"))
+            }
+        })?;
+    }
+    Ok(krate.unwrap_or_else(|| parse_quote!(::shmsync)))
 }
 
 /// Rejects, with an error that says what to use instead, field types that
@@ -122,6 +152,34 @@ fn reject_invalid_bit_patterns(ty: &syn::Type) -> syn::Result<()> {
             let hint = match last.ident.to_string().as_str() {
                 "bool" => "store the flag as a `u8` or an `AtomicBool` instead",
                 "char" => "store the code point as a `u32` instead",
+                "String" | "str" | "OsString" | "CString" => {
+                    return Err(Error::new(
+                        ty.span(),
+                        format!(
+                            "`{}` cannot live in shared memory: it points to memory that \
+                             only this process can see; store text as a byte array \
+                             `[u8; N]` (with a length field if it varies)",
+                            last.ident
+                        ),
+                    ))
+                }
+                "Vec" | "VecDeque" | "HashMap" | "BTreeMap" | "Box" | "Rc" | "Arc" => {
+                    let instead = match last.ident.to_string().as_str() {
+                        "Box" | "Rc" | "Arc" => "store the value itself, not a pointer to it",
+                        _ => {
+                            "use a fixed-size array `[T; N]`, or a `Segment<[E]>` for a \
+                              runtime length"
+                        }
+                    };
+                    return Err(Error::new(
+                        ty.span(),
+                        format!(
+                            "`{}` cannot live in shared memory: it points to memory that \
+                             only this process can see; {instead}",
+                            last.ident
+                        ),
+                    ));
+                }
                 _ => return Ok(()),
             };
             Err(Error::new(

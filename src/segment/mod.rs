@@ -225,6 +225,34 @@ impl<T: ShmSafe> Segment<T> {
         Self::options().create_with(name, init)
     }
 
+    /// Creates a segment under a fresh, unused name made of `prefix`, an
+    /// underscore and eight random hex digits (like Python's `psm_…`
+    /// names), and owns it. Read the name with [`name`](Segment::name) and
+    /// pass it to the processes that should open it.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidName`](crate::Error::InvalidName) if `prefix` is not a valid
+    /// name start (it must leave room for 9 more bytes), and as
+    /// [`create`](Segment::create); `AlreadyExists` only if 16 random names
+    /// in a row were taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{AtomicCounter, Segment};
+    ///
+    /// let seg = Segment::<AtomicCounter>::create_unique("counters")?;
+    /// assert!(seg.name().starts_with("counters_"));
+    /// let other = Segment::<AtomicCounter>::open(seg.name())?;
+    /// other.incr();
+    /// assert_eq!(seg.get(), 1);
+    /// # Ok::<(), shmsync::Error>(())
+    /// ```
+    pub fn create_unique(prefix: &str) -> Result<Segment<T>> {
+        Self::options().create_unique(prefix)
+    }
+
     /// Opens the existing segment `name`, which must hold a `T`.
     ///
     /// Waits (up to the open timeout, 5 s by default) while its creator is

@@ -107,6 +107,28 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
         Ok(self.finish(name, a))
     }
 
+    /// Creates a segment under a fresh name `"{prefix}_xxxxxxxx"` (eight
+    /// random hex digits), drawing again while the name is taken.
+    pub(super) fn create_unique_raw(
+        &self,
+        prefix: &str,
+        count: usize,
+        init: attach::Init<'_>,
+    ) -> Result<Segment<T>> {
+        // 2^32 names per prefix: a name is taken twice in a row only if
+        // /dev/shm is crowded with this prefix; give up after a few draws.
+        const DRAWS: usize = 16;
+        let mut last = None;
+        for _ in 0..DRAWS {
+            let candidate = format!("{prefix}_{:08x}", crate::sys::token::random_token());
+            match self.create_raw(&candidate, count, &mut *init) {
+                Err(e @ crate::Error::AlreadyExists { .. }) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.expect("DRAWS > 0"))
+    }
+
     pub(super) fn open_raw(&self, name: &str) -> Result<Segment<T>> {
         let name = SegmentName::new(name)?;
         let a = attach::open(&name, &self.cfg, &T::SHAPE)?;
@@ -159,6 +181,29 @@ impl<T: ShmSafe> SegmentOptions<T> {
     /// As [`Segment::create`].
     pub fn create_with(&self, name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
         self.create_raw(name, 1, &mut typed_init(init))
+    }
+
+    /// [`Segment::create_unique`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::create_unique`].
+    pub fn create_unique(&self, prefix: &str) -> Result<Segment<T>> {
+        self.create_unique_raw(prefix, 1, &mut no_init)
+    }
+
+    /// [`Segment::create_unique`], running `init` as
+    /// [`create_with`](Segment::create_with) does.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::create_unique`].
+    pub fn create_unique_with(
+        &self,
+        prefix: &str,
+        init: impl FnOnce(&mut T),
+    ) -> Result<Segment<T>> {
+        self.create_unique_raw(prefix, 1, &mut typed_init(init))
     }
 
     /// [`Segment::open`] with these options.

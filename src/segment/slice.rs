@@ -83,6 +83,16 @@ impl<E: ShmSafe> Segment<[E]> {
         Self::options().create_slice_with(name, len, init)
     }
 
+    /// Creates a slice segment of `len` elements under a fresh, unused name
+    /// (see [`Segment::create_unique`]), and owns it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::create_unique`] and [`create_slice`](Segment::create_slice).
+    pub fn create_slice_unique(prefix: &str, len: usize) -> Result<Segment<[E]>> {
+        Self::options().create_slice_unique(prefix, len)
+    }
+
     /// Opens the existing slice segment `name`, whatever its length.
     ///
     /// # Errors
@@ -194,6 +204,15 @@ impl<E: ShmSafe> SegmentOptions<[E]> {
         init: impl FnOnce(&mut [E]),
     ) -> Result<Segment<[E]>> {
         self.create_raw(name, len, &mut slice_init(init))
+    }
+
+    /// [`Segment::create_slice_unique`] with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Segment::create_slice_unique`].
+    pub fn create_slice_unique(&self, prefix: &str, len: usize) -> Result<Segment<[E]>> {
+        self.create_unique_raw(prefix, len, &mut no_init)
     }
 
     /// [`Segment::open_slice`] with these options.

@@ -55,7 +55,7 @@ pub(super) fn publish(token: u32) {
 
 /// A fresh random non-zero token (`getrandom`; the clock and the PID if the
 /// kernel's generator is not available: uniqueness, not secrecy, matters).
-pub(super) fn random_token() -> u32 {
+pub(crate) fn random_token() -> u32 {
     let mut buf = [0u8; 4];
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };

@@ -1,0 +1,161 @@
+//! The conveniences a user reaches for first: `?` on a lock in a function
+//! returning `Box<dyn Error>`, a bare process-shared lock (`ShmMutex<()>`),
+//! fresh unique names, and errors that convert into `shmsync::Error`.
+
+mod common;
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use shmsync::{Error, LockError, Segment, SeqLockError, ShmMutex, ShmSafe, TryLockError};
+
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Books {
+    /// Two accounts whose total is always 100.
+    accounts: ShmMutex<[u64; 2]>,
+    /// A bare lock, like Python's `multiprocessing.Lock`.
+    gate: ShmMutex<()>,
+}
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[test]
+fn child_entry() {
+    common::run_child(|role, args| {
+        let seg = Segment::<Books>::open(&args[0]).expect("open segment");
+        match role {
+            // Takes 10 out of the first account, then dies before putting it
+            // into the second: the total is 90 until someone repairs it.
+            "die_mid_transfer" => {
+                let mut a = seg.accounts.lock_or_repair(|_| {}).expect("lock");
+                a[0] -= 10;
+                common::reached("half_done");
+                common::park_forever();
+            }
+            "hold_gate" => {
+                let _g = seg.gate.lock().expect("gate");
+                common::reached("holding");
+                common::park_forever();
+            }
+            other => panic!("unknown role {other}"),
+        }
+    });
+}
+
+fn create(tag: &str) -> Segment<Books> {
+    Segment::<Books>::options()
+        .create_unique_with(tag, |b| *b.accounts.get_mut() = [100, 0])
+        .expect("create segment")
+}
+
+/// What a user writes: one line per lock, `?` into `Box<dyn Error>`.
+fn transfer(books: &Books, amount: u64) -> Result<u64, Box<dyn StdError>> {
+    let mut a = books.accounts.lock_or_repair(|a| a[1] = 100 - a[0])?;
+    a[0] -= amount;
+    a[1] += amount;
+    Ok(a[0] + a[1])
+}
+
+#[test]
+fn lock_or_repair_with_question_mark_repairs_after_a_killed_owner() {
+    let seg = create("ergo-repair");
+    let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
+    child.wait_for("half_done", TIMEOUT);
+    child.kill();
+    // The repair closure restores the invariant; the transfer goes on.
+    assert_eq!(transfer(&seg, 5).expect("repaired, then transferred"), 100);
+    assert_eq!(
+        *seg.accounts.lock_or_repair(|_| unreachable!("consistent")).expect("lock"),
+        [85, 15]
+    );
+}
+
+#[test]
+fn lock_or_repair_reports_not_recoverable_as_a_static_error() {
+    let seg = create("ergo-notrec");
+    let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
+    child.wait_for("half_done", TIMEOUT);
+    child.kill();
+    // Someone gets OwnerDied and gives up without make_consistent.
+    match seg.accounts.lock_timeout(TIMEOUT) {
+        Err(TryLockError::OwnerDied(g)) => drop(g),
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    let err: Box<dyn StdError> = transfer(&seg, 5).expect_err("not recoverable");
+    let err = err.downcast::<Error>().expect("a shmsync::Error");
+    assert!(matches!(*err, Error::NotRecoverable), "{err:?}");
+    assert!(err.to_string().contains("not recoverable"), "{err}");
+}
+
+#[test]
+fn lock_timeout_or_repair_times_out_on_a_live_owner() {
+    let seg = create("ergo-timeout");
+    let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
+    child.wait_for("half_done", TIMEOUT);
+    let timeout = Duration::from_millis(100);
+    match seg.accounts.lock_timeout_or_repair(timeout, |_| panic!("the owner lives")) {
+        Err(Error::TimedOut { timeout: t }) => assert_eq!(t, timeout),
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+    child.kill();
+    let total = seg
+        .accounts
+        .lock_timeout_or_repair(TIMEOUT, |a| a[1] = 100 - a[0])
+        .map(|a| a[0] + a[1])
+        .expect("repaired");
+    assert_eq!(total, 100);
+}
+
+#[test]
+fn a_bare_process_shared_lock_is_a_shm_mutex_of_unit() {
+    let seg = create("ergo-gate");
+    let mut child = common::spawn("child_entry", "hold_gate", &[seg.name()]);
+    child.wait_for("holding", TIMEOUT);
+    assert!(matches!(seg.gate.try_lock(), Err(TryLockError::WouldBlock)));
+    child.kill();
+    match seg.gate.lock() {
+        // Nothing to repair in `()`: just say so.
+        Err(LockError::OwnerDied(mut g)) => shmsync::ShmMutexGuard::make_consistent(&mut g),
+        other => panic!("expected OwnerDied, got {other:?}"),
+    }
+    drop(seg.gate.lock().expect("clean again"));
+    assert_eq!(core::mem::size_of::<ShmMutex<()>>(), 8, "just the lock word");
+}
+
+#[test]
+fn create_unique_picks_fresh_names_that_others_can_open() {
+    let a = Segment::<Books>::create_unique("ergo-unique").expect("create");
+    let b = Segment::<Books>::create_unique("ergo-unique").expect("create");
+    assert_ne!(a.name(), b.name());
+    for seg in [&a, &b] {
+        let suffix = seg.name().strip_prefix("ergo-unique_").expect("prefix kept");
+        assert_eq!(suffix.len(), 8);
+        assert!(suffix.bytes().all(|c| c.is_ascii_hexdigit()), "{suffix}");
+        assert!(seg.is_owner());
+        drop(Segment::<Books>::open(seg.name()).expect("open by the returned name"));
+    }
+    let slice = Segment::<[u64]>::create_slice_unique("ergo-unique", 3).expect("slice");
+    assert_eq!(slice.len(), 3);
+    assert!(matches!(
+        Segment::<Books>::create_unique("bad/prefix"),
+        Err(Error::InvalidName { .. })
+    ));
+    assert!(matches!(
+        Segment::<Books>::create_unique(&"x".repeat(195)),
+        Err(Error::InvalidName { .. })
+    ));
+}
+
+#[test]
+fn seqlock_errors_convert_into_error() {
+    fn write_all(errors: &[SeqLockError]) -> Result<(), Error> {
+        for e in errors {
+            Err(*e)?;
+        }
+        Ok(())
+    }
+    let e = write_all(&[SeqLockError::TimedOut]).expect_err("converted");
+    assert!(matches!(e, Error::SeqLock(SeqLockError::TimedOut)), "{e:?}");
+    assert_eq!(e.to_string(), SeqLockError::TimedOut.to_string());
+}
