@@ -246,6 +246,27 @@ mod imp {
         Some((m.dev, m.ino))
     }
 
+    std::thread_local! {
+        /// `MAPPINGS`, held by the forking thread from the fork's prepare
+        /// handler to its parent/child handler.
+        static HELD_FOR_FORK: core::cell::RefCell<Option<std::sync::RwLockWriteGuard<'static, Vec<Mapping>>>> =
+            const { core::cell::RefCell::new(None) };
+    }
+
+    /// `fork` prepare handler: takes `MAPPINGS`, so that the child never
+    /// inherits it locked by a thread that does not exist there (its first
+    /// lock would deadlock making its token).
+    pub(crate) fn lock_for_fork() {
+        let guard = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
+        HELD_FOR_FORK.with(|h| *h.borrow_mut() = Some(guard));
+    }
+
+    /// `fork` parent and child handler: lets go of what `lock_for_fork`
+    /// took.
+    pub(crate) fn unlock_after_fork() {
+        HELD_FOR_FORK.with(|h| drop(h.borrow_mut().take()));
+    }
+
     /// Whether the lock word at `addr` lies in a listed segment (test support).
     pub(crate) fn in_a_segment(addr: usize) -> bool {
         let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);

@@ -73,21 +73,45 @@ pub(crate) fn random_token() -> u32 {
     }
 }
 
-/// Registers, once per process, the `fork` child handler that forgets the
-/// token and the calling thread's cached identity. Called before a token is
-/// first published.
+/// Registers, once per process, the `fork` handlers: the prepare handler
+/// takes this crate's process-wide locks (so that a child never inherits
+/// one held by a thread it does not have), the parent and child handlers
+/// let go of them, and the child handler also forgets the token, the
+/// calling thread's cached identity and the watches. Called before a token
+/// is first published.
 pub(super) fn register_fork_handler() {
     static AT_FORK: Once = Once::new();
     AT_FORK.call_once(|| {
-        // SAFETY: `forget_in_child` is an `extern "C" fn()` that only stores
-        // to an atomic and a thread-local `Cell`: no locks, no allocation,
-        // as an atfork child handler must be.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_in_child)) };
+        // SAFETY: the three handlers are `extern "C" fn()`s that only take
+        // and release this crate's own locks (always in the order the rest
+        // of the crate never inverts: it never holds one while taking
+        // another) and store to atomics and thread-local cells.
+        unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(forget_in_child),
+            )
+        };
     });
+}
+
+/// atfork prepare handler.
+extern "C" fn before_fork() {
+    super::liveness::lock_for_fork();
+    super::watch::lock_for_fork();
+}
+
+/// atfork parent handler.
+extern "C" fn after_fork_in_parent() {
+    super::watch::unlock_after_fork();
+    super::liveness::unlock_after_fork();
 }
 
 /// atfork child handler: the child is a new process and needs its own token.
 extern "C" fn forget_in_child() {
+    super::watch::unlock_after_fork();
+    super::liveness::unlock_after_fork();
     // Relaxed: the child has one thread.
     TOKEN.store(0, Ordering::Relaxed);
     super::thread::forget_cached_identity();

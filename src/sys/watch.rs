@@ -71,15 +71,18 @@ pub(crate) fn watch(addr: usize, token: u32) -> Option<u32> {
     // death it reported is visible to the liveness proof that follows.
     let epoch = DEATHS.load(Ordering::Acquire);
     let (dev, ino) = liveness::segment_of(addr)?;
-    let pid = super::process::getpid();
-    let mut watches = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
-    if watches.0 != pid {
-        *watches = (pid, Vec::new());
-    }
-    if watches.1.iter().any(|w| (w.dev, w.ino, w.token) == (dev, ino, token)) {
+    let key = (dev, ino, token);
+    if watched(key) {
         return Some(epoch);
     }
+    // Opened without holding `WATCHES`: no lock of this crate is ever taken
+    // while another is held (the fork handlers take them all, see
+    // `lock_for_fork`).
     let (fd, dev, ino) = liveness::open_for_watch(addr)?;
+    let mut watches = lock_watches();
+    if watches.1.iter().any(|w| (w.dev, w.ino, w.token) == key) {
+        return Some(epoch);
+    }
     let spawned = std::thread::Builder::new()
         .name("shmsync-watch".to_owned())
         .stack_size(64 * 1024)
@@ -91,6 +94,22 @@ pub(crate) fn watch(addr: usize, token: u32) -> Option<u32> {
     Some(epoch)
 }
 
+/// Whether (device, inode, token) is watched by a thread of this process.
+fn watched(key: (u64, u64, u32)) -> bool {
+    lock_watches().1.iter().any(|w| (w.dev, w.ino, w.token) == key)
+}
+
+/// `WATCHES`, locked, emptied first if it was filled by another process (a
+/// forked child inherits the list but none of the threads).
+fn lock_watches() -> std::sync::MutexGuard<'static, (u32, Vec<Watch>)> {
+    let pid = super::process::getpid();
+    let mut watches = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
+    if watches.0 != pid {
+        *watches = (pid, Vec::new());
+    }
+    watches
+}
+
 /// The watcher thread: waits for `token`'s release on `fd`'s object, then
 /// reports it.
 fn watcher(fd: &OwnedFd, dev: u64, ino: u64, token: u32) {
@@ -98,10 +117,7 @@ fn watcher(fd: &OwnedFd, dev: u64, ino: u64, token: u32) {
     // An error (none is expected) also ends the watch: waiters are woken
     // and re-check by themselves, so nothing is missed either way.
     let _ = super::shm::ofd_wait_token_released(fd.as_fd(), token);
-    {
-        let mut watches = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
-        watches.1.retain(|w| (w.dev, w.ino, w.token) != (dev, ino, token));
-    }
+    lock_watches().1.retain(|w| (w.dev, w.ino, w.token) != (dev, ino, token));
     report_death();
 }
 
@@ -137,6 +153,25 @@ fn probe_waitv() -> bool {
 /// call), so that later waiters do not ask for watches in vain.
 pub(crate) fn set_waitv_supported(supported: bool) {
     WAITV.store(if supported { WAITV_YES } else { WAITV_NO }, Ordering::Relaxed);
+}
+
+std::thread_local! {
+    /// `WATCHES`, held by the forking thread from the fork's prepare handler
+    /// to its parent/child handler.
+    static HELD_FOR_FORK: core::cell::RefCell<Option<std::sync::MutexGuard<'static, (u32, Vec<Watch>)>>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// `fork` prepare handler: takes `WATCHES`, so that the child never
+/// inherits it locked by a thread that does not exist there.
+pub(crate) fn lock_for_fork() {
+    let guard = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
+    HELD_FOR_FORK.with(|h| *h.borrow_mut() = Some(guard));
+}
+
+/// `fork` parent and child handler: lets go of what `lock_for_fork` took.
+pub(crate) fn unlock_after_fork() {
+    HELD_FOR_FORK.with(|h| drop(h.borrow_mut().take()));
 }
 
 /// For the `fork` child handler: the parent's watcher threads do not exist
