@@ -52,7 +52,10 @@ struct Watch {
 
 /// The live watches of this process, and the process they belong to: a
 /// forked child has none of its parent's threads, so it starts afresh.
-static WATCHES: Mutex<(u32, Vec<Watch>)> = Mutex::new((0, Vec::new()));
+static WATCHES: Mutex<WatchList> = Mutex::new((0, Vec::new()));
+
+/// The pid the list belongs to, and its watches.
+type WatchList = (u32, Vec<Watch>);
 
 /// Ensures a watcher reports the death of the process holding `token` on
 /// the segment of the lock word at `addr`, and returns the [`DEATHS`] epoch
@@ -101,7 +104,7 @@ fn watched(key: (u64, u64, u32)) -> bool {
 
 /// `WATCHES`, locked, emptied first if it was filled by another process (a
 /// forked child inherits the list but none of the threads).
-fn lock_watches() -> std::sync::MutexGuard<'static, (u32, Vec<Watch>)> {
+fn lock_watches() -> std::sync::MutexGuard<'static, WatchList> {
     let pid = super::process::getpid();
     let mut watches = WATCHES.lock().unwrap_or_else(PoisonError::into_inner);
     if watches.0 != pid {
@@ -158,7 +161,7 @@ pub(crate) fn set_waitv_supported(supported: bool) {
 std::thread_local! {
     /// `WATCHES`, held by the forking thread from the fork's prepare handler
     /// to its parent/child handler.
-    static HELD_FOR_FORK: core::cell::RefCell<Option<std::sync::MutexGuard<'static, (u32, Vec<Watch>)>>> =
+    static HELD_FOR_FORK: core::cell::RefCell<Option<std::sync::MutexGuard<'static, WatchList>>> =
         const { core::cell::RefCell::new(None) };
 }
 
