@@ -170,14 +170,7 @@ pub enum Error {
     /// `/dev/shm` has no room for the segment. Its pages are reserved when
     /// it is created, so a full `/dev/shm` is this error, never a SIGBUS
     /// later; the half-made segment's name is removed.
-    #[error(
-        "no room in /dev/shm for segment {name:?}: it needs {} but only {} is free; remove stale \
-         segments (shmsync::unlink), or make /dev/shm larger: `mount -o remount,size=2G \
-         /dev/shm` on a host, `docker run --shm-size=2g` in Docker, a larger `sizeLimit` on \
-         a Kubernetes memory-backed emptyDir",
-        bytes(*needed),
-        bytes(*available)
-    )]
+    #[error("{}", no_space_message(name, *needed, *available))]
     NoSpace {
         /// The segment name.
         name: String,
@@ -263,4 +256,26 @@ fn bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {} ({n} bytes)", UNITS[unit])
+}
+
+/// The message of [`Error::NoSpace`]: what was needed and free, and how to
+/// make room.
+fn no_space_message(name: &str, needed: u64, available: u64) -> String {
+    const HOW: &str = "remove stale segments (shmsync::unlink), or make /dev/shm larger: \
+                       `mount -o remount,size=2G /dev/shm` on a host, `docker run \
+                       --shm-size=2g` in Docker, a larger `sizeLimit` on a Kubernetes \
+                       memory-backed emptyDir";
+    if needed == 0 {
+        format!(
+            "no room in /dev/shm for segment {name:?}: it cannot hold another object (out of \
+             inodes, or full: {} free); {HOW}, or raise its `nr_inodes` mount option",
+            bytes(available)
+        )
+    } else {
+        format!(
+            "no room in /dev/shm for segment {name:?}: it needs {} but only {} is free; {HOW}",
+            bytes(needed),
+            bytes(available)
+        )
+    }
 }

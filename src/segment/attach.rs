@@ -124,7 +124,7 @@ pub(crate) fn create(
     check_mode(name, cfg.mode)?;
     let deadline = deadline(cfg);
     match create_locked(name, cfg, deadline)? {
-        Some(file) => initialize_locked(name, shape, geometry, file, init, false),
+        Some((file, stat)) => initialize_locked(name, shape, geometry, file, stat, init, false),
         None => Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
     }
 }
@@ -174,8 +174,8 @@ pub(crate) fn open_or_create(
     let deadline = deadline(cfg);
     let mut backoff = Backoff::new();
     loop {
-        if let Some(file) = create_locked(name, cfg, deadline)? {
-            return initialize_locked(name, shape, geometry, file, init, false);
+        if let Some((file, stat)) = create_locked(name, cfg, deadline)? {
+            return initialize_locked(name, shape, geometry, file, stat, init, false);
         }
         let taken_file = match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return check_count(name, a, count),
@@ -194,7 +194,9 @@ pub(crate) fn open_or_create(
                 .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
             {
                 best_effort_fchmod(&file, cfg.mode);
-                return initialize_locked(name, shape, geometry, file, init, true);
+                // A failed fstat leaves the dead creator's object as it was.
+                let stat = fstat(name, &file)?;
+                return initialize_locked(name, shape, geometry, file, stat, init, true);
             }
             // Let go of our shared lock before pausing, so that we never
             // keep another taker (or a legacy-path creator) out while asleep.
@@ -253,7 +255,11 @@ pub(crate) fn unlink_if_same(name: &SegmentName, stat: &FileStat) {
 /// nobody locks knows at once that its creator died, and a creator that
 /// fails before the link leaves no name behind. Where `O_TMPFILE` or the
 /// link is not available it falls back to [`create_locked_by_name`].
-fn create_locked(name: &SegmentName, cfg: &Config, deadline: Instant) -> Result<Option<File>> {
+fn create_locked(
+    name: &SegmentName,
+    cfg: &Config,
+    deadline: Instant,
+) -> Result<Option<(File, FileStat)>> {
     let mode = cfg.mode;
     let file = match sys::shm_tmpfile(mode) {
         Ok(fd) => File::from(fd),
@@ -272,8 +278,11 @@ fn create_locked(name: &SegmentName, cfg: &Config, deadline: Instant) -> Result<
             source: io::Error::other("an unnamed object was locked by someone else"),
         });
     }
+    // Its identity, taken while it has no name: nothing can fail between
+    // the link and the guard that removes the name again on failure.
+    let stat = fstat(name, &file)?;
     match sys::link_tmpfile(file.as_fd(), name.path()) {
-        Ok(()) => Ok(Some(file)),
+        Ok(()) => Ok(Some((file, stat))),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(None),
         Err(e) if lacks_tmpfile(&e) || e.raw_os_error() == Some(libc::EPERM) => {
             create_locked_by_name(name, cfg, deadline)
@@ -300,7 +309,7 @@ fn create_locked_by_name(
     name: &SegmentName,
     cfg: &Config,
     deadline: Instant,
-) -> Result<Option<File>> {
+) -> Result<Option<(File, FileStat)>> {
     let mode = cfg.mode;
     let file =
         match sys::shm_open(name.shm_name(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode) {
@@ -340,7 +349,7 @@ fn create_locked_by_name(
         unlink_if_same(name, &stat);
         return Err(io_err(name, "fchmod")(e));
     }
-    Ok(Some(file))
+    Ok(Some((file, stat)))
 }
 
 /// Sizes, maps and initializes an object whose exclusive lock `file` holds,
@@ -351,6 +360,7 @@ fn initialize_locked(
     shape: &PayloadShape,
     geometry: Geometry,
     file: File,
+    stat: FileStat,
     init: Init<'_>,
     takeover: bool,
 ) -> Result<Attached> {
@@ -372,7 +382,6 @@ fn initialize_locked(
             }
         }
     }
-    let stat = fstat(name, &file)?;
     let mut guard = RemoveUnlessPublished { name, stat, armed: true };
 
     // Never below HEADER_SIZE (total_size includes the header), so waiters'

@@ -76,7 +76,12 @@ use name::SegmentName;
 ///
 /// Creating a segment reserves all of its pages in `/dev/shm` at once
 /// (`fallocate`), so a full `/dev/shm` is [`NoSpace`](crate::Error::NoSpace)
-/// at creation, never a SIGBUS at the first write.
+/// at creation, never a SIGBUS at the first write. Reserving a large segment
+/// takes time (the kernel zeroes its pages; see BENCHMARKS.md) and the pages
+/// count against the creating process's memory cgroup at once: in a
+/// container whose memory limit is below the size of its `/dev/shm`, a
+/// segment larger than the memory left can get the process OOM-killed
+/// rather than refused.
 ///
 /// # Creation protocol and crashes
 ///
@@ -208,7 +213,9 @@ impl<T: ShmSafe> Segment<T> {
     /// [`InvalidName`](crate::Error::InvalidName),
     /// [`AlreadyExists`](crate::Error::AlreadyExists) if the name is taken,
     /// [`PermissionDenied`](crate::Error::PermissionDenied), or
-    /// [`Io`](crate::Error::Io) (e.g. out of memory in `/dev/shm`).
+    /// [`NoSpace`](crate::Error::NoSpace) if `/dev/shm` cannot hold it (its
+    /// pages are reserved now, so a full `/dev/shm` never becomes a SIGBUS
+    /// later), or [`Io`](crate::Error::Io).
     pub fn create(name: &str) -> Result<Segment<T>> {
         Self::options().create(name)
     }
