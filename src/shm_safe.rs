@@ -24,17 +24,18 @@ use core::sync::atomic::{
 ///   zeros, and that must already be a valid, unlocked, empty value;
 /// * needs no `Drop` (a segment outlives the processes that map it; nobody
 ///   runs destructors on its contents);
-/// * can be shared between threads (`Sync`) and sent between them (`Send`).
-///
-/// `FINGERPRINT` must change whenever the layout changes; use
-/// [`fingerprint`](crate::fingerprint) helpers as the derive does.
-///
+/// * can be shared between threads (`Sync`) and sent between them (`Send`);
 /// * is valid for **every** bit pattern of its bytes: any process that can
 ///   open the segment may write any byte, and safe code reads it back. So
 ///   `bool` (only 0 and 1 are valid), `char`, enums, `NonZero*` and
 ///   references are not `ShmSafe`: store a flag as a `u8` or an
 ///   `AtomicBool` (whose `load` maps any non-zero byte to `true`), an enum
 ///   as an integer with named constants.
+///
+/// `FINGERPRINT` must change whenever the layout changes. Implement the
+/// trait by deriving it: the derive computes the fingerprint from the
+/// type's name, its fields' names, fingerprints and offsets, its size and
+/// its alignment.
 ///
 /// # Examples
 ///

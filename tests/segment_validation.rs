@@ -69,7 +69,6 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-
 #[test]
 fn open_with_another_type_is_layout_mismatch_naming_both() {
     let name = common::unique_name("layout");

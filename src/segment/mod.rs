@@ -104,9 +104,10 @@ use name::SegmentName;
 ///   writing its header leaves zeros, which [`open`] reports as
 ///   [`NotASegment`](crate::Error::NotASegment); remove it with
 ///   [`unlink`](crate::unlink).
-/// * Values are only as valid as what other processes write: the payload is
-///   `T: ShmSafe`, valid when zeroed, but a `bool` field set to 2 by a buggy
-///   peer is not a valid `bool` (see [`ShmSafe`]).
+/// * Values are only as meaningful as what other processes write: `T:
+///   ShmSafe` is valid for every bit pattern (which is why `bool` is not
+///   `ShmSafe`), so a buggy peer can store nonsense but never undefined
+///   behavior (see [`ShmSafe`]).
 ///
 /// [`open`]: Segment::open
 /// [`InitTimeout`]: crate::Error::InitTimeout
