@@ -330,3 +330,54 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// Like [`spawn`], but the test binary is started by `wrapper`: a program
+/// and its arguments that end by executing the rest of the command line
+/// (e.g. `["unshare", "-m", "--propagation", "private", "--"]`), so the
+/// role runs in whatever the wrapper sets up. The wrapper must `exec` the
+/// binary rather than fork it, so that [`ChildProcess::pid`] and its
+/// kill and wait reach the role itself.
+pub fn spawn_wrapped(wrapper: &[&str], entry: &str, role: &str, args: &[&str]) -> ChildProcess {
+    let (program, wrapper_args) = wrapper.split_first().expect("a wrapper program");
+    let exe = std::env::current_exe().expect("current test binary");
+    let mut child = Command::new(program)
+        .args(wrapper_args)
+        .arg(exe)
+        .args([entry, "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(ROLE_ENV, role)
+        .env(ARGS_ENV, args.join("\u{1f}"))
+        .env(ENTRY_ENV, entry)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let lines = forward_points(stdout);
+    ChildProcess { child, lines, pid }
+}
+
+/// Whether `program args..` can be run and exits with status 0 (its output
+/// discarded): a probe for a tool or a privilege a test needs.
+pub fn command_succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The exit status a child role uses to say "this environment cannot run
+/// me" (the automake convention); the parent then reports a skip.
+pub const SKIP_STATUS: i32 = 77;
+
+/// Reports that `test` did not run, and why, on the real stderr: the
+/// harness captures `println!` and `eprintln!` of passing tests, and a skip
+/// must never look like a silent pass.
+pub fn report_skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {test}: {why}");
+}
