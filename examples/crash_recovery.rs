@@ -14,22 +14,44 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use clap::{Parser, Subcommand};
 use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
 use std::time::Duration;
 
-const HELP: &str = "\
-crash_recovery: a worker SIGKILLs itself while holding a ShmMutex over a
-two-account transfer; the next locker gets OwnerDied, repairs the books from
-the transfer's intent record, marks the mutex consistent, and later
-transfers work normally.
+/// A worker SIGKILLs itself while holding a ShmMutex over a two-account
+/// transfer; the next locker gets OwnerDied, repairs the books from the
+/// transfer's intent record, marks the mutex consistent, and later transfers
+/// work normally.
+#[derive(Parser)]
+#[command(name = "crash_recovery", disable_help_subcommand = true)]
+struct Cli {
+    /// Amount moved by each transfer (1..=1000)
+    #[arg(long, value_name = "N", default_value_t = 250,
+          value_parser = clap::value_parser!(i64).range(1..=1000))]
+    amount: i64,
+    /// Normal transfers run after the recovery (0..=1000000)
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    transfers: u64,
+    // Set only in the worker process the example starts.
+    #[command(subcommand)]
+    worker: Option<Role>,
+}
 
-USAGE:
-    crash_recovery [--amount N] [--transfers N]
-
-OPTIONS:
-    --amount N      amount moved by each transfer (1..=1000, default 250)
-    --transfers N   normal transfers run after the recovery (0..=1000000, default 1000)
-    -h, --help      this text";
+/// The worker side: this executable, re-run by the parent.
+#[derive(Subcommand)]
+enum Role {
+    /// The worker that dies holding the lock (started by the example itself)
+    #[command(hide = true)]
+    Worker {
+        /// The bank's segment.
+        #[arg(long)]
+        segment: String,
+        /// The transfer it starts and never finishes.
+        #[arg(long)]
+        amount: i64,
+    },
+}
 
 /// The sum of both accounts, an invariant every complete transfer keeps.
 const TOTAL: i64 = 10_000;
@@ -54,10 +76,11 @@ struct Bank {
 }
 
 fn main() {
-    let flags = support::Flags::parse(HELP);
-    if let Some(name) = flags.value("--worker") {
-        let amount: i64 = flags.parsed("--amount", 250, |_| true);
-        let bank = Segment::<Bank>::open(name).unwrap_or_else(|e| fail(&format!("worker: {e}")));
+    // Usage errors exit with status 2, `--help` with 0 (clap's convention).
+    let cli = Cli::parse();
+    if let Some(Role::Worker { segment, amount }) = cli.worker {
+        let bank =
+            Segment::<Bank>::open(&segment).unwrap_or_else(|e| fail(&format!("worker: {e}")));
         let mut books = bank.books.lock().unwrap_or_else(|e| fail(&format!("worker: {e}")));
         books.in_flight = amount;
         books.checking -= amount;
@@ -66,12 +89,9 @@ fn main() {
         unsafe { libc::raise(libc::SIGKILL) };
         unreachable!("SIGKILL cannot be caught");
     }
-    flags.reject_unknown(&["--amount", "--transfers"]);
-    let amount: i64 = flags.parsed("--amount", 250, |n| (1..=1000).contains(n));
-    let transfers: u64 = flags.parsed("--transfers", 1000, |n| *n <= 1_000_000);
     // Errors return through `run`, so the segment is dropped (and unlinked)
     // before the process exits.
-    if let Err(message) = run(amount, transfers) {
+    if let Err(message) = run(cli.amount, cli.transfers) {
         fail(&message);
     }
 }
@@ -88,7 +108,8 @@ fn run(amount: i64, transfers: u64) -> Result<(), String> {
     );
 
     let status = support::spawn_self(&[
-        "--worker".into(),
+        "worker".into(),
+        "--segment".into(),
         name.clone(),
         "--amount".into(),
         amount.to_string(),

@@ -13,23 +13,62 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use clap::{Parser, Subcommand, ValueEnum};
 use shmsync::bytemuck::{Pod, Zeroable};
 use shmsync::{AtomicCounter, Segment, SeqLock, ShmSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-const HELP: &str = "\
-latest_value: a producer publishes sensor readings at a fixed rate into a
-SeqLock; a statistics analyzer and an anomaly detector (separate processes)
-read the latest value for a bounded time and print what they saw.
+/// A producer publishes sensor readings at a fixed rate into a SeqLock; a
+/// statistics analyzer and an anomaly detector (separate processes) read the
+/// latest value for a bounded time and print what they saw.
+#[derive(Parser)]
+#[command(name = "latest_value", disable_help_subcommand = true)]
+struct Cli {
+    /// How long the producer publishes, in seconds (1..=600)
+    #[arg(long, value_name = "S", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    secs: u64,
+    /// Readings per second (1..=100000)
+    #[arg(long, value_name = "HZ", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    rate: u64,
+    // Set only in the analyzer processes the producer starts.
+    #[command(subcommand)]
+    analyzer: Option<Role>,
+}
 
-USAGE:
-    latest_value [--secs S] [--rate HZ]
+/// The analyzer side: this executable, re-run by the producer.
+#[derive(Subcommand)]
+enum Role {
+    /// One analyzer process (started by the example itself, not by hand)
+    #[command(hide = true)]
+    Analyzer {
+        #[arg(long)]
+        role: Analysis,
+        /// The producer's segment.
+        #[arg(long)]
+        segment: String,
+    },
+}
 
-OPTIONS:
-    --secs S    how long the producer publishes (1..=600, default 3)
-    --rate HZ   readings per second (1..=100000, default 1000)
-    -h, --help  this text";
+/// What an analyzer process does with the readings.
+#[derive(Clone, Copy, ValueEnum)]
+enum Analysis {
+    /// Running statistics.
+    Stats,
+    /// Anomaly detection.
+    Anomaly,
+}
+
+impl Analysis {
+    fn name(self) -> &'static str {
+        match self {
+            Analysis::Stats => "stats",
+            Analysis::Anomaly => "anomaly",
+        }
+    }
+}
 
 /// One sensor reading. `Pod`: no padding, every bit pattern valid, so a
 /// `SeqLock` can copy it as plain words.
@@ -57,24 +96,20 @@ struct Telemetry {
 }
 
 fn main() {
-    let flags = support::Flags::parse(HELP);
-    if let Some(role) = flags.value("--role") {
-        let name =
-            flags.value("--segment").unwrap_or_else(|| support::usage_error("--segment missing"));
-        let telemetry = Segment::<Telemetry>::open(name).unwrap_or_else(|e| {
-            eprintln!("{role}: cannot open the segment: {e}");
+    // Usage errors exit with status 2, `--help` with 0 (clap's convention).
+    let cli = Cli::parse();
+    if let Some(Role::Analyzer { role, segment }) = cli.analyzer {
+        let telemetry = Segment::<Telemetry>::open(&segment).unwrap_or_else(|e| {
+            eprintln!("{}: cannot open the segment: {e}", role.name());
             std::process::exit(2)
         });
         match role {
-            "stats" => stats_analyzer(&telemetry),
-            "anomaly" => anomaly_analyzer(&telemetry),
-            other => support::usage_error(&format!("unknown role {other}")),
+            Analysis::Stats => stats_analyzer(&telemetry),
+            Analysis::Anomaly => anomaly_analyzer(&telemetry),
         }
         return;
     }
-    flags.reject_unknown(&["--secs", "--rate"]);
-    let secs: u64 = flags.parsed("--secs", 3, |s| (1..=600).contains(s));
-    let rate: u64 = flags.parsed("--rate", 1000, |r| (1..=100_000).contains(r));
+    let (secs, rate) = (cli.secs, cli.rate);
     support::catch_interrupts();
 
     let name = support::run_name("latest");
@@ -87,12 +122,14 @@ fn main() {
     };
     println!("producer: {rate} readings/s for {secs} s into segment {name:?}");
     let mut analyzers = Vec::new();
-    for role in ["stats", "anomaly"] {
-        let args = ["--role", role, "--segment", &name].map(String::from);
+    for role in [Analysis::Stats, Analysis::Anomaly] {
+        let args = ["analyzer", "--role", role.name(), "--segment", &name].map(String::from);
         match support::spawn_self(&args) {
             Ok(child) => analyzers.push(child),
             Err(e) => {
-                eprintln!("error: cannot start the {role} analyzer: {e}");
+                eprintln!("error: cannot start the {} analyzer: {e}", role.name());
+                // `exit` runs no destructors: unlink the segment first.
+                drop(telemetry);
                 std::process::exit(2);
             }
         }

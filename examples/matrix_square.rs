@@ -10,23 +10,60 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use clap::builder::RangedU64ValueParser;
+use clap::{Parser, Subcommand};
 use shmsync::{Segment, ShmSafe};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const HELP: &str = "\
-matrix_square: a SIZE x SIZE f64 matrix in one shared segment, squared
-element-wise by N processes over disjoint row ranges. Verifies the result and
-prints the memory cost of sharing (PSS of every process, from
-/proc/<pid>/smaps_rollup) next to the cost of one copy per process.
+/// A SIZE x SIZE f64 matrix in one shared segment, squared element-wise by N
+/// processes over disjoint row ranges. Verifies the result and prints the
+/// memory cost of sharing (PSS of every process, from
+/// /proc/<pid>/smaps_rollup) next to the cost of one copy per process.
+#[derive(Parser)]
+#[command(name = "matrix_square", disable_help_subcommand = true)]
+struct Cli {
+    /// Rows and columns (1..=20000)
+    #[arg(long, value_name = "N", default_value_t = 2000,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=20_000))]
+    size: usize,
+    /// Worker processes (1..=64)
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_PROCS as u64))]
+    procs: usize,
+    // Set only in the worker processes the example starts.
+    #[command(subcommand)]
+    worker: Option<Role>,
+}
 
-USAGE:
-    matrix_square [--size N] [--procs N]
+/// The worker side: this executable, re-run by the parent.
+#[derive(Subcommand)]
+enum Role {
+    /// One worker process (started by the example itself, not by hand)
+    #[command(hide = true)]
+    Worker {
+        /// The matrix segment (the control segment is `<segment>-control`).
+        #[arg(long)]
+        segment: String,
+        /// This worker's slot in the control segment.
+        #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(0..MAX_PROCS as u64))]
+        index: usize,
+        /// The rows this worker squares, `A..B`.
+        #[arg(long, value_parser = parse_rows)]
+        rows: Range<usize>,
+        #[arg(long)]
+        size: usize,
+        #[arg(long)]
+        procs: u32,
+    },
+}
 
-OPTIONS:
-    --size N    rows and columns (1..=20000, default 2000)
-    --procs N   worker processes (1..=64, default 4)
-    -h, --help  this text";
+fn parse_rows(text: &str) -> Result<Range<usize>, String> {
+    let (a, b) = text.split_once("..").ok_or("expected A..B")?;
+    let parse = |n: &str| n.parse::<usize>().map_err(|e| e.to_string());
+    Ok(parse(a)?..parse(b)?)
+}
 
 const MAX_PROCS: usize = 64;
 
@@ -62,16 +99,14 @@ fn value_at(index: usize) -> f64 {
 }
 
 fn main() {
-    let flags = support::Flags::parse(HELP);
-    if let Some(name) = flags.value("--worker") {
-        worker(name, &flags);
+    // Usage errors exit with status 2, `--help` with 0 (clap's convention).
+    let cli = Cli::parse();
+    if let Some(Role::Worker { segment, index, rows, size, procs }) = cli.worker {
+        worker(&segment, index, rows, size, procs);
         return;
     }
-    flags.reject_unknown(&["--size", "--procs"]);
-    let size: usize = flags.parsed("--size", 2000, |n| (1..=20_000).contains(n));
-    let procs: usize = flags.parsed("--procs", 4, |n| (1..=MAX_PROCS).contains(n));
     support::catch_interrupts();
-    if let Err(message) = run(size, procs) {
+    if let Err(message) = run(cli.size, cli.procs) {
         eprintln!("error: {message}");
         std::process::exit(1);
     }
@@ -96,7 +131,8 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
     for index in 0..procs {
         let rows = index * size / procs..(index + 1) * size / procs;
         let args = [
-            "--worker".to_owned(),
+            "worker".to_owned(),
+            "--segment".into(),
             name.clone(),
             "--index".into(),
             index.to_string(),
@@ -148,15 +184,7 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn worker(name: &str, flags: &support::Flags) {
-    let index: usize = flags.parsed("--index", 0, |i| *i < MAX_PROCS);
-    let size: usize = flags.parsed("--size", 0, |_| true);
-    let procs: u32 = flags.parsed("--procs", 1, |_| true);
-    let rows = flags
-        .value("--rows")
-        .and_then(|r| r.split_once(".."))
-        .and_then(|(a, b)| Some(a.parse::<usize>().ok()?..b.parse::<usize>().ok()?))
-        .unwrap_or_else(|| support::usage_error("worker needs --rows A..B"));
+fn worker(name: &str, index: usize, rows: Range<usize>, size: usize, procs: u32) {
     let open = || -> shmsync::Result<_> {
         Ok((
             Segment::<[f64]>::open_slice(name)?,

@@ -10,54 +10,89 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use clap::builder::RangedU64ValueParser;
+use clap::{Parser, Subcommand, ValueEnum};
 use shmsync::{AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmMutex, ShmSafe};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-const HELP: &str = "\
-race_demo: N processes increment one shared counter K times each, once per
-synchronization mode, and count the updates that were lost.
+/// N processes increment one shared counter K times each, once per
+/// synchronization mode, and count the updates that were lost.
+#[derive(Parser)]
+#[command(name = "race_demo", after_help = AFTER_HELP, disable_help_subcommand = true)]
+struct Cli {
+    /// Worker processes (1..=64)
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_PROCS as u64))]
+    procs: usize,
+    /// Increments per process (1..=100000000)
+    #[arg(long, value_name = "K", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    iters: u64,
+    /// Comma-separated subset of the modes, run in the order given
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "unsync,mutex,atomic,sharded,seqlock"
+    )]
+    modes: Vec<Mode>,
+    /// Print machine-readable results on stdout instead of the table
+    #[arg(long)]
+    json: bool,
+    // Set only in the worker processes the demo starts.
+    #[command(subcommand)]
+    worker: Option<Role>,
+}
 
-USAGE:
-    race_demo [--procs N] [--iters K] [--modes LIST] [--json]
-
-OPTIONS:
-    --procs N     worker processes (1..=64, default 4)
-    --iters K     increments per process (1..=100000000, default 1000000)
-    --modes LIST  comma-separated subset of unsync,mutex,atomic,sharded,seqlock
-                  (default: all five, in that order)
-    --json        print machine-readable results on stdout instead of the table
-    -h, --help    this text
-
-MODES:
-    unsync   relaxed load, add 1, relaxed store: a lost-update race (no UB)
-    mutex    ShmMutex<u64>: lock, += 1
-    atomic   AtomicCounter::incr
-    sharded  ShardedCounter::incr (one cache line per shard)
-    seqlock  SeqLock<u64>::update
-
+const AFTER_HELP: &str = "\
 Workers wait at a start gate in the segment and are pinned round robin to
 the allowed CPUs, so they really run at the same time.
 
 Exit status: 0 if no synchronized mode lost an update, 1 if one did, 2 on a
 usage or runtime error, 130 when interrupted.";
 
+/// The worker side of the demo: this executable, re-run by the parent.
+#[derive(Subcommand)]
+enum Role {
+    /// One worker process (started by the demo itself, not by hand)
+    #[command(hide = true)]
+    Worker {
+        /// The segment the parent created.
+        #[arg(long)]
+        segment: String,
+        #[arg(long)]
+        mode: Mode,
+        #[arg(long)]
+        iters: u64,
+        /// This worker's progress slot and CPU.
+        #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(0..MAX_PROCS as u64))]
+        index: usize,
+        /// The value of `go` that opens this mode's start gate.
+        #[arg(long)]
+        generation: u32,
+    },
+}
+
 /// The most workers a run may use (one progress slot each).
 const MAX_PROCS: usize = 64;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Mode {
+    /// Relaxed load, add 1, relaxed store: a lost-update race (no UB)
     Unsync,
+    /// ShmMutex<u64>: lock, += 1
     Mutex,
+    /// AtomicCounter::incr
     Atomic,
+    /// ShardedCounter::incr (one cache line per shard)
     Sharded,
+    /// SeqLock<u64>::update
     Seqlock,
 }
 
 impl Mode {
-    const ALL: [Mode; 5] = [Mode::Unsync, Mode::Mutex, Mode::Atomic, Mode::Sharded, Mode::Seqlock];
-
     fn name(self) -> &'static str {
         match self {
             Mode::Unsync => "unsync",
@@ -66,10 +101,6 @@ impl Mode {
             Mode::Sharded => "sharded",
             Mode::Seqlock => "seqlock",
         }
-    }
-
-    fn parse(text: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.name() == text)
     }
 
     fn synchronized(self) -> bool {
@@ -152,32 +183,20 @@ impl Outcome {
 }
 
 fn main() {
-    let flags = support::Flags::parse(HELP);
-    if let Some(role) = flags.value("--worker") {
-        worker(role, &flags);
+    // Usage errors exit with status 2, `--help` with 0 (clap's convention).
+    let cli = Cli::parse();
+    if let Some(Role::Worker { segment, mode, iters, index, generation }) = cli.worker {
+        worker(&segment, mode, iters, index, generation);
         return;
     }
-    flags.reject_unknown(&["--procs", "--iters", "--modes", "--json"]);
-    let procs: usize = flags.parsed("--procs", 4, |n| (1..=MAX_PROCS).contains(n));
-    let iters: u64 = flags.parsed("--iters", 1_000_000, |n| (1..=100_000_000).contains(n));
-    let mut modes: Vec<Mode> = match flags.value("--modes") {
-        None => Mode::ALL.to_vec(),
-        Some(list) => list
-            .split(',')
-            .map(|m| {
-                Mode::parse(m.trim())
-                    .unwrap_or_else(|| support::usage_error(&format!("unknown mode {m:?}")))
-            })
-            .collect(),
-    };
+    let (procs, iters, json) = (cli.procs, cli.iters, cli.json);
     // Each mode has its own counter in the segment, used once per run.
-    let mut seen = Vec::new();
-    modes.retain(|m| {
-        let first = !seen.contains(m);
-        seen.push(*m);
-        first
-    });
-    let json = flags.switch("--json");
+    let mut modes = Vec::new();
+    for mode in cli.modes {
+        if !modes.contains(&mode) {
+            modes.push(mode);
+        }
+    }
     support::catch_interrupts();
 
     let name = support::run_name("race");
@@ -242,7 +261,8 @@ fn run_mode(
     let mut children = Vec::with_capacity(procs);
     for index in 0..procs {
         let args: Vec<String> = vec![
-            "--worker".into(),
+            "worker".into(),
+            "--segment".into(),
             arena.name().to_owned(),
             "--mode".into(),
             mode.name().into(),
@@ -307,11 +327,7 @@ fn run_mode(
     })
 }
 
-fn worker(name: &str, flags: &support::Flags) {
-    let mode = flags.value("--mode").and_then(Mode::parse).expect("worker needs --mode");
-    let iters: u64 = flags.parsed("--iters", 0, |_| true);
-    let index: usize = flags.parsed("--index", 0, |i| *i < MAX_PROCS);
-    let generation: u32 = flags.parsed("--generation", 0, |_| true);
+fn worker(name: &str, mode: Mode, iters: u64, index: usize, generation: u32) {
     let arena = match Segment::<Arena>::open(name) {
         Ok(seg) => seg,
         Err(e) => {

@@ -1,79 +1,13 @@
-//! Shared plumbing for the examples: flag parsing, re-executing the example
-//! as a worker process, and Ctrl-C handling. Nothing here is shmsync API.
+//! Shared plumbing for the examples: re-executing the example as a worker
+//! process, waiting for the workers, and Ctrl-C handling. Nothing here is
+//! shmsync API. Flags are parsed by `clap` in each example, signals caught
+//! by `ctrlc`.
 #![allow(dead_code)]
 
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// Command-line flags: `--name value` pairs and bare `--switch`es.
-pub struct Flags {
-    args: Vec<String>,
-}
-
-impl Flags {
-    /// Parses `std::env::args()`, printing `help` and exiting on `--help`/`-h`.
-    pub fn parse(help: &str) -> Flags {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        if args.iter().any(|a| a == "--help" || a == "-h") {
-            println!("{help}");
-            std::process::exit(0);
-        }
-        Flags { args }
-    }
-
-    /// Whether the bare switch `--name` is present.
-    pub fn switch(&self, name: &str) -> bool {
-        self.args.iter().any(|a| a == name)
-    }
-
-    /// The value after `--name`, if any.
-    pub fn value(&self, name: &str) -> Option<&str> {
-        let prefix = format!("{name}=");
-        self.args.iter().enumerate().find_map(|(i, a)| {
-            if a == name {
-                self.args.get(i + 1).map(String::as_str)
-            } else {
-                a.strip_prefix(&prefix)
-            }
-        })
-    }
-
-    /// The value after `--name` parsed as `T`, or `default`; exits with a
-    /// usage error if it does not parse or fails `valid`.
-    pub fn parsed<T: std::str::FromStr>(
-        &self,
-        name: &str,
-        default: T,
-        valid: impl Fn(&T) -> bool,
-    ) -> T {
-        match self.value(name) {
-            None => default,
-            Some(text) => match text.parse::<T>() {
-                Ok(v) if valid(&v) => v,
-                _ => usage_error(&format!("invalid value {text:?} for {name}")),
-            },
-        }
-    }
-
-    /// Rejects flags not in `known` (each `--flag` or `--flag=value`).
-    pub fn reject_unknown(&self, known: &[&str]) {
-        for a in &self.args {
-            if let Some(flag) = a.strip_prefix("--") {
-                let flag = flag.split('=').next().unwrap_or(flag);
-                if !known.iter().any(|k| k.trim_start_matches("--") == flag) {
-                    usage_error(&format!("unknown flag --{flag}"));
-                }
-            }
-        }
-    }
-}
-
-/// Prints `message` and a hint, then exits with status 2.
-pub fn usage_error(message: &str) -> ! {
-    eprintln!("error: {message} (see --help)");
-    std::process::exit(2);
-}
 
 /// Spawns this same executable with `args` (a worker role).
 pub fn spawn_self(args: &[String]) -> std::io::Result<Child> {
@@ -83,32 +17,36 @@ pub fn spawn_self(args: &[String]) -> std::io::Result<Child> {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_sigint(_signal: libc::c_int) {
-    // Only an atomic store: async-signal-safe.
-    INTERRUPTED.store(true, Ordering::Relaxed);
-}
-
-/// Makes Ctrl-C (SIGINT) and SIGTERM set a flag instead of killing the
-/// process, so the example can stop its workers and unlink its segment.
+/// Makes Ctrl-C (SIGINT), SIGTERM and SIGHUP set a flag instead of killing
+/// the process, so the example can stop its workers and unlink its segment.
+/// The workers keep the default dispositions (a handler does not survive
+/// `exec`): a terminal's Ctrl-C reaches them too and simply ends them.
 pub fn catch_interrupts() {
-    let handler: extern "C" fn(libc::c_int) = on_sigint;
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: `on_sigint` is async-signal-safe (one atomic store) and
-        // has the signature `signal` expects; replacing the default
-        // disposition has no other effect on this process.
-        unsafe { libc::signal(signal, handler as libc::sighandler_t) };
+    // Relaxed: the flag publishes nothing else; the waiting loops poll it.
+    if let Err(e) = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed)) {
+        // Not fatal: the example still runs, only an interruption would
+        // leave the segment behind.
+        eprintln!("warning: cannot catch Ctrl-C: {e}");
     }
 }
 
-/// Whether Ctrl-C or SIGTERM arrived since [`catch_interrupts`].
+/// Whether Ctrl-C, SIGTERM or SIGHUP arrived since [`catch_interrupts`].
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Whether a worker's exit `status` is the interruption itself: a terminal's
+/// Ctrl-C (or a signal to the process group) ends the workers at the same
+/// moment it reaches this process, and `ctrlc` sets the flag from its own
+/// thread a moment later, so the workers' deaths may be seen first.
+fn ended_by_interruption(status: ExitStatus) -> bool {
+    matches!(status.signal(), Some(libc::SIGINT | libc::SIGTERM | libc::SIGHUP))
 }
 
 /// Why waiting for workers ended early.
 #[derive(Debug)]
 pub enum WaitError {
-    /// Ctrl-C or SIGTERM.
+    /// Ctrl-C, SIGTERM or SIGHUP.
     Interrupted,
     /// A worker exited unsuccessfully.
     WorkerFailed(String),
@@ -137,13 +75,19 @@ pub fn wait_all(
             }
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => done[i] = true,
-                Ok(Some(status)) => failed = Some(format!("worker {i} exited with {status}")),
+                Ok(Some(status)) if ended_by_interruption(status) => {
+                    failed = Some(WaitError::Interrupted);
+                }
+                Ok(Some(status)) => {
+                    failed =
+                        Some(WaitError::WorkerFailed(format!("worker {i} exited with {status}")));
+                }
                 Ok(None) => {}
-                Err(e) => failed = Some(format!("worker {i}: {e}")),
+                Err(e) => failed = Some(WaitError::WorkerFailed(format!("worker {i}: {e}"))),
             }
         }
         if let Some(why) = failed {
-            break Err(WaitError::WorkerFailed(why));
+            break Err(why);
         }
         if done.iter().all(|d| *d) {
             break Ok(());
@@ -190,7 +134,11 @@ pub fn wait_until(
             .enumerate()
             .find_map(|(i, c)| c.try_wait().ok().flatten().map(|s| (i, s)))
         {
-            break Err(WaitError::WorkerFailed(format!("worker {i} exited early with {status}")));
+            break Err(if ended_by_interruption(status) {
+                WaitError::Interrupted
+            } else {
+                WaitError::WorkerFailed(format!("worker {i} exited early with {status}"))
+            });
         }
         if Instant::now() >= deadline {
             break Err(WaitError::TimedOut);
