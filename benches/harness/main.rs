@@ -25,6 +25,9 @@
 //! | `seqlock` | snapshot reads under a writer |
 //!
 //! so `--only death` runs the three owner-liveness families and nothing else.
+//!
+//! Ctrl-C (or SIGTERM) stops the children, removes the run's shared memory
+//! objects and exits with 130, writing no results.
 
 mod blocked_waiter;
 mod clocks;
@@ -71,17 +74,12 @@ fn main() {
         run_child(&args[1], &args[2..]);
         return;
     }
-    let opts = match Options::parse(args) {
-        Ok(o) => o,
-        Err(msg) => {
-            eprintln!("{msg}");
-            std::process::exit(2);
-        }
-    };
+    let opts = Options::from_args();
     if !opts.bench_mode {
         eprintln!("harness: not run outside `cargo bench` (pass --bench to run it directly)");
         return;
     }
+    clean_up_on_interrupt();
     let probe = machine::LoadProbe::start();
     let report = run_all(&opts);
     print!("{}", report.markdown());
@@ -98,8 +96,26 @@ fn main() {
             "shmsync vs peers ({mode}, {} cores, {others:.2} of them busy with other work)",
             cores()
         );
-        std::fs::write(&opts.svg, svg::render(&panels, &caption)).expect("write SVG");
+        let chart = svg::render(&panels, &caption).expect("draw the SVG chart");
+        std::fs::write(&opts.svg, chart).expect("write SVG");
         eprintln!("wrote {}", opts.svg.display());
+    }
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP, stops the children and removes this run's
+/// shared memory objects (`exit` runs none of the destructors that would),
+/// then exits with 130 as a shell does for an interrupted command. Nothing
+/// is printed on stdout or written to the output files: a partial table
+/// would look like a complete one.
+fn clean_up_on_interrupt() {
+    let on_signal = || {
+        shm_region::unlink_unique_names();
+        processes::kill_all_children();
+        eprintln!("\nharness: interrupted; child processes stopped, shared memory removed");
+        std::process::exit(130);
+    };
+    if let Err(e) = ctrlc::set_handler(on_signal) {
+        eprintln!("harness: cannot catch Ctrl-C ({e}); an interrupted run leaves /dev/shm objects");
     }
 }
 

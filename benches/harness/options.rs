@@ -1,7 +1,39 @@
-//! Command line of the harness.
+//! Command line of the harness, parsed by `clap`.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use clap::Parser;
+
+/// The flags as given.
+#[derive(Parser)]
+#[command(
+    name = "harness",
+    bin_name = "harness",
+    about = "shmsync against its peers, in real processes, side by side",
+    after_help = "Run it through `cargo bench --bench harness -- [OPTIONS]`.",
+    disable_help_subcommand = true
+)]
+struct Flags {
+    /// Short windows and few repetitions (under a minute)
+    #[arg(long)]
+    quick: bool,
+    /// Also write the figures as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the chart to FILE [default: benchmarks.svg at the package root]
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Run only the benchmarks whose key contains one of the words: uncontended,
+    /// contended, counter, pingpong, death-kill, death-exec, death-blocked-cpu,
+    /// seqlock (so `death` runs the three owner-liveness families)
+    #[arg(long, value_name = "WORD[,WORD...]")]
+    only: Option<String>,
+    /// Given by `cargo bench`, not by `cargo test --benches`: the harness
+    /// measures only when it is set
+    #[arg(long)]
+    bench: bool,
+}
 
 /// How much to measure and where to write.
 pub struct Options {
@@ -34,32 +66,12 @@ pub struct Options {
     pub bench_mode: bool,
 }
 
-const USAGE: &str =
-    "usage: harness --bench [--quick] [--json FILE] [--svg FILE] [--only WORD[,WORD...]]";
-
 impl Options {
-    /// Parses `args` (without the program name).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-        let mut quick = false;
-        let mut json = None;
-        let mut svg = None;
-        let mut only = None;
-        let mut bench_mode = false;
-        let mut args = args.into_iter();
-        while let Some(a) = args.next() {
-            let mut value =
-                |flag: &str| args.next().ok_or(format!("{flag} needs a value\n{USAGE}"));
-            match a.as_str() {
-                "--quick" => quick = true,
-                "--json" => json = Some(PathBuf::from(value("--json")?)),
-                "--svg" => svg = Some(PathBuf::from(value("--svg")?)),
-                "--only" => only = Some(value("--only")?),
-                "--bench" => bench_mode = true,
-                "-h" | "--help" => return Err(USAGE.to_owned()),
-                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
-            }
-        }
-        Ok(Options {
+    /// Parses the process's arguments; a usage error exits with status 2,
+    /// `--help` with 0.
+    pub fn from_args() -> Options {
+        let Flags { quick, json, svg, only, bench } = Flags::parse();
+        Options {
             quick,
             json,
             svg: svg.unwrap_or_else(|| {
@@ -73,8 +85,8 @@ impl Options {
             kills: if quick { 50 } else { 200 },
             hold: if quick { Duration::from_millis(500) } else { Duration::from_secs(2) },
             holds: if quick { 3 } else { 5 },
-            bench_mode,
-        })
+            bench_mode: bench,
+        }
     }
 
     /// Whether the benchmark `key` is selected.

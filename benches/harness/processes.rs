@@ -233,6 +233,22 @@ pub fn spawn(
         .expect("spawn a harness child")
 }
 
+/// Kills (SIGKILL) every child process of this process: the cleanup of an
+/// interrupted run, whose children would otherwise keep waiting for a stop
+/// signal that never comes. Children are found through each thread's
+/// `/proc/self/task/<tid>/children`, since any thread may have spawned one.
+pub fn kill_all_children() {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return };
+    for task in tasks.flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for pid in children.split_whitespace().filter_map(|p| p.parse::<libc::pid_t>().ok()) {
+            // SAFETY: `pid` is a child of this process that has not been
+            // reaped (it is listed), so it names no other process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 /// Panics if any child already exited (it failed: its stderr says why).
 pub fn check_alive(children: &mut [Child]) {
     for c in children.iter_mut() {

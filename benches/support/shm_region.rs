@@ -122,3 +122,22 @@ pub fn unique_name(tag: &str) -> String {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("shmsync-bench-{tag}-{}-{n}", std::process::id())
 }
+
+/// Unlinks every object [`unique_name`] named in this process: the cleanup
+/// of an interrupted run, whose regions and segments are never dropped.
+/// Best effort: an object already gone is no error.
+pub fn unlink_unique_names() {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return };
+    let pid = std::process::id().to_string();
+    for entry in dir.flatten() {
+        let file_name = entry.file_name();
+        let Some(name) = file_name.to_str() else { continue };
+        // `shmsync-bench-<tag>-<pid>-<n>`: the second field from the end.
+        let ours = name.starts_with("shmsync-bench-") && name.rsplit('-').nth(1) == Some(&pid);
+        if let (true, Ok(cname)) = (ours, CString::new(format!("/{name}"))) {
+            // SAFETY: `cname` is a valid C string; this process created the
+            // object (its pid is in the name).
+            unsafe { libc::shm_unlink(cname.as_ptr()) };
+        }
+    }
+}
