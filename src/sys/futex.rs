@@ -151,7 +151,8 @@ struct FutexWaitv {
 pub(crate) enum WaitvSupport {
     /// It slept (or returned) as asked.
     Done(FutexWait),
-    /// The kernel has no `futex_waitv` (before 5.16): nothing happened.
+    /// The kernel has no `futex_waitv` (before 5.16), or refuses it to this
+    /// process (a seccomp filter): nothing happened.
     Unsupported,
 }
 
@@ -217,11 +218,14 @@ pub(crate) fn futex_wait_low_or_private(
         return WaitvSupport::Done(FutexWait::Woken);
     }
     WaitvSupport::Done(match io::Error::last_os_error().raw_os_error() {
-        Some(libc::ENOSYS) => return WaitvSupport::Unsupported,
         Some(libc::EAGAIN) => FutexWait::ValueChanged,
         Some(libc::ETIMEDOUT) => FutexWait::TimedOut,
-        // EINTR and anything else: a wakeup; the caller re-checks.
-        _ => FutexWait::Woken,
+        // A signal: a wakeup; the caller re-checks.
+        Some(libc::EINTR) => FutexWait::Woken,
+        // ENOSYS (before 5.16), EPERM (a seccomp filter) or anything else:
+        // it did not sleep and will not; the caller must sleep another way
+        // rather than return at once, again and again.
+        _ => return WaitvSupport::Unsupported,
     })
 }
 

@@ -74,9 +74,10 @@ mod imp {
         name: CString,
         dev: u64,
         ino: u64,
-        /// Descriptors holding token locks: this process's, and after a
-        /// fork the inherited ones that hold the parent's.
-        token_fds: Vec<OwnedFd>,
+        /// Descriptors holding token locks, with the token each holds:
+        /// this process's, and after a fork the inherited ones that hold
+        /// the parent's.
+        token_fds: Vec<(u32, OwnedFd)>,
     }
 
     impl Mapping {
@@ -111,17 +112,18 @@ mod imp {
         /// Holds `token` on this segment through a new description (or, if
         /// none can be opened, through an inherited one).
         fn hold(&mut self, token: u32) -> io::Result<()> {
-            match self.reopen(false) {
-                Ok(fd) => {
-                    shm::ofd_hold_token(fd.as_fd(), token)?;
-                    self.token_fds.push(fd);
-                    Ok(())
-                }
+            let fd = match self.reopen(false) {
+                Ok(fd) => fd,
                 Err(e) => match self.token_fds.first() {
-                    Some(inherited) => shm::ofd_hold_token(inherited.as_fd(), token),
-                    None => Err(e),
+                    // A duplicate shares the inherited description: the
+                    // token is then held while the parent holds it too.
+                    Some((_, inherited)) => inherited.try_clone().map_err(|_| e)?,
+                    None => return Err(e),
                 },
-            }
+            };
+            shm::ofd_hold_token(fd.as_fd(), token)?;
+            self.token_fds.push((token, fd));
+            Ok(())
         }
 
         fn token_held(&self, token: u32) -> bool {
@@ -130,10 +132,29 @@ mod imp {
         }
     }
 
-    /// Every segment this process maps. Entries are added once a segment is
-    /// mapped and validated and removed before it is unmapped and closed.
-    /// Tokens are made under the write lock.
-    static MAPPINGS: RwLock<Vec<Mapping>> = RwLock::new(Vec::new());
+    /// A token descriptor kept after this process let go of its last handle
+    /// of an object (see [`unregister`]).
+    struct Retained {
+        dev: u64,
+        ino: u64,
+        token: u32,
+        fd: OwnedFd,
+    }
+
+    /// What this process maps, and the tokens it keeps.
+    struct Registry {
+        /// Every segment this process maps. Entries are added once a
+        /// segment is mapped and validated and removed before it is
+        /// unmapped and closed.
+        mappings: Vec<Mapping>,
+        /// One token descriptor per object this process has mapped and let
+        /// go of while the object still has a name.
+        retained: Vec<Retained>,
+    }
+
+    /// The registry. Tokens are made under its write lock.
+    static REGISTRY: RwLock<Registry> =
+        RwLock::new(Registry { mappings: Vec::new(), retained: Vec::new() });
 
     /// What the registry needs to know of a newly mapped segment.
     pub(crate) struct NewMapping<'a> {
@@ -152,7 +173,10 @@ mod imp {
     /// If no second open file description of the object can be had (no
     /// `/proc/self/fd` and the name no longer names it), or the lock fails.
     pub(crate) fn register(new: &NewMapping<'_>) -> io::Result<()> {
-        let mut list = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
+        // Before the lock: a fork while we hold it must find its handlers.
+        token::register_fork_handler();
+        let mut reg = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
+        sweep_unlinked(&mut reg.retained);
         let mut mapping = Mapping {
             base: new.base as usize,
             len: new.len,
@@ -163,31 +187,80 @@ mod imp {
             token_fds: Vec::new(),
         };
         let token = match token::current() {
-            0 => make_token(&mut list, Some(&mapping)),
+            0 => make_token(&mut reg, Some(&mapping)),
             t => t,
         };
-        let fd = mapping.reopen(false)?;
-        shm::ofd_hold_token(fd.as_fd(), token)?;
-        mapping.token_fds.push(fd);
-        list.push(mapping);
+        let kept =
+            reg.retained.iter().position(|r| (r.dev, r.ino, r.token) == (new.dev, new.ino, token));
+        if let Some(i) = kept {
+            // Held all along since this process let go of the object.
+            let r = reg.retained.swap_remove(i);
+            mapping.token_fds.push((r.token, r.fd));
+        } else {
+            let fd = mapping.reopen(false)?;
+            shm::ofd_hold_token(fd.as_fd(), token)?;
+            mapping.token_fds.push((token, fd));
+        }
+        reg.mappings.push(mapping);
         Ok(())
     }
 
-    /// Forgets the mapping at `base` and closes its token descriptors; call
-    /// before unmapping it and closing its main descriptor.
+    /// Forgets the mapping at `base`; call before unmapping it and closing
+    /// its main descriptor.
+    ///
+    /// The process keeps holding its token on the object (one descriptor,
+    /// in `retained`) for as long as it lives and the object has a name,
+    /// even with no handle left. Otherwise a waiter could take this
+    /// process's token for gone while the process re-opens the object and
+    /// locks again with the very same lock word: the waiter's recovery CAS,
+    /// judged on the old word, would then rob a live owner (ABA). An
+    /// unlinked object cannot be opened again, so its token can go.
     pub(crate) fn unregister(base: *const u8) {
-        let mut list = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(i) = list.iter().position(|m| m.base == base as usize) {
-            list.swap_remove(i);
+        let mut reg = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(i) = reg.mappings.iter().position(|m| m.base == base as usize) else {
+            return;
+        };
+        let m = reg.mappings.swap_remove(i);
+        let token = token::current();
+        let object = (m.dev, m.ino);
+        let still_mapped = reg.mappings.iter().any(|o| (o.dev, o.ino) == object);
+        let already_kept =
+            reg.retained.iter().any(|r| (r.dev, r.ino, r.token) == (m.dev, m.ino, token));
+        if token != 0 && !still_mapped && !already_kept {
+            // Tokens of other processes (a forked child's inherited ones)
+            // are let go: this process no longer maps their guards.
+            if let Some((t, fd)) = m.token_fds.into_iter().find(|(t, _)| *t == token) {
+                if is_linked(&fd) {
+                    reg.retained.push(Retained { dev: m.dev, ino: m.ino, token: t, fd });
+                }
+            }
         }
+        sweep_unlinked(&mut reg.retained);
+        drop(reg);
+        // Another mapping may come to this address: a proof of life cached
+        // for a lock word here must not carry over to it.
+        super::super::watch::invalidate_cached_proofs();
+    }
+
+    /// Whether the object `fd` refers to still has a name.
+    fn is_linked(fd: &OwnedFd) -> bool {
+        // An error (none is expected): keep it, the safe side.
+        shm::fstat(fd.as_fd()).map_or(true, |st| st.nlink > 0)
+    }
+
+    /// Closes the kept descriptors of objects that were unlinked since.
+    fn sweep_unlinked(retained: &mut Vec<Retained>) {
+        retained.retain(|r| is_linked(&r.fd));
     }
 
     /// Gives this process a token (in a forked child: a new one) held on
     /// every listed segment, and returns it.
     pub(crate) fn adopt_process_token() -> u32 {
-        let mut list = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
+        // Before the lock: a fork while we hold it must find its handlers.
+        token::register_fork_handler();
+        let mut reg = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
         match token::current() {
-            0 => make_token(&mut list, None),
+            0 => make_token(&mut reg, None),
             t => t,
         }
     }
@@ -195,16 +268,18 @@ mod imp {
     /// Draws a token nobody holds on the listed segments (nor on
     /// `candidate`, a segment about to be listed), holds it on each listed
     /// one, and publishes it.
-    fn make_token(list: &mut [Mapping], candidate: Option<&Mapping>) -> u32 {
-        token::register_fork_handler();
+    fn make_token(reg: &mut Registry, candidate: Option<&Mapping>) -> u32 {
+        // A new process: what it inherited in `retained` holds its parent's
+        // token on objects it does not map.
+        reg.retained.clear();
         let token = loop {
             let t = token::random_token();
-            let taken = list.iter().chain(candidate).any(|m| m.token_held(t));
+            let taken = reg.mappings.iter().chain(candidate).any(|m| m.token_held(t));
             if !taken {
                 break t;
             }
         };
-        for m in list.iter_mut() {
+        for m in &mut reg.mappings {
             // A segment on which the token cannot be held (no descriptor can
             // be had) makes this process's locks on it look dead to others:
             // never let that pass silently.
@@ -221,7 +296,8 @@ mod imp {
     /// Whether the process holding `token` still maps the lock word at
     /// `addr`'s segment. `Alive` for a word outside every listed segment.
     pub(crate) fn owner_liveness(addr: usize, token: u32) -> Liveness {
-        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        let reg = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+        let list = &reg.mappings;
         match list.iter().find(|m| addr >= m.base && addr - m.base < m.len) {
             Some(m) if !m.token_held(token) => Liveness::Dead,
             _ => Liveness::Alive,
@@ -233,7 +309,8 @@ mod imp {
     /// for an exclusive lock on a token's byte) and the object's identity.
     /// `None` for a word outside every listed segment.
     pub(crate) fn open_for_watch(addr: usize) -> Option<(OwnedFd, u64, u64)> {
-        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        let reg = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+        let list = &reg.mappings;
         let m = list.iter().find(|m| addr >= m.base && addr - m.base < m.len)?;
         let fd = m.reopen(true).ok()?;
         Some((fd, m.dev, m.ino))
@@ -241,23 +318,24 @@ mod imp {
 
     /// The identity (device, inode) of the segment holding `addr`, if any.
     pub(crate) fn segment_of(addr: usize) -> Option<(u64, u64)> {
-        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        let reg = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+        let list = &reg.mappings;
         let m = list.iter().find(|m| addr >= m.base && addr - m.base < m.len)?;
         Some((m.dev, m.ino))
     }
 
     std::thread_local! {
-        /// `MAPPINGS`, held by the forking thread from the fork's prepare
+        /// `REGISTRY`, held by the forking thread from the fork's prepare
         /// handler to its parent/child handler.
-        static HELD_FOR_FORK: core::cell::RefCell<Option<std::sync::RwLockWriteGuard<'static, Vec<Mapping>>>> =
+        static HELD_FOR_FORK: core::cell::RefCell<Option<std::sync::RwLockWriteGuard<'static, Registry>>> =
             const { core::cell::RefCell::new(None) };
     }
 
-    /// `fork` prepare handler: takes `MAPPINGS`, so that the child never
+    /// `fork` prepare handler: takes `REGISTRY`, so that the child never
     /// inherits it locked by a thread that does not exist there (its first
     /// lock would deadlock making its token).
     pub(crate) fn lock_for_fork() {
-        let guard = MAPPINGS.write().unwrap_or_else(PoisonError::into_inner);
+        let guard = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
         HELD_FOR_FORK.with(|h| *h.borrow_mut() = Some(guard));
     }
 
@@ -269,7 +347,8 @@ mod imp {
 
     /// Whether the lock word at `addr` lies in a listed segment (test support).
     pub(crate) fn in_a_segment(addr: usize) -> bool {
-        let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
+        let reg = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
+        let list = &reg.mappings;
         list.iter().any(|m| addr >= m.base && addr - m.base < m.len)
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct FileStat {
     pub(crate) dev: u64,
     pub(crate) ino: u64,
     pub(crate) mode: u32,
+    /// Names the object has (0 once it is unlinked everywhere).
+    pub(crate) nlink: u64,
 }
 
 fn from_stat(st: &libc::stat) -> FileStat {
@@ -65,6 +67,8 @@ fn from_stat(st: &libc::stat) -> FileStat {
         ino: u64::from(st.st_ino),
         #[allow(clippy::useless_conversion)]
         mode: u32::from(st.st_mode),
+        #[allow(clippy::useless_conversion)]
+        nlink: u64::from(st.st_nlink),
     }
 }
 
@@ -179,11 +183,25 @@ pub(crate) fn ofd_conflicting_lock(fd: BorrowedFd<'_>, kind: OfdLock) -> io::Res
 /// Holds process token `token` (a shared lock on its byte) through `fd`,
 /// which must be open for reading.
 pub(crate) fn ofd_hold_token(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
-    if try_set(fd, &token_byte(OfdLock::Shared, token))? {
-        Ok(())
-    } else {
-        // Only an exclusive lock conflicts, and nobody takes one on a token.
-        Err(io::Error::other("a token byte is locked exclusively"))
+    let fl = token_byte(OfdLock::Shared, token);
+    if try_set(fd, &fl)? {
+        return Ok(());
+    }
+    // Only a watcher's exclusive lock conflicts, and a watcher holds it for
+    // an instant, right after the token's previous holders were all gone
+    // (see `sys/watch.rs`): wait for it. Linux queues no shared request
+    // behind a waiting exclusive one, so this never waits for a watcher
+    // that is still blocked.
+    loop {
+        // SAFETY: `fd` is live; `fl` is a valid flock the kernel only reads.
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLKW, &fl) };
+        if r == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err);
+        }
     }
 }
 

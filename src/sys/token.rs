@@ -110,10 +110,12 @@ extern "C" fn after_fork_in_parent() {
 
 /// atfork child handler: the child is a new process and needs its own token.
 extern "C" fn forget_in_child() {
+    // While the prepare handler's locks are still held: it empties the
+    // watch list through the held guard.
+    super::watch::forget_in_child();
     super::watch::unlock_after_fork();
     super::liveness::unlock_after_fork();
     // Relaxed: the child has one thread.
     TOKEN.store(0, Ordering::Relaxed);
     super::thread::forget_cached_identity();
-    super::watch::forget_in_child();
 }

@@ -124,6 +124,13 @@ fn watcher(fd: &OwnedFd, dev: u64, ino: u64, token: u32) {
     report_death();
 }
 
+/// Makes every proof of life a thread cached (see `plan_sleep` in
+/// `sync/mod.rs`) stale: called when a segment is unmapped, since another
+/// object may be mapped at its addresses. Waiters wake and re-check.
+pub(crate) fn invalidate_cached_proofs() {
+    report_death();
+}
+
 /// Bumps [`DEATHS`] and wakes every waiter of this process.
 fn report_death() {
     // Release: pairs with the acquire load in `watch`.
@@ -143,13 +150,17 @@ fn block_signals() {
     }
 }
 
-/// Whether the kernel has `futex_waitv`: a call whose first comparison
-/// fails returns at once, `EAGAIN` if it exists, `ENOSYS` if not.
+/// Whether the kernel lets this process use `futex_waitv`: a call whose
+/// first comparison fails returns at once with `EAGAIN` where it works.
+/// Anything else (`ENOSYS` before 5.16, `EPERM` from a seccomp filter) means
+/// no: a waiter that trusted it would return at once from every sleep and
+/// spin.
 fn probe_waitv() -> bool {
-    use super::futex::{futex_wait_low_or_private, WaitvSupport};
+    use super::futex::{futex_wait_low_or_private, FutexWait, WaitvSupport};
     let word = core::sync::atomic::AtomicU64::new(1);
     let private = AtomicU32::new(0);
-    !matches!(futex_wait_low_or_private(&word, 0, &private, 0, None), WaitvSupport::Unsupported)
+    futex_wait_low_or_private(&word, 0, &private, 0, None)
+        == WaitvSupport::Done(FutexWait::ValueChanged)
 }
 
 /// Records whether the kernel has `futex_waitv` (learned from the first
@@ -182,4 +193,12 @@ pub(crate) fn unlock_after_fork() {
 /// by its pid check on next use). An atomic add only.
 pub(crate) fn forget_in_child() {
     DEATHS.fetch_add(1, Ordering::Relaxed);
+    // The forking thread still holds `WATCHES` (the prepare handler took
+    // it): empty it here, which the pid check alone would miss when the
+    // child's pid equals the parent's recorded one (a pid namespace's init).
+    HELD_FOR_FORK.with(|h| {
+        if let Some(watches) = h.borrow_mut().as_mut() {
+            watches.1.clear();
+        }
+    });
 }
