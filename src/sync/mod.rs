@@ -42,10 +42,12 @@ mod loom_model;
 /// does not restart the interval).
 ///
 /// A dead owner wakes nobody, so this bounds owner-death detection latency
-/// for threads that were already asleep when the owner died. Each re-check
-/// is a futex timeout, a wakeup and one `F_OFD_GETLK` (~0.3 µs): at 0.5 ms a
-/// waiter blocked behind a live owner costs well under 1 % of a CPU (see
-/// BENCHMARKS.md for the measured figures).
+/// for threads that were already asleep when the owner died. It is the
+/// fallback for waiters without a watch (see `sys/watch.rs`: kernels before
+/// 5.16, seccomp filters): each re-check is a futex timeout, a wakeup and
+/// one `F_OFD_GETLK`, about 10 µs of CPU on a virtual machine, so a waiter
+/// blocked behind a live owner then costs ~2 % of a CPU. Watched waiters
+/// re-check only every [`WATCHED_RECHECK`].
 pub(crate) const RECHECK_INTERVAL: Duration = Duration::from_micros(500);
 
 /// How long a waiter whose owner is *watched* (see `sys/watch.rs`: the
