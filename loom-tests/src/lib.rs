@@ -28,6 +28,7 @@ pub fn check(name: &str, preemptions: usize, model: impl Fn() + Sync + Send + 's
     let executions = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&executions);
     builder.check(move || {
+        // Relaxed: a count, read only after every execution has finished.
         counter.fetch_add(1, Ordering::Relaxed);
         model();
     });

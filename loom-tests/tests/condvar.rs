@@ -107,6 +107,8 @@ fn wait_into_owner_died(s: &Shared, dead: &AtomicBool) {
         Err(LockError::OwnerDied(died)) => died,
         Err(LockError::NotRecoverable) => panic!("not recoverable"),
     };
+    // SeqCst: `dead` is stored before the death's SeqCst mark, which the
+    // relock's proof of death read, so it is visible here.
     assert!(dead.load(Ordering::SeqCst), "OwnerDied while the owner's process lives");
     assert_eq!(s.ready(), 1, "the dead notifier's write is visible");
     ShmMutexGuard::make_consistent(&mut g);
@@ -125,6 +127,7 @@ fn wait_wakes_into_owner_died() {
             s.set_ready(1);
             s.cv.notify_all();
             std::mem::forget(g);
+            // SeqCst: before the death (see `wait_into_owner_died`).
             dead.store(true, Ordering::SeqCst);
             simulate_process_death();
         });
@@ -156,6 +159,7 @@ fn relock_waits_for_a_leaked_guard_until_its_process_dies() {
         // Model thread 2: P's other thread; P dies once the notifier exited.
         let rest_of_process = thread::spawn(move || {
             notifier.join().unwrap();
+            // SeqCst: before the death (see `wait_into_owner_died`).
             dead.store(true, Ordering::SeqCst);
             simulate_process_death();
         });

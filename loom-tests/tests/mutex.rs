@@ -74,6 +74,8 @@ fn lock_until_recovered(g: &Guarded, dead: &AtomicBool) -> u32 {
             }
             Ok(_) => return recovered,
             Err(LockError::OwnerDied(mut l)) => {
+                // SeqCst: `dead` is stored before the death's SeqCst mark,
+                // which the proof of death read, so it is visible here.
                 assert!(dead.load(Ordering::SeqCst), "OwnerDied while the owner's process lives");
                 recovered += 1;
                 assert_eq!(g.value(), 1, "the dead holder's write is visible");
@@ -145,6 +147,7 @@ fn dead_holder_is_recovered() {
             let l = g.lock_clean();
             g.bump();
             std::mem::forget(l);
+            // SeqCst: before the death (see `lock_until_recovered`).
             dead.store(true, Ordering::SeqCst);
             simulate_process_death();
         });
@@ -174,6 +177,7 @@ fn exactly_one_recoverer_per_death() {
                 thread::spawn(move || match g.mutex.lock() {
                     Ok(_) => {}
                     Err(LockError::OwnerDied(mut l)) => {
+                        // SeqCst: read after the joins; nothing else pairs.
                         reports.fetch_add(1, Ordering::SeqCst);
                         g.bump();
                         ShmMutexGuard::make_consistent(&mut l);
@@ -227,6 +231,7 @@ fn try_lock_and_timeout() {
 #[test]
 fn leaked_guard_of_an_exited_thread_keeps_the_lock_while_its_process_lives() {
     // try_lock got the lock / WouldBlock, lock_timeout got it / TimedOut.
+    // Relaxed: read only after `check` has run every execution.
     static OUTCOMES: [StdAtomicUsize; 4] = [const { StdAtomicUsize::new(0) }; 4];
     check("leaked_guard_of_an_exited_thread_keeps_the_lock_while_its_process_lives", 3, || {
         let g = Guarded::new();
@@ -303,6 +308,7 @@ fn process_death_frees_a_lock_leaked_by_another_of_its_threads() {
             Ok(_) => panic!("try_lock took a lock whose guard is leaked"),
             Err(e) => panic!("a thread of the owner's own process: {e:?}"),
         }
+        // SeqCst: before the death (see `lock_until_recovered`).
         dead.store(true, Ordering::SeqCst);
         simulate_process_death();
         // P is dead: this thread only collects the result from here on.

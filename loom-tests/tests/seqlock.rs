@@ -156,7 +156,8 @@ fn dead_writer_leaves_last_complete_value_readable() {
 /// The dead writer is a thread that joined another thread's process, so
 /// its TID is not its process's token, and it is that process which dies:
 /// the next writer takes over from the last complete value exactly once
-/// (a judge that tested the TID would wait for the writer forever).
+/// (a judge that tested the TID would wait for the writer forever), and
+/// the lock works normally afterwards.
 #[test]
 fn writer_lock_is_taken_over_when_the_writers_process_dies() {
     check("writer_lock_is_taken_over_when_the_writers_process_dies", 3, || {
@@ -179,5 +180,8 @@ fn writer_lock_is_taken_over_when_the_writers_process_dies() {
         .unwrap();
         assert_eq!(lock.writer_recoveries(), 1);
         assert_eq!(lock.read_versioned(), ([5, 5], 1));
+        // The take-over left the writer lock consistent: writes go on.
+        lock.write([6, 6]).unwrap();
+        assert_eq!(lock.writer_recoveries(), 1);
     });
 }
