@@ -31,15 +31,30 @@ pub fn measure<L: RobustLock + Send + 'static>(
     key: &str,
     reference: bool,
 ) {
-    let name = unique_name("death");
+    measure_recovery::<L>(opts, report, key, reference, BENCH, "death", one_kill::<L>);
+}
+
+/// One recovery row: `one` takes a sample (in the child `key` names, on
+/// the segment `name`) `opts.kills` times; the row is their median, p99
+/// and max, in milliseconds. Shared by the SIGKILL and the exec rows.
+pub fn measure_recovery<L: RobustLock + Send + 'static>(
+    opts: &Options,
+    report: &mut Report,
+    key: &str,
+    reference: bool,
+    bench: &str,
+    tag: &str,
+    mut one: impl FnMut(&Arc<L>, &str, &str, &mut XorShift) -> Duration,
+) {
+    let name = unique_name(tag);
     let lock = Arc::new(L::create(&name));
     let mut rng = XorShift::seeded();
     let mut samples_ms = Vec::with_capacity(opts.kills);
     for _ in 0..opts.kills {
-        samples_ms.push(one_kill(&lock, key, &name, &mut rng).as_secs_f64() * 1e3);
+        samples_ms.push(one(&lock, key, &name, &mut rng).as_secs_f64() * 1e3);
     }
     report.push(Row {
-        bench: BENCH.to_owned(),
+        bench: bench.to_owned(),
         system: L::NAME.to_owned(),
         procs: 2,
         unit: Unit::Millis,

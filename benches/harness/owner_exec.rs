@@ -19,11 +19,9 @@ use std::time::Duration;
 
 use crate::clocks;
 use crate::options::Options;
-use crate::owner_death::{spawn_holder, start_waiter, XorShift};
+use crate::owner_death::{measure_recovery, spawn_holder, start_waiter, XorShift};
 use crate::processes::ControlView;
-use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
-use crate::stats;
+use crate::report::Report;
 use crate::systems::RobustLock;
 
 /// The child role: the holder that execs.
@@ -44,23 +42,7 @@ pub fn measure<L: RobustLock + Send + 'static>(
     key: &str,
     reference: bool,
 ) {
-    let name = unique_name("exec");
-    let lock = Arc::new(L::create(&name));
-    let mut rng = XorShift::seeded();
-    let mut samples_ms = Vec::with_capacity(opts.kills);
-    for _ in 0..opts.kills {
-        samples_ms.push(one_exec(&lock, key, &name, &mut rng).as_secs_f64() * 1e3);
-    }
-    report.push(Row {
-        bench: BENCH.to_owned(),
-        system: L::NAME.to_owned(),
-        procs: 2,
-        unit: Unit::Millis,
-        median: stats::median(&samples_ms),
-        p99: Some(stats::p99(&samples_ms)),
-        max: Some(stats::max(&samples_ms)),
-        reference,
-    });
+    measure_recovery::<L>(opts, report, key, reference, BENCH, "exec", one_exec::<L>);
 }
 
 fn one_exec<L: RobustLock + Send + 'static>(

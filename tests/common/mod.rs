@@ -338,24 +338,7 @@ impl Rng {
 /// binary rather than fork it, so that [`ChildProcess::pid`] and its
 /// kill and wait reach the role itself.
 pub fn spawn_wrapped(wrapper: &[&str], entry: &str, role: &str, args: &[&str]) -> ChildProcess {
-    let (program, wrapper_args) = wrapper.split_first().expect("a wrapper program");
-    let exe = std::env::current_exe().expect("current test binary");
-    let mut child = Command::new(program)
-        .args(wrapper_args)
-        .arg(exe)
-        .args([entry, "--exact", "--nocapture", "--test-threads=1", "-q"])
-        .env(ROLE_ENV, role)
-        .env(ARGS_ENV, args.join("\u{1f}"))
-        .env(ENTRY_ENV, entry)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    let pid = child.id();
-    let stdout = child.stdout.take().expect("piped stdout");
-    let lines = forward_points(stdout);
-    ChildProcess { child, lines, pid }
+    spawn_under(wrapper, entry, role, args)
 }
 
 /// Whether `program args..` can be run and exits with status 0 (its output
