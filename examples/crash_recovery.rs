@@ -104,7 +104,7 @@ fn run(amount: i64, transfers: u64) -> Result<(), String> {
     .map_err(|e| format!("cannot create the segment: {e}"))?;
     println!(
         "books before:                                            {:?}",
-        *bank.books.lock().map_err(|e| e.to_string())?
+        *bank.books.lock_or_repair(repair).map_err(|e| e.to_string())?
     );
 
     let status = support::spawn_self(&[
@@ -131,14 +131,16 @@ fn run(amount: i64, transfers: u64) -> Result<(), String> {
     drop(books);
 
     for i in 0..transfers {
-        let mut b = bank.books.lock().map_err(|e| e.to_string())?;
+        // Every lock site repairs with the real repair: a `lock()?` would
+        // drop an OwnerDied guard unrepaired, making the books unusable.
+        let mut b = bank.books.lock_or_repair(repair).map_err(|e| e.to_string())?;
         let step = if i % 2 == 0 { 1 } else { -1 };
         b.checking -= step;
         b.savings += step;
         b.transfers += 1;
     }
-    let books = *bank.books.lock().map_err(|e| e.to_string())?;
-    println!("after {transfers} more transfers:                          {books:?}");
+    let books = *bank.books.lock_or_repair(repair).map_err(|e| e.to_string())?;
+    println!("after {transfers} more transfers:                         {books:?}");
     if books.checking + books.savings == TOTAL && books.in_flight == 0 {
         println!("invariant holds: checking + savings == {TOTAL}");
         Ok(())

@@ -166,6 +166,65 @@ impl ShmCondvar {
         Ok(guard)
     }
 
+    /// As [`wait_while`](Self::wait_while), but an owner that died holding
+    /// the mutex is repaired with `repair` (then the mutex is marked
+    /// consistent again and the wait goes on); the `?`-friendly form, whose
+    /// error is a `'static` [`Error`](crate::Error), like
+    /// [`ShmMutex::lock_or_repair`](crate::ShmMutex::lock_or_repair).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotRecoverable`](crate::Error::NotRecoverable) if an earlier
+    /// repair was abandoned.
+    ///
+    /// # Panics
+    ///
+    /// As [`wait_while`](Self::wait_while), and if `repair` panics (the
+    /// mutex then stays owner-died for the next locker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{ShmCondvar, ShmMutex};
+    ///
+    /// fn wait_for_work(
+    ///     jobs: &ShmMutex<u64>,
+    ///     ready: &ShmCondvar,
+    /// ) -> Result<u64, Box<dyn std::error::Error>> {
+    ///     let guard = jobs.lock_or_repair(|_| {})?;
+    ///     let mut guard = ready.wait_while_or_repair(guard, |n| *n == 0, |_| {})?;
+    ///     *guard -= 1;
+    ///     Ok(*guard)
+    /// }
+    ///
+    /// let (jobs, ready) = (ShmMutex::new(1), ShmCondvar::new());
+    /// assert_eq!(wait_for_work(&jobs, &ready)?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_while_or_repair<'a, T, F, R>(
+        &self,
+        mut guard: ShmMutexGuard<'a, T>,
+        mut condition: F,
+        mut repair: R,
+    ) -> Result<ShmMutexGuard<'a, T>, crate::Error>
+    where
+        F: FnMut(&mut T) -> bool,
+        R: FnMut(&mut T),
+    {
+        loop {
+            match self.wait_while(guard, &mut condition) {
+                Ok(guard) => return Ok(guard),
+                Err(LockError::OwnerDied(mut dead)) => {
+                    repair(&mut dead);
+                    ShmMutexGuard::make_consistent(&mut dead);
+                    // Repaired: evaluate the condition again on good data.
+                    guard = dead;
+                }
+                Err(LockError::NotRecoverable) => return Err(crate::Error::NotRecoverable),
+            }
+        }
+    }
+
     /// As [`wait_while`](Self::wait_while), but gives up after `timeout` in
     /// total; the result says whether it did (the condition was still true).
     ///

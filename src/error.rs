@@ -185,7 +185,8 @@ pub enum Error {
     /// abandoned without `make_consistent`, so its data cannot be trusted.
     #[error(
         "the mutex is not recoverable: an earlier owner-died recovery was abandoned without \
-         make_consistent; recreate the data it protected"
+         make_consistent, so nobody can lock it again; it cannot be reset: unlink the segment \
+         (shmsync::unlink), create a new one and have every process open the new one"
     )]
     NotRecoverable,
 
@@ -227,16 +228,23 @@ fn layout_difference(
 ) -> String {
     let mut parts = Vec::new();
     if expected != found {
-        parts.push(format!("the type name differs (`{found}` vs `{expected}`)"));
+        parts.push(format!("the type name differs (segment: `{found}`, yours: `{expected}`)"));
     }
     if expected_size != found_size {
-        parts.push(format!("the size differs ({found_size} vs {expected_size} bytes)"));
+        parts.push(format!(
+            "the size differs (segment: {found_size} bytes, yours: {expected_size} bytes)"
+        ));
     }
     if expected_align != found_align {
-        parts.push(format!("the alignment differs ({found_align} vs {expected_align} bytes)"));
+        parts.push(format!(
+            "the alignment differs (segment: {found_align} bytes, yours: {expected_align} bytes)"
+        ));
     }
     if parts.is_empty() {
-        "same name, size and alignment, but the fields (names, types or offsets) differ".to_owned()
+        format!(
+            "it holds a different definition of `{found}`: same name, size and alignment, but \
+             other fields (names, types or offsets)"
+        )
     } else {
         parts.join(", ")
     }

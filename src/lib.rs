@@ -10,8 +10,8 @@
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(
-    "shmsync supports Linux only: its robust mutex relies on Linux futexes, \
-     thread ids and /proc. Other platforms are a non-goal for now."
+    "shmsync supports Linux only: its robust mutex relies on Linux futexes and \
+     open-file-description locks. Other platforms are a non-goal for now."
 );
 
 mod error;

@@ -145,6 +145,14 @@ pub struct ShmMutexGuard<'a, T> {
 unsafe impl<T: Sync> Sync for ShmMutexGuard<'_, T> {}
 
 /// Why [`ShmMutex::lock`] did not return a plain guard.
+///
+/// It deliberately does not implement [`std::error::Error`]: an
+/// `OwnerDied` carries the guard of a mutex whose data needs repair, and
+/// passing it up with `?` (into a `Box<dyn Error>`) would drop that guard
+/// unrepaired, which makes the mutex not recoverable for every process.
+/// Handle it where you lock, or use
+/// [`ShmMutex::lock_or_repair`], whose error is a plain
+/// [`Error`](crate::Error).
 pub enum LockError<'a, T> {
     /// The previous owner died (or panicked) while holding the lock. The
     /// caller holds the lock now, through this guard; the data may be
@@ -597,8 +605,6 @@ impl<T> fmt::Display for LockError<'_, T> {
     }
 }
 
-impl<T> std::error::Error for LockError<'_, T> {}
-
 impl<T> fmt::Debug for TryLockError<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -620,8 +626,6 @@ impl<T> fmt::Display for TryLockError<'_, T> {
         })
     }
 }
-
-impl<T> std::error::Error for TryLockError<'_, T> {}
 
 #[cfg(not(loom))]
 mod shm_safe_impl {

@@ -439,7 +439,11 @@ impl RawMutex {
             if due {
                 match Self::judge_owner(me, w, oracle) {
                     Owner::Me => {
-                        panic!("ShmMutex::lock: this thread already holds the lock (self-deadlock)")
+                        panic!(
+                            "locking a shmsync lock (ShmMutex, or a SeqLock's writer lock) that \
+                             this thread already holds (self-deadlock): drop the first guard, or \
+                             finish the `update`, before locking again"
+                        )
                     }
                     Owner::Dead => {
                         if self.try_recover(me, w, keep_waiters) {

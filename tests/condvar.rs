@@ -131,6 +131,45 @@ fn waking_into_an_owner_died_mutex_reports_owner_died() {
     assert!(*lock_clean(m));
 }
 
+/// The `?`-friendly wait: the notifier panics holding the mutex after a
+/// half update (`[1, 0]`, the pair must stay equal); the waiter's repair
+/// restores the invariant, the mutex is consistent again, and the condition
+/// is evaluated on the repaired data before the wait returns.
+#[test]
+fn wait_while_or_repair_repairs_then_rechecks_the_condition() {
+    let m = ShmMutex::new([0u64; 2]);
+    let cv = ShmCondvar::new();
+    let (m, cv) = (&m, &cv);
+    std::thread::scope(|s| {
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let waiter = s.spawn(move || -> Result<[u64; 2], shmsync::Error> {
+            tid_tx.send(gettid()).expect("parent listens");
+            let mut repairs = 0;
+            let g = cv.wait_while_or_repair(
+                m.lock_or_repair(|_| unreachable!("nobody died yet"))?,
+                |pair| pair[0] == 0,
+                |pair| {
+                    repairs += 1;
+                    pair[1] = pair[0];
+                },
+            )?;
+            assert_eq!(repairs, 1);
+            Ok(*g)
+        });
+        let tid = tid_rx.recv().expect("waiter tid");
+        wait_until_blocked_in_futex(std::process::id(), tid, Duration::from_secs(10));
+        let notifier = s.spawn(|| {
+            let mut g = lock_clean(m);
+            g[0] = 1;
+            cv.notify_all();
+            panic!("dies holding the mutex, half-way");
+        });
+        assert!(notifier.join().is_err());
+        assert_eq!(waiter.join().expect("waiter returned").expect("repaired"), [1, 1]);
+    });
+    assert_eq!(*lock_clean(m), [1, 1], "consistent again: a clean lock");
+}
+
 // ---------------------------------------------------------------------------
 // across processes
 // ---------------------------------------------------------------------------

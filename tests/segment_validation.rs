@@ -110,8 +110,8 @@ fn layout_mismatch_says_what_differs() {
     // name, the size and the alignment all differ.
     let msg = Segment::<Other>::open(&name).expect_err("wrong type").to_string();
     assert!(msg.contains("type name differs"), "{msg}");
-    assert!(msg.contains("size differs (72 vs 4 bytes)"), "{msg}");
-    assert!(msg.contains("alignment differs (8 vs 4 bytes)"), "{msg}");
+    assert!(msg.contains("size differs (segment: 72 bytes, yours: 4 bytes)"), "{msg}");
+    assert!(msg.contains("alignment differs (segment: 8 bytes, yours: 4 bytes)"), "{msg}");
 
     let name = common::unique_name("renamed-field");
     let _seg = Segment::<Other>::create(&name).expect("create");
@@ -126,7 +126,7 @@ fn layout_mismatch_says_what_differs() {
         }
     }
     let err = Segment::<shadow::Other>::open(&name).expect_err("another field name");
-    assert!(err.to_string().contains("the fields"), "{err}");
+    assert!(err.to_string().contains("a different definition of `Other`"), "{err}");
 }
 
 #[test]

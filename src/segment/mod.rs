@@ -91,7 +91,7 @@ use name::SegmentName;
 /// tell a creator that is still working (it waits, up to
 /// [`SegmentOptions::open_timeout`], then [`InitTimeout`]) from one that
 /// died (at once [`CreatorDied`]); [`open_or_create`] re-initializes the
-/// latter in place, as does it for an empty object whose creator died right
+/// latter in place, as it does for an empty object whose creator died right
 /// after creating the name.
 ///
 /// # Limits

@@ -118,6 +118,15 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
         // 2^32 names per prefix: a name is taken twice in a row only if
         // /dev/shm is crowded with this prefix; give up after a few draws.
         const DRAWS: usize = 16;
+        // `_` and eight hex digits follow the prefix.
+        const SUFFIX: usize = 9;
+        if prefix.trim_start_matches('/').len() + SUFFIX > super::name::MAX_NAME_LEN {
+            return Err(crate::Error::InvalidName {
+                name: prefix.to_owned(),
+                reason: "a unique-name prefix must leave room for the 9 bytes added to it \
+                         (at most 191 bytes)",
+            });
+        }
         let mut last = None;
         for _ in 0..DRAWS {
             let candidate = format!("{prefix}_{:08x}", crate::sys::token::random_token());
