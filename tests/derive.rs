@@ -19,6 +19,7 @@ fn derive_rejects_what_cannot_live_in_shared_memory() {
     t.compile_fail("tests/ui/bool_field.rs");
     t.compile_fail("tests/ui/bool_primitive.rs");
     t.compile_fail("tests/ui/char_array_field.rs");
+    t.compile_fail("tests/ui/two_bad_fields.rs");
     t.compile_fail("tests/ui/unknown_shmsync_attribute.rs");
     t.pass("tests/ui/pass_nested.rs");
     t.pass("tests/ui/pass_renamed_crate.rs");

@@ -71,10 +71,34 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     }
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
 
+    // Every field type that cannot live in shared memory, reported at once
+    // (not just the first), with a placeholder impl so that the compiler
+    // adds no "ShmSafe is not implemented" noise after our messages.
+    let mut rejected: Option<Error> = None;
+    for field in fields {
+        if let Err(e) = reject_invalid_bit_patterns(&field.ty) {
+            match &mut rejected {
+                Some(all) => all.combine(e),
+                None => rejected = Some(e),
+            }
+        }
+    }
+    if let Some(errors) = rejected {
+        let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+        let errors = errors.to_compile_error();
+        return Ok(quote! {
+            #errors
+            // SAFETY: never compiled into anything: the errors above stop
+            // the build. It only keeps the compiler from piling on.
+            unsafe impl #impl_generics #krate::ShmSafe for #name #ty_generics #where_clause {
+                const TYPE_NAME: &'static str = "";
+                const FINGERPRINT: u64 = 0;
+            }
+        });
+    }
     let mut steps = Vec::new();
     for (index, field) in fields.iter().enumerate() {
         let ty = &field.ty;
-        reject_invalid_bit_patterns(ty)?;
         let (label, member) = match &field.ident {
             Some(ident) => (ident.to_string(), quote!(#ident)),
             None => {
