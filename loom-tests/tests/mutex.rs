@@ -316,3 +316,103 @@ fn process_death_frees_a_lock_leaked_by_another_of_its_threads() {
         assert_eq!(g.value(), 2);
     });
 }
+
+/// `try_lock` takes over from a dead owner at once (it never waits, but a
+/// proven death is no reason to refuse): after the holder's process has
+/// died, the first `try_lock` that finds the lock still held by it gets
+/// `OwnerDied`, exactly once, and the repaired lock is clean afterwards.
+#[test]
+fn try_lock_takes_over_from_a_dead_owner() {
+    // Executions in which the first / the second try_lock took over
+    // (Relaxed: read only after `check` has run every execution).
+    static TOOK_OVER: [StdAtomicUsize; 2] = [const { StdAtomicUsize::new(0) }; 2];
+    check("try_lock_takes_over_from_a_dead_owner", 3, || {
+        let g = Guarded::new();
+        let dead = leak(AtomicBool::new(false));
+        let holder = thread::spawn(move || {
+            let l = g.lock_clean();
+            g.bump();
+            std::mem::forget(l);
+            // SeqCst: before the death (see `lock_until_recovered`).
+            dead.store(true, Ordering::SeqCst);
+            simulate_process_death();
+        });
+        // Returns whether this attempt took over.
+        let attempt = || match g.mutex.try_lock() {
+            // Before the holder locked (0) or after the take-over (2).
+            Ok(_l) => {
+                assert_ne!(g.value(), 1, "a clean lock while the dead holder's lock was held");
+                false
+            }
+            Err(TryLockError::WouldBlock) => false,
+            Err(TryLockError::OwnerDied(mut l)) => {
+                // SeqCst: see `lock_until_recovered`.
+                assert!(dead.load(Ordering::SeqCst), "OwnerDied while the owner's process lives");
+                assert_eq!(g.value(), 1, "the dead holder's write is visible");
+                g.bump();
+                ShmMutexGuard::make_consistent(&mut l);
+                true
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        };
+        let before = attempt();
+        holder.join().unwrap();
+        // The holder has locked and died: unless the first attempt took
+        // over already, this one must.
+        let after = attempt();
+        assert!(before ^ after, "took over {} times", u32::from(before) + u32::from(after));
+        TOOK_OVER[usize::from(after)].fetch_add(1, Relaxed);
+        assert_eq!(g.value(), 2);
+        let _l = g.lock_clean();
+    });
+    assert!(TOOK_OVER[0].load(Relaxed) > 0, "no execution took over before the join");
+    assert!(TOOK_OVER[1].load(Relaxed) > 0, "no execution took over after the join");
+}
+
+/// A thread that locks a mutex it already holds (here through a leaked
+/// guard) would wait for itself forever: the lock reports a self-deadlock
+/// by panicking, after `try_lock` reported `WouldBlock`.
+#[test]
+#[should_panic(expected = "self-deadlock")]
+fn relocking_a_lock_this_thread_holds_panics() {
+    check("relocking_a_lock_this_thread_holds_panics", 3, || {
+        let g = Guarded::new();
+        std::mem::forget(g.lock_clean());
+        assert!(matches!(g.mutex.try_lock(), Err(TryLockError::WouldBlock)));
+        let _ = g.mutex.lock();
+    });
+}
+
+/// After an owner death, whoever gets `OwnerDied` gives up on the repair
+/// (drops the guard without `make_consistent`): the mutex becomes not
+/// recoverable, and every other waiter, asleep or not, learns it. An
+/// abandon that woke only one sleeper leaves the other asleep forever.
+#[test]
+fn abandoned_repair_wakes_every_waiter() {
+    check("abandoned_repair_wakes_every_waiter", 3, || {
+        let g = Guarded::new();
+        let gave_up = leak(AtomicUsize::new(0));
+        let owner = thread::spawn(move || {
+            std::mem::forget(g.lock_clean());
+            simulate_process_death();
+        });
+        owner.join().unwrap();
+        let contend = move || match g.mutex.lock() {
+            // Dropped unrepaired: the mutex becomes not recoverable.
+            Err(LockError::OwnerDied(l)) => {
+                // SeqCst: read after the joins; nothing else pairs.
+                gave_up.fetch_add(1, Ordering::SeqCst);
+                drop(l);
+            }
+            Err(LockError::NotRecoverable) => {}
+            Ok(_) => panic!("a clean lock after an abandoned repair"),
+        };
+        let others: Vec<_> = (0..2).map(|_| thread::spawn(contend)).collect();
+        contend();
+        for t in others {
+            t.join().unwrap();
+        }
+        assert_eq!(gave_up.load(Ordering::SeqCst), 1, "one death, one OwnerDied");
+        assert!(matches!(g.mutex.try_lock(), Err(TryLockError::NotRecoverable)));
+    });
+}
