@@ -51,7 +51,10 @@ use crate::sync::Instant;
 /// A *thread* that exits while its guard is leaked (`mem::forget`,
 /// `Box::leak`) leaves the mutex locked for as long as its process lives,
 /// exactly like a leaked `std::sync::MutexGuard`: the leaked `&mut T` may
-/// still be in use, so handing out another would be unsound.
+/// still be in use, so handing out another would be unsound. (The same
+/// holds after the process drops its segment handle, for as long as the
+/// segment still has a name: the process could open it again and lock
+/// with the very same lock word.)
 /// `lock_timeout` and `try_lock` see a live owner.
 ///
 /// Robustness comes from a segment: a `ShmMutex` outside one (a `static`,

@@ -80,6 +80,25 @@ fn child_entry() {
                     drop(g);
                 }
             }
+            // In a private mount namespace: the object stays reachable under
+            // a second name (a bind mount) after its own name is unlinked.
+            "open_after_unlink_through_a_bind_mount" => {
+                let second = format!("{name}-bound");
+                let (from, to) = (format!("/dev/shm/{name}"), format!("/dev/shm/{second}"));
+                std::fs::write(&to, b"").expect("mount point");
+                if !common::command_succeeds("mount", &["--bind", &from, &to]) {
+                    let _ = std::fs::remove_file(&to);
+                    std::process::exit(common::SKIP_STATUS);
+                }
+                shmsync::unlink(name).expect("unlink the first name");
+                // The object is still there, by the second name; but it has
+                // no name of its own left, so a process that let go of its
+                // token on it must not be able to hold that token again.
+                match Segment::<Shared>::open(&second) {
+                    Err(shmsync::Error::NotFound { .. }) => {}
+                    other => panic!("an unlinked object was attached again: {other:?}"),
+                }
+            }
             other => panic!("unknown role {other}"),
         }
     });
@@ -103,4 +122,35 @@ fn an_owner_that_reopens_the_segment_is_never_taken_for_dead() {
     let acquisitions = seg.acquisitions.load(Ordering::SeqCst);
     assert!(cycles > 100 && acquisitions > 100, "too little contention: {cycles}, {acquisitions}");
     assert_eq!(seg.robbed.load(Ordering::SeqCst), 0, "a live owner was taken for dead");
+}
+
+/// The same ABA through a path that outlives the name: a bind mount (as
+/// `docker run -v /dev/shm/a:/dev/shm/b` makes). Attaching an object that
+/// has no name left is refused, since this process may have let go of its
+/// token on it.
+#[test]
+fn an_object_whose_name_is_gone_is_not_attached_again() {
+    const TEST: &str = "an_object_whose_name_is_gone_is_not_attached_again";
+    if !common::command_succeeds("unshare", &["-m", "--propagation", "private", "true"]) {
+        common::report_skip(TEST, "unshare -m is refused here (needs root or user namespaces)");
+        return;
+    }
+    let name = common::unique_name("bound");
+    let seg = Segment::<Shared>::options().unlink_on_drop(false).create(&name).expect("create");
+    let child = common::spawn_under(
+        &["unshare", "-m", "--propagation", "private", "--"],
+        "child_entry",
+        "open_after_unlink_through_a_bind_mount",
+        &[&name],
+    );
+    let status = child.wait_timeout(Duration::from_secs(30));
+    drop(seg);
+    let _ = shmsync::unlink(&name);
+    // The child's mount point (an empty file in the shared /dev/shm).
+    let _ = std::fs::remove_file(format!("/dev/shm/{name}-bound"));
+    if status.code() == Some(common::SKIP_STATUS) {
+        common::report_skip(TEST, "mount --bind is refused in the new mount namespace");
+        return;
+    }
+    assert!(status.success(), "the child attached an unlinked object: {status:?}");
 }

@@ -95,7 +95,11 @@ impl Attached {
             dev: stat.dev,
             ino: stat.ino,
         })
-        .map_err(io_err(name, "holding the process token"))?;
+        .map_err(|e| match e.raw_os_error() {
+            // Unlinked before it could be listed: as if it never existed.
+            Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
+            _ => io_err(name, "holding the process token")(e),
+        })?;
         Ok(Attached { map, file, geometry, owner, pid: getpid(), stat })
     }
 }
@@ -222,7 +226,11 @@ pub(crate) fn is_attached(name: &SegmentName) -> Result<bool> {
 
 /// `unlink`: removes the name.
 pub(crate) fn unlink(name: &SegmentName) -> Result<()> {
-    sys::shm_unlink(name.shm_name()).map_err(|e| name_error(name, "shm_unlink", e))
+    sys::shm_unlink(name.shm_name()).map_err(|e| name_error(name, "shm_unlink", e))?;
+    // This process may keep a token descriptor of the object, which would
+    // pin its memory now that the name is gone.
+    liveness::release_unlinked();
+    Ok(())
 }
 
 /// Unlinks `name` only if it still names the object `stat` describes: an
@@ -236,8 +244,8 @@ pub(crate) fn unlink(name: &SegmentName) -> Result<()> {
 /// inode" to close it.
 pub(crate) fn unlink_if_same(name: &SegmentName, stat: &FileStat) {
     if let Ok(now) = sys::stat(name.path()) {
-        if now.dev == stat.dev && now.ino == stat.ino {
-            let _ = sys::shm_unlink(name.shm_name());
+        if now.dev == stat.dev && now.ino == stat.ino && sys::shm_unlink(name.shm_name()).is_ok() {
+            liveness::release_unlinked();
         }
     }
 }
@@ -590,7 +598,13 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
     drop(head);
     // `check` proved total_size <= stat.size: the whole mapping is backed.
     let map = map(name, &file, geometry.total_size)?;
-    Ok(Attempt::Attached(Attached::new(name, map, file, geometry, false, stat)?))
+    match Attached::new(name, map, file, geometry, false, stat) {
+        Ok(attached) => Ok(Attempt::Attached(attached)),
+        // Unlinked while we opened it: `open` says NotFound, and
+        // `open_or_create` tries again (and creates a new one).
+        Err(Error::NotFound { .. }) => Ok(Attempt::Gone),
+        Err(e) => Err(e),
+    }
 }
 
 /// Waits a little for the initializer that holds the exclusive lock: on the

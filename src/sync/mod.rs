@@ -156,15 +156,22 @@ mod imp {
     /// contended lock between two live processes costs one `F_OFD_GETLK`
     /// per thread, not one per sleep.
     pub(crate) fn plan_sleep(addr: usize, token: u32) -> SleepPlan {
-        use crate::sys::watch::{watch, DEATHS};
+        use crate::sys::watch::{watch, DEATHS, UNMAPS};
         use core::cell::Cell;
         std::thread_local! {
-            /// (lock word, owner token, epoch) of this thread's last proof.
-            static PROVEN: Cell<(usize, u32, u32)> = const { Cell::new((0, 0, 0)) };
+            /// (lock word, owner token, death epoch, unmap count) of this
+            /// thread's last proof.
+            static PROVEN: Cell<(usize, u32, u32, u32)> = const { Cell::new((0, 0, 0, 0)) };
         }
-        let (p_addr, p_token, p_epoch) = PROVEN.with(Cell::get);
+        let (p_addr, p_token, p_epoch, p_unmaps) = PROVEN.with(Cell::get);
+        // Relaxed: see `invalidate_cached_proofs`.
+        let unmaps = UNMAPS.load(Ordering::Relaxed);
         // Acquire: pairs with a watcher's release bump of the epoch.
-        if p_addr == addr && p_token == token && DEATHS.load(Ordering::Acquire) == p_epoch {
+        if p_addr == addr
+            && p_token == token
+            && p_unmaps == unmaps
+            && DEATHS.load(Ordering::Acquire) == p_epoch
+        {
             return SleepPlan::Watched { epoch: p_epoch };
         }
         let Some(epoch) = watch(addr, token) else {
@@ -177,7 +184,7 @@ mod imp {
         match owner_liveness(addr, token) {
             Liveness::Dead => SleepPlan::Dead,
             Liveness::Alive => {
-                PROVEN.with(|p| p.set((addr, token, epoch)));
+                PROVEN.with(|p| p.set((addr, token, epoch, unmaps)));
                 SleepPlan::Watched { epoch }
             }
         }

@@ -111,15 +111,19 @@ mod imp {
 
         /// Holds `token` on this segment through a new description (or, if
         /// none can be opened, through an inherited one).
+        ///
+        /// With no descriptor to spare (no `/proc`, or the descriptor limit
+        /// reached), the token is held on the inherited description itself:
+        /// it is then held while the parent holds it too, so this process's
+        /// death is seen only once the parent is gone as well (late, never
+        /// wrong).
         fn hold(&mut self, token: u32) -> io::Result<()> {
             let fd = match self.reopen(false) {
                 Ok(fd) => fd,
-                Err(e) => match self.token_fds.first() {
-                    // A duplicate shares the inherited description: the
-                    // token is then held while the parent holds it too.
-                    Some((_, inherited)) => inherited.try_clone().map_err(|_| e)?,
-                    None => return Err(e),
-                },
+                Err(e) => {
+                    let Some((_, inherited)) = self.token_fds.first() else { return Err(e) };
+                    return shm::ofd_hold_token(inherited.as_fd(), token);
+                }
             };
             shm::ofd_hold_token(fd.as_fd(), token)?;
             self.token_fds.push((token, fd));
@@ -177,6 +181,16 @@ mod imp {
         token::register_fork_handler();
         let mut reg = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
         sweep_unlinked(&mut reg.retained);
+        // An object with no name left (unlinked while this open was under
+        // way, or reached through another path such as a bind mount) is
+        // refused: this process may have let go of its token on it already
+        // (`unregister` and `sweep_unlinked` do so once `nlink` is 0), and
+        // holding that token again would let a waiter that saw it free rob
+        // us (ABA, see `unregister`). `nlink` never rises again from 0, and
+        // releases happen under this same lock, so the check cannot race.
+        if shm::fstat(new.main)?.nlink == 0 {
+            return Err(io::Error::from_raw_os_error(libc::ENOENT));
+        }
         let mut mapping = Mapping {
             base: new.base as usize,
             len: new.len,
@@ -213,8 +227,8 @@ mod imp {
     /// even with no handle left. Otherwise a waiter could take this
     /// process's token for gone while the process re-opens the object and
     /// locks again with the very same lock word: the waiter's recovery CAS,
-    /// judged on the old word, would then rob a live owner (ABA). An
-    /// unlinked object cannot be opened again, so its token can go.
+    /// judged on the old word, would then rob a live owner (ABA). Once the
+    /// object has no name, `register` refuses it, so its token can go.
     pub(crate) fn unregister(base: *const u8) {
         let mut reg = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
         let Some(i) = reg.mappings.iter().position(|m| m.base == base as usize) else {
@@ -236,9 +250,9 @@ mod imp {
             }
         }
         sweep_unlinked(&mut reg.retained);
-        drop(reg);
         // Another mapping may come to this address: a proof of life cached
-        // for a lock word here must not carry over to it.
+        // for a lock word here must not carry over to it. Under the lock, so
+        // that whoever lists the next mapping here sees the count moved.
         super::super::watch::invalidate_cached_proofs();
     }
 
@@ -248,9 +262,32 @@ mod imp {
         shm::fstat(fd.as_fd()).map_or(true, |st| st.nlink > 0)
     }
 
-    /// Closes the kept descriptors of objects that were unlinked since.
+    /// Closes the kept descriptors of objects that were unlinked since (which
+    /// pin the object's memory). At most [`SWEEP_BATCH`] checks per call,
+    /// round robin, so that a process that kept many costs little per call.
     fn sweep_unlinked(retained: &mut Vec<Retained>) {
-        retained.retain(|r| is_linked(&r.fd));
+        /// `fstat`s per sweep.
+        const SWEEP_BATCH: usize = 8;
+        static NEXT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+        for _ in 0..SWEEP_BATCH.min(retained.len()) {
+            // Relaxed: only spreads the checks over calls; any value works.
+            let i = NEXT.fetch_add(1, core::sync::atomic::Ordering::Relaxed) % retained.len();
+            if !is_linked(&retained[i].fd) {
+                retained.swap_remove(i);
+            }
+            if retained.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Closes the kept descriptors of unlinked objects (all of them): for
+    /// `shmsync::unlink` and an owner's unlink on drop, after which memory
+    /// a kept descriptor pins would otherwise stay pinned until this
+    /// process next maps or unmaps a segment.
+    pub(crate) fn release_unlinked() {
+        let mut reg = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
+        reg.retained.retain(|r| is_linked(&r.fd));
     }
 
     /// Gives this process a token (in a forked child: a new one) held on

@@ -78,7 +78,8 @@ pub(crate) fn random_token() -> u32 {
 /// one held by a thread it does not have), the parent and child handlers
 /// let go of them, and the child handler also forgets the token, the
 /// calling thread's cached identity and the watches. Called before a token
-/// is first published.
+/// is first published (already done at program start, see
+/// [`REGISTER_AT_START`]; the calls on first use are a fallback).
 pub(super) fn register_fork_handler() {
     static AT_FORK: Once = Once::new();
     AT_FORK.call_once(|| {
@@ -94,6 +95,20 @@ pub(super) fn register_fork_handler() {
             )
         };
     });
+}
+
+/// Registers the fork handlers when the program starts (an `.init_array`
+/// constructor, as C libraries do with `__attribute__((constructor))`),
+/// before any thread of the program exists. Registering on first use
+/// instead raced with `fork` in another thread: `pthread_atfork` waits for
+/// a fork under way, and a child forked while the `Once` below was running
+/// inherited it running forever, so its first lock hung.
+#[used]
+#[link_section = ".init_array"]
+static REGISTER_AT_START: extern "C" fn() = register_at_start;
+
+extern "C" fn register_at_start() {
+    register_fork_handler();
 }
 
 /// atfork prepare handler.

@@ -48,6 +48,9 @@ struct Watch {
     dev: u64,
     ino: u64,
     token: u32,
+    /// The watcher thread's descriptor (the thread owns and closes it; a
+    /// forked child, which has no such thread, closes its copy).
+    fd: std::os::fd::RawFd,
 }
 
 /// The live watches of this process, and the process they belong to: a
@@ -86,6 +89,7 @@ pub(crate) fn watch(addr: usize, token: u32) -> Option<u32> {
     if watches.1.iter().any(|w| (w.dev, w.ino, w.token) == key) {
         return Some(epoch);
     }
+    let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
     let spawned = std::thread::Builder::new()
         .name("shmsync-watch".to_owned())
         .stack_size(64 * 1024)
@@ -93,7 +97,7 @@ pub(crate) fn watch(addr: usize, token: u32) -> Option<u32> {
     if spawned.is_err() {
         return None;
     }
-    watches.1.push(Watch { dev, ino, token });
+    watches.1.push(Watch { dev, ino, token, fd: raw_fd });
     Some(epoch)
 }
 
@@ -124,11 +128,18 @@ fn watcher(fd: &OwnedFd, dev: u64, ino: u64, token: u32) {
     report_death();
 }
 
-/// Makes every proof of life a thread cached (see `plan_sleep` in
-/// `sync/mod.rs`) stale: called when a segment is unmapped, since another
-/// object may be mapped at its addresses. Waiters wake and re-check.
+/// Bumped at every unmap of a segment: a proof of life cached for a lock
+/// word's address (see `plan_sleep` in `sync/mod.rs`) must not carry over
+/// to another object mapped there later. No waiter needs waking for it: a
+/// thread sleeping on a lock word borrows its segment, which therefore
+/// cannot be the one being unmapped.
+pub(crate) static UNMAPS: AtomicU32 = AtomicU32::new(0);
+
+/// Makes every proof of life a thread cached stale (see [`UNMAPS`]).
 pub(crate) fn invalidate_cached_proofs() {
-    report_death();
+    // Relaxed: called under the registry's write lock, which whoever lists
+    // a later mapping at the same address takes after us.
+    UNMAPS.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Bumps [`DEATHS`] and wakes every waiter of this process.
@@ -198,7 +209,14 @@ pub(crate) fn forget_in_child() {
     // child's pid equals the parent's recorded one (a pid namespace's init).
     HELD_FOR_FORK.with(|h| {
         if let Some(watches) = h.borrow_mut().as_mut() {
-            watches.1.clear();
+            for w in watches.1.drain(..) {
+                // SAFETY: the descriptor was the parent's watcher thread's,
+                // which does not exist here: nothing else in this process
+                // uses or closes this copy. Left open, it would keep the
+                // watcher's momentary exclusive lock, if the fork came in
+                // that moment, for as long as this child lives.
+                unsafe { libc::close(w.fd) };
+            }
         }
     });
 }
