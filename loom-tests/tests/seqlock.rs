@@ -8,11 +8,12 @@
 
 use loom::thread;
 use shmsync::loom_hooks::join_process_of;
-use shmsync::SeqLock;
+use shmsync::{SeqLock, SeqLockError};
 use shmsync_loom_tests::{check, leak};
 // Outside the model: counts explored executions by outcome, to show that
 // the interesting ones (a take-over from a dead writer) were explored.
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::Duration;
 
 type Pair = [u64; 2];
 
@@ -184,4 +185,45 @@ fn writer_lock_is_taken_over_when_the_writers_process_dies() {
         lock.write([6, 6]).unwrap();
         assert_eq!(lock.writer_recoveries(), 1);
     });
+}
+
+/// `try_write` and `write_timeout` against a writer that holds the writer
+/// lock and then dies mid-write: while the writer lives they report
+/// `WouldBlock` / `TimedOut` (never a take-over, never a corrupt lock), and
+/// once it is dead the first of them to find its lock takes over, exactly
+/// once, without waiting.
+#[test]
+fn try_and_timed_writes_wait_for_no_live_writer_and_take_over_from_a_dead_one() {
+    static WOULD_BLOCK: AtomicUsize = AtomicUsize::new(0);
+    static TIMED_OUT: AtomicUsize = AtomicUsize::new(0);
+    check("try_and_timed_writes_wait_for_no_live_writer_and_take_over_from_a_dead_one", 3, || {
+        let lock = leak(SeqLock::new([0u64; 2]));
+        let writer = thread::spawn(move || lock.loom_write_torn_then_die([1, 1], 1));
+        match lock.try_write([2, 2]) {
+            Ok(()) => {}
+            Err(SeqLockError::WouldBlock) => {
+                WOULD_BLOCK.fetch_add(1, Relaxed);
+            }
+            Err(e) => panic!("try_write: {e:?}"),
+        }
+        match lock.write_timeout([3, 3], Duration::from_millis(1)) {
+            Ok(()) => {}
+            Err(SeqLockError::TimedOut) => {
+                TIMED_OUT.fetch_add(1, Relaxed);
+            }
+            Err(e) => panic!("write_timeout: {e:?}"),
+        }
+        writer.join().unwrap();
+        // The writer has locked and died by now: if nobody took over yet,
+        // this must, at once.
+        lock.try_update(|v| {
+            assert_eq!(v[0], v[1], "the take-over starts from a complete value");
+            *v = [4, 4];
+        })
+        .unwrap();
+        assert_eq!(lock.writer_recoveries(), 1, "one death, one take-over");
+        assert_eq!(lock.read(), [4, 4]);
+    });
+    assert!(WOULD_BLOCK.load(Relaxed) > 0, "no try_write met the live writer");
+    assert!(TIMED_OUT.load(Relaxed) > 0, "no write_timeout met the live writer");
 }
