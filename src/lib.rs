@@ -59,3 +59,11 @@ pub use seqlock::{SeqLock, SeqLockError};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;
+
+/// Test support under Miri, which has no `/dev/shm`: the bytes of a named
+/// object, as `/dev/shm/<name>` would show them. Not part of the API.
+#[cfg(all(miri, not(loom)))]
+#[doc(hidden)]
+pub mod miri_hooks {
+    pub use crate::sys::shm_model::hooks::*;
+}

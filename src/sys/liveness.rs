@@ -56,7 +56,7 @@ pub(crate) use imp::*;
 mod imp {
     use std::ffi::CString;
     use std::io;
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
     use std::sync::{PoisonError, RwLock};
 
     use super::super::shm;
@@ -76,7 +76,7 @@ mod imp {
         ino: u64,
         /// Descriptors holding token locks: this process's, and after a
         /// fork the inherited ones that hold the parent's.
-        token_fds: Vec<OwnedFd>,
+        token_fds: Vec<shm::ObjectFd>,
     }
 
     impl Mapping {
@@ -91,7 +91,7 @@ mod imp {
         /// A new open file description of the object, read-only: through
         /// `/proc/self/fd` (works after the name is gone), else by name if
         /// it still names the same object.
-        fn reopen(&self, writable: bool) -> io::Result<OwnedFd> {
+        fn reopen(&self, writable: bool) -> io::Result<shm::ObjectFd> {
             let by_proc = shm::reopen(self.main(), writable);
             let fd = match by_proc {
                 Ok(fd) => fd,
@@ -232,7 +232,7 @@ mod imp {
     /// read-write open file description of its segment's object (to wait
     /// for an exclusive lock on a token's byte) and the object's identity.
     /// `None` for a word outside every listed segment.
-    pub(crate) fn open_for_watch(addr: usize) -> Option<(OwnedFd, u64, u64)> {
+    pub(crate) fn open_for_watch(addr: usize) -> Option<(shm::ObjectFd, u64, u64)> {
         let list = MAPPINGS.read().unwrap_or_else(PoisonError::into_inner);
         let m = list.iter().find(|m| addr >= m.base && addr - m.base < m.len)?;
         let fd = m.reopen(true).ok()?;
