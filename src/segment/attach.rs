@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{futex_wait, futex_wake, AtomicU64, Ordering};
 use crate::sys::liveness;
-use crate::sys::process::{getpid, pid_namespace_id};
+use crate::sys::process::{getpid, pid_namespace_id, unix_time_nanos};
 use crate::sys::shm::{self as sys, FileStat, Mapping, ObjectFd, OfdLock};
 use crate::{Error, Result};
 
@@ -437,15 +437,12 @@ fn initialize_locked(
 
 fn creator() -> Creator {
     let me = crate::sync::current_thread();
-    let unix_nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     Creator {
         pid: getpid(),
         tid: me.tid,
         token: me.token,
         pid_namespace: pid_namespace_id(),
-        unix_nanos,
+        unix_nanos: unix_time_nanos(),
     }
 }
 

@@ -20,3 +20,19 @@ pub(crate) fn pid_namespace_id() -> u64 {
 pub(crate) fn pid_namespace_id() -> u64 {
     0
 }
+
+/// Nanoseconds since the Unix epoch (`0` if the clock is before it).
+#[cfg(not(miri))]
+pub(crate) fn unix_time_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Miri's isolation has no wall clock: the answer of a clock set before
+/// the epoch. (The time is recorded for people reading a header, never
+/// used.)
+#[cfg(miri)]
+pub(crate) fn unix_time_nanos() -> u64 {
+    0
+}
