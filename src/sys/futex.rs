@@ -117,6 +117,48 @@ mod miri_low_half {
     }
 }
 
+/// Under Miri: the threads inside a futex wait, for tests that wait until
+/// a thread sleeps before they go on (outside Miri they read
+/// `/proc/<pid>/task/<tid>/syscall`). A thread is listed from just before
+/// its wait until it returns, so a listed thread is asleep or about to
+/// compare the futex word, which a wake that follows still reaches.
+#[cfg(miri)]
+pub(crate) mod miri_waiters {
+    use std::sync::{Mutex, PoisonError};
+
+    static WAITING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+    fn tid() -> u32 {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        u32::try_from(unsafe { libc::gettid() }).unwrap_or(0)
+    }
+
+    /// Lists the calling thread while it lives.
+    pub(crate) struct Waiting(u32);
+
+    impl Waiting {
+        pub(crate) fn enter() -> Waiting {
+            let tid = tid();
+            WAITING.lock().unwrap_or_else(PoisonError::into_inner).push(tid);
+            Waiting(tid)
+        }
+    }
+
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(i) = waiting.iter().position(|&t| t == self.0) {
+                waiting.swap_remove(i);
+            }
+        }
+    }
+
+    /// Whether thread `tid` is inside a futex wait.
+    pub fn in_futex_wait(tid: u32) -> bool {
+        WAITING.lock().unwrap_or_else(PoisonError::into_inner).contains(&tid)
+    }
+}
+
 /// The address of the low 32 bits of `word` (numerically low, whatever the
 /// byte order). Aligned to 4 because `word` is aligned to 8.
 #[cfg_attr(miri, allow(dead_code))]
@@ -137,6 +179,8 @@ fn futex_wait_at(addr: *mut u32, expected: u32, timeout: Option<Duration>) -> Fu
         tv_nsec: libc::c_long::from(d.subsec_nanos()),
     });
     let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    #[cfg(miri)]
+    let _waiting = miri_waiters::Waiting::enter();
     // SAFETY: `addr` points into a live atomic (an `AtomicU32`, or the low
     // half of an `AtomicU64`), so it is valid, 4-aligned and readable for
     // the duration of the call; the kernel only reads it. `ts_ptr` is null

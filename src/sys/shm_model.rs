@@ -534,9 +534,4 @@ pub mod hooks {
         let len = usize::try_from(len).map_err(|_| super::errno(libc::EFBIG))?;
         table().named(&key(name.as_bytes()))?.resize(len)
     }
-
-    /// The permission bits.
-    pub fn mode(name: &str) -> io::Result<u32> {
-        Ok(table().named(&key(name.as_bytes()))?.mode)
-    }
 }
