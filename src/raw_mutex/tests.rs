@@ -632,7 +632,7 @@ mod model {
         #![proptest_config(ProptestConfig {
             // Miri interprets every step: a few sequences, each still up
             // to 60 operations long.
-            cases: if cfg!(miri) { 12 } else { 256 },
+            cases: if cfg!(miri) { 8 } else { 256 },
             // Miri has no file system for the regressions file.
             #[cfg(miri)]
             failure_persistence: None,
