@@ -59,3 +59,13 @@ pub use seqlock::{SeqLock, SeqLockError};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;
+
+/// Test support under Miri, which has neither `/dev/shm` nor `/proc`: the
+/// bytes of a named object, as `/dev/shm/<name>` would show them, and
+/// whether a thread sleeps in a futex wait. Not part of the API.
+#[cfg(all(miri, not(loom)))]
+#[doc(hidden)]
+pub mod miri_hooks {
+    pub use crate::sys::futex::miri_waiters::in_futex_wait;
+    pub use crate::sys::shm_model::hooks::*;
+}

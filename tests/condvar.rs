@@ -241,6 +241,7 @@ fn create_game(tag: &str) -> (String, Segment<Game>) {
 /// `notify_one`: no wakeup is lost (every turn is bounded) and the turn
 /// count is exact.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn ping_pong_between_two_processes() {
     let (name, game) = create_game("cv-pingpong");
     let child = common::spawn("child_entry", "play_child", &[&name]);
@@ -252,6 +253,7 @@ fn ping_pong_between_two_processes() {
 /// A waiter killed while blocked on the condvar leaves nothing behind: a
 /// later waiter in another process is woken by a later `notify_one`.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn killed_waiter_does_not_break_later_notifications() {
     let (name, game) = create_game("cv-killed-waiter");
     let first = common::spawn("child_entry", "wait_for_flag", &[&name]);
@@ -277,6 +279,7 @@ fn killed_waiter_does_not_break_later_notifications() {
 /// notifies and is killed while still holding the mutex. The wait returns
 /// `OwnerDied`, with the dead process's update visible.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn wait_reports_owner_died_when_the_notifier_is_killed_holding_the_mutex() {
     let (name, game) = create_game("cv-notifier-dies");
     let game = &*game;

@@ -69,6 +69,7 @@ fn run(role: &str) -> Segment<Counters> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn four_processes_atomic_counter_is_exact() {
     let seg = run("atomic");
     assert_eq!(seg.atomic.get(), PROCESSES * EACH);
@@ -76,6 +77,7 @@ fn four_processes_atomic_counter_is_exact() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn four_processes_sharded_counter_sum_is_exact_after_join() {
     let seg = run("sharded");
     assert_eq!(seg.sharded.sum(), PROCESSES * EACH);

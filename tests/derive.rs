@@ -6,6 +6,7 @@
 //! --test derive`.
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the compiler (trybuild)")]
 fn derive_rejects_what_cannot_live_in_shared_memory() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/missing_repr_c.rs");

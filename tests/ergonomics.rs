@@ -58,6 +58,7 @@ fn transfer(books: &Books, amount: u64) -> Result<u64, Box<dyn StdError>> {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_or_repair_with_question_mark_repairs_after_a_killed_owner() {
     let seg = create("ergo-repair");
     let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
@@ -72,6 +73,7 @@ fn lock_or_repair_with_question_mark_repairs_after_a_killed_owner() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_or_repair_reports_not_recoverable_as_a_static_error() {
     let seg = create("ergo-notrec");
     let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
@@ -89,6 +91,7 @@ fn lock_or_repair_reports_not_recoverable_as_a_static_error() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_timeout_or_repair_times_out_on_a_live_owner() {
     let seg = create("ergo-timeout");
     let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
@@ -108,6 +111,7 @@ fn lock_timeout_or_repair_times_out_on_a_live_owner() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn a_bare_process_shared_lock_is_a_shm_mutex_of_unit() {
     let seg = create("ergo-gate");
     let mut child = common::spawn("child_entry", "hold_gate", &[seg.name()]);

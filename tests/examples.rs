@@ -47,6 +47,7 @@ fn stdout(output: &Output) -> String {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
 fn race_demo_json_reports_no_lost_update_in_synchronized_modes() {
     let out = run("race_demo", &["--procs", "2", "--iters", "20000", "--json"]);
     let json: serde_json::Value =
@@ -70,6 +71,7 @@ fn race_demo_json_reports_no_lost_update_in_synchronized_modes() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
 fn race_demo_rejects_bad_flags() {
     for args in [&["--procs", "0"][..], &["--modes", "bogus"], &["--iters", "x"], &["--frobnicate"]]
     {
@@ -82,6 +84,7 @@ fn race_demo_rejects_bad_flags() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
 fn race_demo_table_has_a_row_and_verdict_per_mode() {
     let out = run("race_demo", &["--procs", "2", "--iters", "5000", "--modes", "mutex,atomic"]);
     let text = stdout(&out);
@@ -92,6 +95,7 @@ fn race_demo_table_has_a_row_and_verdict_per_mode() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
 fn crash_recovery_repairs_the_books() {
     let out = run("crash_recovery", &["--transfers", "100"]);
     let text = stdout(&out);
@@ -100,6 +104,7 @@ fn crash_recovery_repairs_the_books() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
 fn latest_value_analyzers_see_readings() {
     let out = run("latest_value", &["--secs", "1", "--rate", "2000"]);
     let text = stdout(&out);
@@ -115,6 +120,7 @@ fn latest_value_analyzers_see_readings() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
 fn matrix_square_verifies_and_measures_memory() {
     let out = run("matrix_square", &["--size", "300", "--procs", "3"]);
     let text = stdout(&out);

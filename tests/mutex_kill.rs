@@ -126,6 +126,7 @@ fn assert_works_normally(seg: &Shared, expected: [u64; 2]) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn killed_holder_next_lock_reports_owner_died_then_works() {
     let (name, seg) = create("kill-holder");
     let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
@@ -138,6 +139,7 @@ fn killed_holder_next_lock_reports_owner_died_then_works() {
 /// The holder's process is killed but not reaped: its main thread stays a
 /// zombie, which `kill(tid, 0)` still finds. The `/proc` state proves death.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn killed_holder_left_a_zombie_is_still_detected() {
     let (name, seg) = create("kill-zombie");
     let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
@@ -149,6 +151,7 @@ fn killed_holder_left_a_zombie_is_still_detected() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_in_a_non_main_thread_is_detected() {
     let (name, seg) = create("kill-thread");
     let mut holder = common::spawn("child_entry", "lock_in_thread_and_hang", &[&name]);
@@ -159,6 +162,7 @@ fn holder_in_a_non_main_thread_is_detected() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn abandoned_repair_is_not_recoverable_for_every_process() {
     let (name, seg) = create("kill-abandon");
     let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
@@ -180,6 +184,7 @@ fn abandoned_repair_is_not_recoverable_for_every_process() {
 /// A repairer killed before `make_consistent` is a second death: the next
 /// locker gets `OwnerDied` again and still sees the unrepaired data.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn repairer_killed_before_make_consistent_reports_again() {
     let (name, seg) = create("kill-repairer");
     let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
@@ -196,6 +201,7 @@ fn repairer_killed_before_make_consistent_reports_again() {
 /// ever wake them by unlocking): all of them get the lock, exactly one with
 /// `OwnerDied`.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn waiters_blocked_in_futex_when_the_holder_dies_all_progress() {
     let (name, seg) = create("kill-waiters");
     let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);

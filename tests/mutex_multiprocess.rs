@@ -70,6 +70,7 @@ fn child_entry() {
 /// 4 processes × 100k locked increments of both halves of a pair: the
 /// halves are equal inside every critical section and exact at the end.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn four_processes_increment_a_pair_exactly() {
     const PROCS: u64 = 4;
     let iters: u64 = 100_000;
@@ -92,6 +93,7 @@ fn four_processes_increment_a_pair_exactly() {
 /// one) keep trying with timeouts: nobody gets `OwnerDied`, the attempts time
 /// out, and the contenders get the lock once it is released.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn live_holder_is_never_declared_dead() {
     let name = common::unique_name("mutex-live");
     let seg = Segment::<Shared>::create(&name).expect("create");

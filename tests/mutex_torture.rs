@@ -206,6 +206,7 @@ fn torture(kills: u32) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn kill_torture_short() {
     torture(10);
 }

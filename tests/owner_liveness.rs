@@ -134,6 +134,7 @@ fn command_name(pid: u32) -> Option<String> {
 /// Its process still maps the guard, so the lock stays held; only the
 /// process's death frees it.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn leaked_guard_of_an_exited_thread_stays_held_until_its_process_dies() {
     let (name, seg) = create("leak-thread-exit");
     let mut holder = common::spawn("child_entry", "leak_in_exited_thread", &[&name]);
@@ -165,6 +166,7 @@ fn expect_dead_while_exec_program_runs(seg: &Shared, mut holder: common::ChildPr
 /// Issue case: the holder (the main thread) execs `sleep 30`. The PID, the
 /// thread id and the start time survive; the guard does not.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_that_execs_is_dead_while_the_new_program_runs() {
     let (name, seg) = create("exec-self");
     let mut holder =
@@ -177,6 +179,7 @@ fn holder_that_execs_is_dead_while_the_new_program_runs() {
 /// thread execs; exec ends every thread of the process, and the new program
 /// inherits the leader's PID and start time.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_whose_sibling_thread_execs_is_dead_while_the_new_program_runs() {
     let (name, seg) = create("exec-sibling");
     let mut holder = common::spawn_main_thread_role(

@@ -268,6 +268,7 @@ fn expect_owner_died(m: &ShmMutex<u64>, written: u64, wait: Duration, why: &str)
 /// maps the guard (its memory is a copy of the holder's), so the lock stays
 /// held while it lives, and is recovered once it is gone too.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_stays_held_while_a_forked_child_lives_and_is_recovered_after_it_dies() {
     let (name, seg) = create("fork-pause");
     let mut holder = common::spawn("child_entry", "lock_fork_pause", &[&name]);
@@ -287,6 +288,7 @@ fn lock_stays_held_while_a_forked_child_lives_and_is_recovered_after_it_dies() {
 /// program maps nothing of the holder's, so the lock is recovered while it
 /// still runs.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_child_that_execs_does_not_hold_the_lock_up() {
     let (name, seg) = create("fork-exec");
     let mut holder = common::spawn("child_entry", "lock_fork_exec", &[&name]);
@@ -311,6 +313,7 @@ fn forked_child_that_execs_does_not_hold_the_lock_up() {
 /// (c) A forked child is a new process with its own token: a mutex its live
 /// parent holds is busy (`WouldBlock`, `TimedOut`), never `OwnerDied`.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_child_never_robs_its_live_parent() {
     let (name, seg) = create("fork-no-rob");
     common::spawn("child_entry", "hold_and_fork_child_that_tries_to_lock", &[&name])
@@ -335,6 +338,7 @@ fn forked_child_never_robs_its_live_parent() {
 /// description, so its death is seen although the parent still holds the
 /// descriptions they shared.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_child_killed_holding_a_lock_is_recovered_while_its_parent_lives() {
     let (name, seg) = create("fork-child-dies");
     let mut parent = common::spawn("child_entry", "fork_child_that_locks_and_is_killed", &[&name]);

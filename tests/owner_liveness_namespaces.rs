@@ -250,6 +250,7 @@ fn killed_holder_is_recovered(ns: Namespace, tag: &str) {
 /// Issue case: the waiter's view of the holder's start time is shifted by
 /// the holder's time namespace; that must not count as a death.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_in_a_time_namespace_is_never_robbed_and_unlocks_cleanly() {
     if namespace_available(Namespace::Time) {
         live_holder_is_never_robbed_and_unlocks_cleanly(Namespace::Time, "timens-live");
@@ -257,6 +258,7 @@ fn holder_in_a_time_namespace_is_never_robbed_and_unlocks_cleanly() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_in_a_time_namespace_killed_is_recovered_with_owner_died() {
     if namespace_available(Namespace::Time) {
         killed_holder_is_recovered(Namespace::Time, "timens-killed");
@@ -266,6 +268,7 @@ fn holder_in_a_time_namespace_killed_is_recovered_with_owner_died() {
 /// Issue case: the holder's thread id (1) names another process in the
 /// waiter's view; that must not count as a death.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_in_a_child_pid_namespace_is_never_robbed_and_unlocks_cleanly() {
     if namespace_available(Namespace::Pid) {
         live_holder_is_never_robbed_and_unlocks_cleanly(Namespace::Pid, "pidns-live");
@@ -273,6 +276,7 @@ fn holder_in_a_child_pid_namespace_is_never_robbed_and_unlocks_cleanly() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_in_a_child_pid_namespace_killed_is_recovered_with_owner_died() {
     if namespace_available(Namespace::Pid) {
         killed_holder_is_recovered(Namespace::Pid, "pidns-killed");

@@ -265,11 +265,13 @@ fn waiter_under_signal_storm_notices_the_owner_died(how: &str, period: Duration)
 
 /// Issue case: `lock()` could block forever under the storm.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn waiter_in_lock_interrupted_by_a_signal_every_millisecond_notices_the_owner_died() {
     waiter_under_signal_storm_notices_the_owner_died("lock", EVERY_MILLISECOND);
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn waiter_in_lock_timeout_interrupted_by_a_signal_every_millisecond_notices_the_owner_died() {
     waiter_under_signal_storm_notices_the_owner_died("lock_timeout", EVERY_MILLISECOND);
 }
@@ -278,6 +280,7 @@ fn waiter_in_lock_timeout_interrupted_by_a_signal_every_millisecond_notices_the_
 /// its re-check interval at each interrupted wait, and had no other news of
 /// the death, would never re-check.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn waiter_interrupted_faster_than_its_recheck_interval_notices_the_owner_died() {
     waiter_under_signal_storm_notices_the_owner_died("lock", FASTER_THAN_THE_RECHECK_INTERVAL);
 }

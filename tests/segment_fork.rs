@@ -102,6 +102,7 @@ fn fork_and_drop_copy(name: &str) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_copy_of_owner_handle_does_not_unlink_on_drop() {
     let name = common::unique_name("fork-owner");
     let child = common::spawn("child_entry", "fork_and_drop_copy", &[&name]);

@@ -66,6 +66,7 @@ fn child_entry() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn mode_is_exact_despite_umask_and_defaults_to_0o600() {
     let wide = common::unique_name("mode-wide");
     let default = common::unique_name("mode-default");
@@ -92,6 +93,7 @@ fn mode_outside_permission_bits_is_rejected() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn opening_without_permission_is_permission_denied() {
     let denied = common::unique_name("perm-denied");
     let allowed = common::unique_name("perm-allowed");

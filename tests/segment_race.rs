@@ -119,6 +119,7 @@ fn child_entry() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn open_or_create_race_has_exactly_one_creator_per_round() {
     let rounds = rounds();
     let control_name = common::unique_name("race-control");
@@ -142,6 +143,7 @@ fn open_or_create_race_has_exactly_one_creator_per_round() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn creator_killed_during_init_gives_creator_died_and_open_or_create_recovers() {
     let name = common::unique_name("killed-creator");
     let mut child = common::spawn("child_entry", "die_in_init", &[&name]);
@@ -176,6 +178,7 @@ fn creator_killed_during_init_gives_creator_died_and_open_or_create_recovers() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn opener_waits_for_a_slow_creator() {
     let name = common::unique_name("slow-creator");
     let mut child = common::spawn("child_entry", "slow_init", &[&name]);
@@ -188,6 +191,7 @@ fn opener_waits_for_a_slow_creator() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn attachment_liveness_follows_a_killed_process() {
     let name = common::unique_name("liveness");
     drop(Segment::<Round>::options().unlink_on_drop(false).create(&name).expect("create"));

@@ -35,6 +35,7 @@ fn child_entry() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn processes_write_disjoint_row_ranges() {
     let (rows, cols, workers) = (64usize, 50usize, 4usize);
     let name = common::unique_name("matrix");
@@ -61,6 +62,7 @@ fn processes_write_disjoint_row_ranges() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn atomic_elements_are_shared_safely() {
     let name = common::unique_name("atomic-slice");
     let counters = Segment::<[AtomicU64]>::create_slice(&name, 10).expect("create");
@@ -94,18 +96,14 @@ fn length_comes_from_the_header() {
 
 #[test]
 fn forged_length_larger_than_the_object_is_size_mismatch() {
-    use std::os::unix::fs::FileExt;
+    use common::shm_file::write_at;
     const ELEMENT_COUNT_OFFSET: u64 = 56;
     const PAYLOAD_SIZE_OFFSET: u64 = 32;
     let name = common::unique_name("slice-forged");
     let _seg = Segment::<[u64]>::create_slice(&name, 4).expect("create");
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/dev/shm/{name}"))
-        .expect("open shm file");
     // A consistent forgery: count and payload size agree, the file is short.
-    f.write_all_at(&1_000_000u64.to_ne_bytes(), ELEMENT_COUNT_OFFSET).expect("write");
-    f.write_all_at(&8_000_000u64.to_ne_bytes(), PAYLOAD_SIZE_OFFSET).expect("write");
+    write_at(&name, ELEMENT_COUNT_OFFSET, &1_000_000u64.to_ne_bytes());
+    write_at(&name, PAYLOAD_SIZE_OFFSET, &8_000_000u64.to_ne_bytes());
     match Segment::<[u64]>::open_slice(&name) {
         Err(Error::SizeMismatch { expected, found, .. }) => {
             assert_eq!(expected, 256 + 8_000_000);
@@ -114,7 +112,7 @@ fn forged_length_larger_than_the_object_is_size_mismatch() {
         other => panic!("expected SizeMismatch, got {other:?}"),
     }
     // An overflowing one.
-    f.write_all_at(&u64::MAX.to_ne_bytes(), ELEMENT_COUNT_OFFSET).expect("write");
+    write_at(&name, ELEMENT_COUNT_OFFSET, &u64::MAX.to_ne_bytes());
     assert!(Segment::<[u64]>::open_slice(&name).is_err());
 }
 

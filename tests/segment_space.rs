@@ -362,6 +362,7 @@ fn run_with_small_dev_shm(test: &str, role: &str) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn create_slice_larger_than_dev_shm_is_no_space_and_leaves_no_name() {
     run_with_small_dev_shm(
         "create_slice_larger_than_dev_shm_is_no_space_and_leaves_no_name",
@@ -370,6 +371,7 @@ fn create_slice_larger_than_dev_shm_is_no_space_and_leaves_no_name() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn create_on_full_dev_shm_is_no_space_not_sigbus() {
     run_with_small_dev_shm(
         "create_on_full_dev_shm_is_no_space_not_sigbus",
@@ -378,6 +380,7 @@ fn create_on_full_dev_shm_is_no_space_not_sigbus() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn takeover_of_sparse_object_on_full_dev_shm_is_no_space_not_sigbus() {
     run_with_small_dev_shm(
         "takeover_of_sparse_object_on_full_dev_shm_is_no_space_not_sigbus",
@@ -386,6 +389,7 @@ fn takeover_of_sparse_object_on_full_dev_shm_is_no_space_not_sigbus() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn create_with_no_inode_left_in_dev_shm_is_no_space() {
     run_with_small_dev_shm("create_with_no_inode_left_in_dev_shm_is_no_space", "no_inode_left");
 }

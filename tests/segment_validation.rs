@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::shm_file::{self, write_at, RemoveOnDrop};
 use proptest::prelude::*;
 use shmsync::{AtomicCounter, Error, Segment, ShmSafe};
 
@@ -45,28 +44,11 @@ const STATE_OFFSET: u64 = 12;
 const PID_NAMESPACE_OFFSET: u64 = 88;
 const HEADER_SIZE: usize = 256;
 
-fn shm_path(name: &str) -> String {
-    format!("/dev/shm/{name}")
-}
-
-fn write_at(name: &str, offset: u64, bytes: &[u8]) {
-    let f = OpenOptions::new().write(true).open(shm_path(name)).expect("open shm file");
-    f.write_all_at(bytes, offset).expect("write shm file");
-}
-
 fn read_header(name: &str) -> Vec<u8> {
-    let f = OpenOptions::new().read(true).open(shm_path(name)).expect("open shm file");
-    let mut buf = vec![0u8; HEADER_SIZE];
-    f.read_exact_at(&mut buf, 0).expect("read header");
-    buf
-}
-
-/// Removes a hand-made object when the test ends, pass or fail.
-struct RemoveOnDrop(String);
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(shm_path(&self.0));
-    }
+    let mut bytes = shm_file::read(name);
+    assert!(bytes.len() >= HEADER_SIZE, "a segment holds a header");
+    bytes.truncate(HEADER_SIZE);
+    bytes
 }
 
 #[test]
@@ -133,7 +115,7 @@ fn layout_mismatch_says_what_differs() {
 fn hand_made_object_is_not_a_segment() {
     let name = common::unique_name("by-hand");
     let _cleanup = RemoveOnDrop(name.clone());
-    std::fs::write(shm_path(&name), vec![0x5au8; 4096]).expect("write /dev/shm file");
+    shm_file::write(&name, &[0x5au8; 4096]);
     match Segment::<Telemetry>::open(&name) {
         Err(Error::NotASegment { name: n, reason }) => {
             assert_eq!(n, name);
@@ -143,20 +125,21 @@ fn hand_made_object_is_not_a_segment() {
     }
     // open_or_create must not take over somebody else's object either.
     assert!(matches!(Segment::<Telemetry>::open_or_create(&name), Err(Error::NotASegment { .. })));
-    assert_eq!(std::fs::read(shm_path(&name)).expect("still there"), vec![0x5au8; 4096]);
+    assert_eq!(shm_file::read(&name), vec![0x5au8; 4096], "still there, untouched");
 }
 
 #[test]
 fn tiny_hand_made_object_is_not_a_segment() {
     let name = common::unique_name("tiny");
     let _cleanup = RemoveOnDrop(name.clone());
-    std::fs::write(shm_path(&name), b"hello world").expect("write /dev/shm file");
+    shm_file::write(&name, b"hello world");
     assert!(matches!(Segment::<Telemetry>::open(&name), Err(Error::NotASegment { .. })));
-    std::fs::write(shm_path(&name), b"abc").expect("write /dev/shm file");
+    shm_file::write(&name, b"abc");
     assert!(matches!(Segment::<Telemetry>::open(&name), Err(Error::NotASegment { .. })));
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "runs python3")]
 fn python_shared_memory_is_not_a_segment() {
     let name = common::unique_name("python");
     let _cleanup = RemoveOnDrop(name.clone());
@@ -180,7 +163,7 @@ fn python_shared_memory_is_not_a_segment() {
         println!("note: python3 could not create shared memory ({status}); skipping");
         return;
     }
-    assert!(std::fs::metadata(shm_path(&name)).is_ok(), "python created the object");
+    assert!(std::fs::metadata(format!("/dev/shm/{name}")).is_ok(), "python created the object");
     match Segment::<Telemetry>::open(&name) {
         Err(Error::NotASegment { reason, .. }) => assert_eq!(reason, "bad magic"),
         other => panic!("expected NotASegment, got {other:?}"),
@@ -196,8 +179,7 @@ fn truncated_segment_is_size_mismatch_not_sigbus() {
     drop(owner);
     let _cleanup = RemoveOnDrop(name.clone());
     let full = HEADER_SIZE as u64 + 8 * 1024;
-    let f = OpenOptions::new().write(true).open(shm_path(&name)).expect("open");
-    f.set_len(full - 1).expect("truncate");
+    shm_file::set_len(&name, full - 1);
     match Segment::<[u64; 1024]>::open(&name) {
         Err(Error::SizeMismatch { expected, found, .. }) => {
             assert_eq!(expected, full);
@@ -206,7 +188,7 @@ fn truncated_segment_is_size_mismatch_not_sigbus() {
         other => panic!("expected SizeMismatch, got {other:?}"),
     }
     // Cut inside the header: still detected from the magic.
-    f.set_len(100).expect("truncate");
+    shm_file::set_len(&name, 100);
     match Segment::<[u64; 1024]>::open(&name) {
         Err(Error::SizeMismatch { expected, found, .. }) => {
             assert_eq!(expected, HEADER_SIZE as u64);
@@ -305,7 +287,7 @@ fn empty_object_is_reported_at_once_and_taken_over_by_open_or_create() {
     // even with the default 5 s open timeout the answer comes at once.
     let name = common::unique_name("empty");
     let _cleanup = RemoveOnDrop(name.clone());
-    std::fs::write(shm_path(&name), b"").expect("create empty object");
+    shm_file::write(&name, b"");
     let started = Instant::now();
     match Segment::<Telemetry>::open(&name) {
         Err(Error::NotASegment { reason, .. }) => assert!(reason.contains("empty"), "{reason}"),
@@ -364,7 +346,14 @@ fn every_single_header_byte_flip_is_handled() {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("SHMSYNC_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
+        // Fewer by default under Miri, which interprets every open.
+        cases: std::env::var("SHMSYNC_PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if cfg!(miri) { 16 } else { 256 }),
+        // Miri has no file system for the regressions file.
+        #[cfg(miri)]
+        failure_persistence: None,
         .. ProptestConfig::default()
     })]
 

@@ -2,6 +2,7 @@
 //! every bit pattern) does not compile; a padding-free plain-data type does.
 
 #[test]
+#[cfg_attr(miri, ignore = "runs the compiler (trybuild)")]
 fn seqlock_value_types() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui-seqlock/pass_plain_data.rs");

@@ -146,6 +146,7 @@ fn stamps_detect_mixed_words() {
 /// reader processes read for 2 s: no torn value, no value older than the one
 /// before, and each reader sees the value advance.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn readers_in_two_processes_never_see_a_torn_value() {
     let (name, seg) = create("seqlock-torn");
     let writer = common::spawn("child_entry", "write_fast", &[&name]);
@@ -171,6 +172,7 @@ fn readers_in_two_processes_never_see_a_torn_value() {
 /// Three processes × 10 000 `update`s of a counter inside the value: the
 /// total is exact, so writers really are serialized.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn updates_from_three_processes_are_exact() {
     const EACH: u64 = 10_000;
     let (name, seg) = create("seqlock-update");
@@ -192,6 +194,7 @@ fn updates_from_three_processes_are_exact() {
 /// on reading the last complete value without waiting, the next writer
 /// takes over from that value, and the take-over is counted.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn writer_killed_holding_the_lock_is_replaced_and_counted() {
     let (name, seg) = create("seqlock-kill");
     seg.latest.write(Stamped::new(1)).expect("write");
@@ -229,6 +232,7 @@ fn writer_killed_holding_the_lock_is_replaced_and_counted() {
 /// `_timeout` forms `TimedOut`, leaving the value unchanged; once the
 /// writer dies, they take over.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn try_and_timeout_writes_report_a_live_writer_that_never_lets_go() {
     use shmsync::SeqLockError;
     let (name, seg) = create("seqlock-try");

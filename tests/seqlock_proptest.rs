@@ -70,6 +70,15 @@ fn round_trips<T: ShmSafe + Pod>(first: &[u8], second: &[u8]) -> Result<(), Test
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        // Miri interprets every step: a few cases, each as long as ever.
+        cases: if cfg!(miri) { 6 } else { ProptestConfig::default().cases },
+        // Miri has no file system for the regressions file.
+        #[cfg(miri)]
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn operation_sequences_match_a_sequential_model(
         initial in mixed(),

@@ -192,6 +192,7 @@ fn torture(kills: u32) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn writer_kill_torture_short() {
     torture(40);
 }

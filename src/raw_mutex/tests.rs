@@ -629,7 +629,15 @@ mod model {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig {
+            // Miri interprets every step: a few sequences, each still up
+            // to 60 operations long.
+            cases: if cfg!(miri) { 8 } else { 256 },
+            // Miri has no file system for the regressions file.
+            #[cfg(miri)]
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
 
         #[test]
         fn raw_mutex_matches_sequential_model(ops in proptest::collection::vec(op(), 1..60)) {

@@ -22,17 +22,14 @@
 //! is at least a header long cannot fault (unless a foreign program
 //! truncates the object, which no protocol can prevent).
 
-use std::fs::File;
 use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use memmap2::{MmapOptions, MmapRaw};
-
 use crate::sync::{futex_wait, futex_wake, AtomicU64, Ordering};
 use crate::sys::liveness;
-use crate::sys::process::{getpid, pid_namespace_id};
-use crate::sys::shm::{self as sys, FileStat, OfdLock};
+use crate::sys::process::{getpid, pid_namespace_id, unix_time_nanos};
+use crate::sys::shm::{self as sys, FileStat, Mapping, ObjectFd, OfdLock};
 use crate::{Error, Result};
 
 use super::header::{
@@ -61,11 +58,11 @@ pub(crate) type Init<'a> = &'a mut dyn FnMut(*mut u8, usize);
 pub(crate) struct Attached {
     /// The header and payload (`geometry.total_size` bytes). Declared
     /// first so it is unmapped before the lock is released.
-    pub(crate) map: MmapRaw,
+    pub(crate) map: Mapping,
     /// Keeps the descriptor, and with it the shared OFD lock, alive. Never
     /// read: holding it is its purpose.
     #[allow(dead_code)]
-    pub(crate) file: File,
+    pub(crate) file: ObjectFd,
     pub(crate) geometry: Geometry,
     /// Whether this handle initialized the object.
     pub(crate) owner: bool,
@@ -81,8 +78,8 @@ impl Attached {
     /// holds this process's token on the object from now on.
     fn new(
         name: &SegmentName,
-        map: MmapRaw,
-        file: File,
+        map: Mapping,
+        file: ObjectFd,
         geometry: Geometry,
         owner: bool,
         stat: FileStat,
@@ -267,10 +264,10 @@ fn create_locked(
     name: &SegmentName,
     cfg: &Config,
     deadline: Instant,
-) -> Result<Option<(File, FileStat)>> {
+) -> Result<Option<(ObjectFd, FileStat)>> {
     let mode = cfg.mode;
     let file = match sys::shm_tmpfile(mode) {
-        Ok(fd) => File::from(fd),
+        Ok(fd) => fd,
         Err(e) if lacks_tmpfile(&e) => return create_locked_by_name(name, cfg, deadline),
         Err(e) => return Err(create_error(name, e)),
     };
@@ -317,11 +314,11 @@ fn create_locked_by_name(
     name: &SegmentName,
     cfg: &Config,
     deadline: Instant,
-) -> Result<Option<(File, FileStat)>> {
+) -> Result<Option<(ObjectFd, FileStat)>> {
     let mode = cfg.mode;
     let file =
         match sys::shm_open(name.shm_name(), libc::O_CREAT | libc::O_EXCL | libc::O_RDWR, mode) {
-            Ok(fd) => File::from(fd),
+            Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(None),
             Err(e) => return Err(create_error(name, e)),
         };
@@ -367,7 +364,7 @@ fn initialize_locked(
     name: &SegmentName,
     shape: &PayloadShape,
     geometry: Geometry,
-    file: File,
+    file: ObjectFd,
     stat: FileStat,
     init: Init<'_>,
     takeover: bool,
@@ -448,22 +445,19 @@ fn initialize_locked(
 
 fn creator() -> Creator {
     let me = crate::sync::current_thread();
-    let unix_nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     Creator {
         pid: getpid(),
         tid: me.tid,
         token: me.token,
         pid_namespace: pid_namespace_id(),
-        unix_nanos,
+        unix_nanos: unix_time_nanos(),
     }
 }
 
 /// Reserves the object's `len` bytes; `NoSpace` (with what was free) if
 /// `/dev/shm` cannot hold them. A file system without `fallocate` keeps the
 /// sparse object (nothing better can be done there).
-fn reserve(name: &SegmentName, file: &File, len: u64) -> Result<()> {
+fn reserve(name: &SegmentName, file: &ObjectFd, len: u64) -> Result<()> {
     match sys::reserve(file.as_fd(), len) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(()),
@@ -473,7 +467,7 @@ fn reserve(name: &SegmentName, file: &File, len: u64) -> Result<()> {
 }
 
 /// `NoSpace` for `needed` bytes, with what the file system has free.
-fn no_space(name: &SegmentName, file: &File, needed: u64) -> Error {
+fn no_space(name: &SegmentName, file: &ObjectFd, needed: u64) -> Error {
     let available = sys::available_bytes(file.as_fd()).unwrap_or(0);
     Error::NoSpace { name: name.as_str().to_owned(), needed, available }
 }
@@ -482,16 +476,13 @@ fn no_space(name: &SegmentName, file: &File, needed: u64) -> Error {
 /// object is `NoSpace`, the rest as `shm_open`'s).
 fn create_error(name: &SegmentName, e: io::Error) -> Error {
     if e.raw_os_error() == Some(libc::ENOSPC) {
-        let available = std::fs::File::open("/dev/shm")
-            .ok()
-            .and_then(|dir| sys::available_bytes(dir.as_fd()).ok())
-            .unwrap_or(0);
+        let available = sys::dev_shm_available_bytes().unwrap_or(0);
         return Error::NoSpace { name: name.as_str().to_owned(), needed: 0, available };
     }
     open_error(name, e)
 }
 
-fn best_effort_fchmod(file: &File, mode: u32) {
+fn best_effort_fchmod(file: &ObjectFd, mode: u32) {
     // A taken-over object may belong to another user (EPERM); its mode was
     // chosen by its creator then, which is fine.
     let _ = sys::fchmod(file.as_fd(), mode);
@@ -512,15 +503,15 @@ enum Attempt {
     /// Zero bytes long and nobody holds the exclusive lock: a creator
     /// between `shm_open` and its lock, or one that died there. Holds a
     /// shared lock.
-    Empty(File),
+    Empty(ObjectFd),
     /// Not ready, and nobody holds the exclusive lock: the initializer died.
     /// Holds a shared lock.
-    Unfinished { file: File, creator_pid: u32 },
+    Unfinished { file: ObjectFd, creator_pid: u32 },
 }
 
 fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> Result<Attempt> {
     let file = match sys::shm_open(name.shm_name(), libc::O_RDWR, 0) {
-        Ok(fd) => File::from(fd),
+        Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Attempt::Gone),
         Err(e) => return Err(open_error(name, e)),
     };
@@ -609,7 +600,7 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
 
 /// Waits a little for the initializer that holds the exclusive lock: on the
 /// state futex if the header is there yet, else by sleeping.
-fn wait_for_initializer(name: &SegmentName, file: &File, deadline: Instant) -> Result<()> {
+fn wait_for_initializer(name: &SegmentName, file: &ObjectFd, deadline: Instant) -> Result<()> {
     const SLICE: Duration = Duration::from_millis(20);
     let left = deadline.saturating_duration_since(Instant::now()).min(SLICE);
     if fstat(name, file)?.size < HEADER_SIZE as u64 {
@@ -704,11 +695,11 @@ fn check_mode(name: &SegmentName, mode: u32) -> Result<()> {
     })
 }
 
-fn map(name: &SegmentName, file: &File, len: usize) -> Result<MmapRaw> {
-    MmapOptions::new().len(len).map_raw(file).map_err(io_err(name, "mmap"))
+fn map(name: &SegmentName, file: &ObjectFd, len: usize) -> Result<Mapping> {
+    sys::map(file.as_fd(), len).map_err(io_err(name, "mmap"))
 }
 
-fn fstat(name: &SegmentName, file: &File) -> Result<FileStat> {
+fn fstat(name: &SegmentName, file: &ObjectFd) -> Result<FileStat> {
     sys::fstat(file.as_fd()).map_err(io_err(name, "fstat"))
 }
 

@@ -31,6 +31,7 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Durati
 /// [`futex_wait`] on the low 32 bits of a 64-bit word: the half whose value
 /// the kernel compares with `expected`. Lets a lock keep its futex word and
 /// more owner data in one atomic that a single CAS updates.
+#[cfg(not(miri))]
 pub(crate) fn futex_wait_low(
     word: &AtomicU64,
     expected: u32,
@@ -40,12 +41,127 @@ pub(crate) fn futex_wait_low(
 }
 
 /// [`futex_wake`] for a word waited on with [`futex_wait_low`].
+#[cfg(not(miri))]
 pub(crate) fn futex_wake_low(word: &AtomicU64, count: u32) -> usize {
     futex_wake_at(low_half(word), count)
 }
 
+#[cfg(miri)]
+pub(crate) use miri_low_half::{futex_wait_low, futex_wake_low};
+
+/// The futex of a 64-bit word's low half, under Miri.
+///
+/// Miri models the comparison of a futex wait as a 4-byte atomic load by the
+/// waiting thread, which its race detector reports against the lock's 8-byte
+/// CASes on the same word ("mixed-size access"). Outside Miri the kernel's
+/// read is no Rust access and there is no such race; inside it the low
+/// half cannot be a futex. So each word gets a 32-bit *sequence* of its
+/// own, which is the futex instead:
+///
+/// * a waker bumps the sequence after its caller changed the word, then
+///   wakes the sequence's sleepers;
+/// * a waiter reads the sequence, then compares the word's low half with
+///   `expected` (8-byte loads, like every other access to it), then sleeps
+///   while the sequence still holds what it read.
+///
+/// No wakeup is lost: a waiter whose sequence load sees a bump
+/// synchronizes with it (SeqCst RMW → SeqCst load), so its word load sees
+/// the change and it does not sleep; one whose load predates the bump
+/// either finds it when Miri's futex wait compares (that comparison
+/// follows a SeqCst fence, as does every wake) or is already queued when
+/// the wake comes. A wake of `count` still wakes at most `count` sleepers
+/// of that word. Sequences are never freed; a new word at a reused address
+/// shares its predecessor's sequence, which can only add spurious wakeups.
+#[cfg(miri)]
+mod miri_low_half {
+    use super::{futex_wait, futex_wake, FutexWait};
+    use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, PoisonError};
+    use std::time::Duration;
+
+    /// Lock word address → its sequence. Reachable from this static, so
+    /// the leaked sequences are no leak to Miri.
+    static SEQUENCES: Mutex<BTreeMap<usize, &'static AtomicU32>> = Mutex::new(BTreeMap::new());
+
+    fn sequence(word: &AtomicU64) -> &'static AtomicU32 {
+        let mut map = SEQUENCES.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(word.as_ptr() as usize).or_insert_with(|| Box::leak(Box::new(AtomicU32::new(0))))
+    }
+
+    pub(crate) fn futex_wait_low(
+        word: &AtomicU64,
+        expected: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        let sequence = sequence(word);
+        // SeqCst: pairs with the bump in `futex_wake_low` (see above).
+        let seen = sequence.load(Ordering::SeqCst);
+        // SeqCst: ordered after the sequence load (see above). The low
+        // half is the futex word: truncation is the point.
+        if word.load(Ordering::SeqCst) as u32 != expected {
+            return FutexWait::ValueChanged;
+        }
+        match futex_wait(sequence, seen, timeout) {
+            // The sequence moved: a wake came after our comparison.
+            FutexWait::ValueChanged => FutexWait::Woken,
+            other => other,
+        }
+    }
+
+    pub(crate) fn futex_wake_low(word: &AtomicU64, count: u32) -> usize {
+        let sequence = sequence(word);
+        // SeqCst: pairs with the sequence load in `futex_wait_low`.
+        sequence.fetch_add(1, Ordering::SeqCst);
+        futex_wake(sequence, count)
+    }
+}
+
+/// Under Miri: the threads inside a futex wait, for tests that wait until
+/// a thread sleeps before they go on (outside Miri they read
+/// `/proc/<pid>/task/<tid>/syscall`). A thread is listed from just before
+/// its wait until it returns, so a listed thread is asleep or about to
+/// compare the futex word, which a wake that follows still reaches.
+#[cfg(miri)]
+pub(crate) mod miri_waiters {
+    use std::sync::{Mutex, PoisonError};
+
+    static WAITING: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+    fn tid() -> u32 {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        u32::try_from(unsafe { libc::gettid() }).unwrap_or(0)
+    }
+
+    /// Lists the calling thread while it lives.
+    pub(crate) struct Waiting(u32);
+
+    impl Waiting {
+        pub(crate) fn enter() -> Waiting {
+            let tid = tid();
+            WAITING.lock().unwrap_or_else(PoisonError::into_inner).push(tid);
+            Waiting(tid)
+        }
+    }
+
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            let mut waiting = WAITING.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(i) = waiting.iter().position(|&t| t == self.0) {
+                waiting.swap_remove(i);
+            }
+        }
+    }
+
+    /// Whether thread `tid` is inside a futex wait.
+    pub fn in_futex_wait(tid: u32) -> bool {
+        WAITING.lock().unwrap_or_else(PoisonError::into_inner).contains(&tid)
+    }
+}
+
 /// The address of the low 32 bits of `word` (numerically low, whatever the
 /// byte order). Aligned to 4 because `word` is aligned to 8.
+#[cfg_attr(miri, allow(dead_code))]
 fn low_half(word: &AtomicU64) -> *mut u32 {
     let p = word.as_ptr().cast::<u32>();
     if cfg!(target_endian = "big") {
@@ -63,6 +179,8 @@ fn futex_wait_at(addr: *mut u32, expected: u32, timeout: Option<Duration>) -> Fu
         tv_nsec: libc::c_long::from(d.subsec_nanos()),
     });
     let ts_ptr = ts.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    #[cfg(miri)]
+    let _waiting = miri_waiters::Waiting::enter();
     // SAFETY: `addr` points into a live atomic (an `AtomicU32`, or the low
     // half of an `AtomicU64`), so it is valid, 4-aligned and readable for
     // the duration of the call; the kernel only reads it. `ts_ptr` is null
@@ -131,13 +249,17 @@ mod tests {
 
 /// `futex_waitv` (Linux 5.16): the syscall number, the same on every
 /// architecture shmsync supports (the generic table: x86_64 and aarch64).
+#[cfg(not(miri))]
 const SYS_FUTEX_WAITV: libc::c_long = 449;
 /// `FUTEX2_SIZE_U32`: the futex is a 32-bit word.
+#[cfg(not(miri))]
 const FUTEX2_SIZE_U32: u32 = 0x02;
 /// `FUTEX2_PRIVATE`: keyed by this process's address space.
+#[cfg(not(miri))]
 const FUTEX2_PRIVATE: u32 = 128;
 
 /// One entry of `futex_waitv`'s array (the kernel's `struct futex_waitv`).
+#[cfg(not(miri))]
 #[repr(C)]
 struct FutexWaitv {
     val: u64,
@@ -148,6 +270,7 @@ struct FutexWaitv {
 
 /// What [`futex_wait_low_or_private`] could do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(miri, allow(dead_code))]
 pub(crate) enum WaitvSupport {
     /// It slept (or returned) as asked.
     Done(FutexWait),
@@ -161,6 +284,7 @@ pub(crate) enum WaitvSupport {
 /// `timeout`: a wake of either word ends the sleep, and either comparison
 /// failing returns at once. Like [`futex_wait_low`], the comparisons and
 /// the enqueue are one atomic step in the kernel.
+#[cfg(not(miri))]
 pub(crate) fn futex_wait_low_or_private(
     word: &AtomicU64,
     expected: u32,
@@ -227,6 +351,20 @@ pub(crate) fn futex_wait_low_or_private(
         // rather than return at once, again and again.
         _ => return WaitvSupport::Unsupported,
     })
+}
+
+/// Miri has no `futex_waitv`: it answers as a kernel before 5.16 does, so
+/// no watch is ever had and waiters re-check owners on their timer (see
+/// `sys/watch.rs`), the path such kernels take.
+#[cfg(miri)]
+pub(crate) fn futex_wait_low_or_private(
+    _word: &AtomicU64,
+    _expected: u32,
+    _private: &AtomicU32,
+    _private_expected: u32,
+    _timeout: Option<Duration>,
+) -> WaitvSupport {
+    WaitvSupport::Unsupported
 }
 
 /// Wakes every waiter of the process-private `word` (in this process).

@@ -56,7 +56,7 @@ pub(crate) use imp::*;
 mod imp {
     use std::ffi::CString;
     use std::io;
-    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
     use std::sync::{PoisonError, RwLock};
 
     use super::super::shm;
@@ -77,7 +77,7 @@ mod imp {
         /// Descriptors holding token locks, with the token each holds:
         /// this process's, and after a fork the inherited ones that hold
         /// the parent's.
-        token_fds: Vec<(u32, OwnedFd)>,
+        token_fds: Vec<(u32, shm::ObjectFd)>,
     }
 
     impl Mapping {
@@ -92,7 +92,7 @@ mod imp {
         /// A new open file description of the object, read-only: through
         /// `/proc/self/fd` (works after the name is gone), else by name if
         /// it still names the same object.
-        fn reopen(&self, writable: bool) -> io::Result<OwnedFd> {
+        fn reopen(&self, writable: bool) -> io::Result<shm::ObjectFd> {
             let by_proc = shm::reopen(self.main(), writable);
             let fd = match by_proc {
                 Ok(fd) => fd,
@@ -142,7 +142,7 @@ mod imp {
         dev: u64,
         ino: u64,
         token: u32,
-        fd: OwnedFd,
+        fd: shm::ObjectFd,
     }
 
     /// What this process maps, and the tokens it keeps.
@@ -257,7 +257,7 @@ mod imp {
     }
 
     /// Whether the object `fd` refers to still has a name.
-    fn is_linked(fd: &OwnedFd) -> bool {
+    fn is_linked(fd: &shm::ObjectFd) -> bool {
         // An error (none is expected): keep it, the safe side.
         shm::fstat(fd.as_fd()).map_or(true, |st| st.nlink > 0)
     }
@@ -345,7 +345,7 @@ mod imp {
     /// read-write open file description of its segment's object (to wait
     /// for an exclusive lock on a token's byte) and the object's identity.
     /// `None` for a word outside every listed segment.
-    pub(crate) fn open_for_watch(addr: usize) -> Option<(OwnedFd, u64, u64)> {
+    pub(crate) fn open_for_watch(addr: usize) -> Option<(shm::ObjectFd, u64, u64)> {
         let reg = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
         let list = &reg.mappings;
         let m = list.iter().find(|m| addr >= m.base && addr - m.base < m.len)?;

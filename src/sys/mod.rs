@@ -12,6 +12,11 @@
 //!
 //! Under `--cfg loom` the models in `sync/loom_model.rs` replace the futex,
 //! the identity and the liveness proof; only their types are used.
+//!
+//! Under Miri, which models neither named shared memory nor OFD locks, nor
+//! `futex_waitv`, `sched_getcpu` or `/proc`, those calls get stand-ins in
+//! the file that makes them (`cfg(miri)`); `shm_model.rs` keeps the
+//! objects, descriptions, locks and mappings of `shm.rs` in memory.
 
 // Under loom only the types are used.
 #![cfg_attr(loom, allow(dead_code))]
@@ -22,6 +27,8 @@ pub(crate) mod liveness;
 pub(crate) mod process;
 #[cfg(not(loom))]
 pub(crate) mod shm;
+#[cfg(all(miri, not(loom)))]
+pub(crate) mod shm_model;
 pub(crate) mod thread;
 #[cfg(not(loom))]
 pub(crate) mod token;

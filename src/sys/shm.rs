@@ -1,12 +1,41 @@
 //! POSIX shared memory objects and open-file-description (OFD) locks: thin
-//! wrappers over `shm_open`, `shm_unlink`, `fchmod`, `ftruncate`, `fstat` and
-//! `fcntl(F_OFD_*)`. Each returns the raw `io::Error` so the caller can map it
-//! to the right `crate::Error`.
+//! wrappers over `shm_open`, `shm_unlink`, `fchmod`, `ftruncate`, `fstat`,
+//! `fcntl(F_OFD_*)` and `mmap`. Each returns the raw `io::Error` so the caller
+//! can map it to the right `crate::Error`.
+//!
+//! Under Miri, which can do none of this, the calls that reach the kernel
+//! are answered by `shm_model.rs`: the same objects, descriptions, locks and
+//! mappings, kept in memory by this process. Everything built on those calls
+//! (the lock ranges below, the segment protocol, the liveness registry) is
+//! the same code in both builds.
 
-use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::BorrowedFd;
+#[cfg(not(miri))]
+use {
+    std::ffi::CStr,
+    std::os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
 
+/// A descriptor of a shared memory object: one open file description of it,
+/// closed when dropped, which releases the description's OFD locks.
+#[cfg(not(miri))]
+pub(crate) type ObjectFd = OwnedFd;
+/// A shared, read-write mapping of a shared memory object; unmapped when
+/// dropped.
+#[cfg(not(miri))]
+pub(crate) type Mapping = memmap2::MmapRaw;
+
+#[cfg(miri)]
+pub(crate) use super::shm_model::{
+    available_bytes, dev_shm_available_bytes, fchmod, fstat, ftruncate, link_tmpfile, map,
+    ofd_wait_token_released, reopen, reserve, shm_open, shm_tmpfile, shm_unlink, stat, Mapping,
+    ObjectFd,
+};
+#[cfg(miri)]
+use super::shm_model::{conflicts, try_set};
+
+#[cfg(not(miri))]
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -16,7 +45,8 @@ fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// `shm_open(name, flags | O_CLOEXEC, mode)`.
-pub(crate) fn shm_open(name: &CStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
+#[cfg(not(miri))]
+pub(crate) fn shm_open(name: &CStr, flags: libc::c_int, mode: u32) -> io::Result<ObjectFd> {
     // SAFETY: `name` is a valid NUL-terminated string that outlives the
     // call; shm_open has no other memory-safety preconditions.
     let fd = cvt(unsafe {
@@ -28,18 +58,21 @@ pub(crate) fn shm_open(name: &CStr, flags: libc::c_int, mode: u32) -> io::Result
 }
 
 /// `shm_unlink(name)`.
+#[cfg(not(miri))]
 pub(crate) fn shm_unlink(name: &CStr) -> io::Result<()> {
     // SAFETY: `name` is a valid NUL-terminated string.
     cvt(unsafe { libc::shm_unlink(name.as_ptr()) }).map(drop)
 }
 
 /// `fchmod(fd, mode)`: sets the exact mode, unaffected by the umask.
+#[cfg(not(miri))]
 pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
     // SAFETY: `fd` is a live descriptor borrowed for the call.
     cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) }).map(drop)
 }
 
 /// `ftruncate(fd, len)`.
+#[cfg(not(miri))]
 pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     let len = libc::off_t::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size exceeds off_t"))?;
@@ -58,6 +91,7 @@ pub(crate) struct FileStat {
     pub(crate) nlink: u64,
 }
 
+#[cfg(not(miri))]
 fn from_stat(st: &libc::stat) -> FileStat {
     FileStat {
         size: u64::try_from(st.st_size).unwrap_or(0),
@@ -73,6 +107,7 @@ fn from_stat(st: &libc::stat) -> FileStat {
 }
 
 /// `fstat(fd)`.
+#[cfg(not(miri))]
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
     let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `fd` is live; `st` is valid for writes of one `stat`.
@@ -83,6 +118,7 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
 
 /// `stat(path)` without following nothing special; used to check that a
 /// name still refers to the object a handle has open.
+#[cfg(not(miri))]
 pub(crate) fn stat(path: &CStr) -> io::Result<FileStat> {
     let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: `path` is NUL-terminated; `st` is valid for writes.
@@ -145,6 +181,7 @@ fn token_byte(kind: OfdLock, token: u32) -> libc::flock {
 
 /// `fcntl(F_OFD_SETLK)` without blocking: `Ok(false)` if another open file
 /// description holds a conflicting lock.
+#[cfg(not(miri))]
 fn try_set(fd: BorrowedFd<'_>, fl: &libc::flock) -> io::Result<bool> {
     // SAFETY: `fd` is live; `fl` is a valid flock the kernel only reads.
     let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, fl) };
@@ -160,6 +197,7 @@ fn try_set(fd: BorrowedFd<'_>, fl: &libc::flock) -> io::Result<bool> {
 
 /// `fcntl(F_OFD_GETLK)`: whether an open file description *other than*
 /// `fd`'s holds a lock that conflicts with `fl`.
+#[cfg(not(miri))]
 fn conflicts(fd: BorrowedFd<'_>, mut fl: libc::flock) -> io::Result<bool> {
     // SAFETY: `fd` is live; `fl` is a valid flock the kernel reads and
     // overwrites with the first conflicting lock (or F_UNLCK).
@@ -209,6 +247,7 @@ pub(crate) fn ofd_hold_token(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
 /// byte through `fd`, which must be open for writing, blocking in
 /// `F_OFD_SETLKW`), then lets go of that lock at once. Returns when the
 /// token's last holder is gone; `EINTR` is retried.
+#[cfg(not(miri))]
 pub(crate) fn ofd_wait_token_released(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
     let fl = token_byte(OfdLock::Exclusive, token);
     loop {
@@ -238,7 +277,8 @@ pub(crate) fn ofd_token_held(fd: BorrowedFd<'_>, token: u32) -> io::Result<bool>
 /// close-on-exec, through `/proc/self/fd`; read-write if `writable` (needed
 /// to take an exclusive lock), else read-only. A `dup` would share the
 /// description, and with it its locks.
-pub(crate) fn reopen(fd: BorrowedFd<'_>, writable: bool) -> io::Result<OwnedFd> {
+#[cfg(not(miri))]
+pub(crate) fn reopen(fd: BorrowedFd<'_>, writable: bool) -> io::Result<ObjectFd> {
     let path = format!("/proc/self/fd/{}\0", fd.as_raw_fd());
     let path = CStr::from_bytes_with_nul(path.as_bytes()).map_err(io::Error::other)?;
     let access = if writable { libc::O_RDWR } else { libc::O_RDONLY };
@@ -249,13 +289,15 @@ pub(crate) fn reopen(fd: BorrowedFd<'_>, writable: bool) -> io::Result<OwnedFd> 
 }
 
 /// The directory `shm_open` names live in (glibc and musl).
+#[cfg(not(miri))]
 const SHM_DIR: &CStr = c"/dev/shm";
 
 /// `open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, mode)`: a new, unnamed
 /// object in the shared memory directory, which [`link_tmpfile`] can later
 /// give a name. `EOPNOTSUPP`/`EISDIR`/`EINVAL` where the kernel or the file
 /// system lacks `O_TMPFILE`.
-pub(crate) fn shm_tmpfile(mode: u32) -> io::Result<OwnedFd> {
+#[cfg(not(miri))]
+pub(crate) fn shm_tmpfile(mode: u32) -> io::Result<ObjectFd> {
     // SAFETY: `SHM_DIR` is NUL-terminated and static; open has no other
     // memory-safety preconditions.
     let fd = cvt(unsafe {
@@ -273,6 +315,7 @@ pub(crate) fn shm_tmpfile(mode: u32) -> io::Result<OwnedFd> {
 /// atomically: `EEXIST` if the name is taken. Through `/proc/self/fd` (what
 /// an unprivileged process may do), else with `AT_EMPTY_PATH` (which needs
 /// `CAP_DAC_READ_SEARCH`).
+#[cfg(not(miri))]
 pub(crate) fn link_tmpfile(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
     let proc_path = format!("/proc/self/fd/{}\0", fd.as_raw_fd());
     let proc_path = CStr::from_bytes_with_nul(proc_path.as_bytes()).map_err(io::Error::other)?;
@@ -311,6 +354,7 @@ pub(crate) fn link_tmpfile(fd: BorrowedFd<'_>, path: &CStr) -> io::Result<()> {
 /// touching them can never fail with SIGBUS for lack of space: tmpfs
 /// allocates pages only when they are first touched otherwise. `ENOSPC`
 /// when the file system is too full.
+#[cfg(not(miri))]
 pub(crate) fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     let len = libc::off_t::try_from(len)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size exceeds off_t"))?;
@@ -332,6 +376,7 @@ pub(crate) fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
 
 /// Bytes available to this user on the file system holding `fd`
 /// (`fstatvfs`: free blocks × fragment size).
+#[cfg(not(miri))]
 pub(crate) fn available_bytes(fd: BorrowedFd<'_>) -> io::Result<u64> {
     let mut st = core::mem::MaybeUninit::<libc::statvfs>::uninit();
     // SAFETY: `fd` is live; `st` is valid for writes of one `statvfs`.
@@ -340,4 +385,20 @@ pub(crate) fn available_bytes(fd: BorrowedFd<'_>) -> io::Result<u64> {
     let st = unsafe { st.assume_init() };
     #[allow(clippy::useless_conversion)]
     Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
+
+/// Bytes available to this user in the shared memory directory, if it can
+/// be asked (for a `NoSpace` error when not even an object could be made).
+#[cfg(not(miri))]
+pub(crate) fn dev_shm_available_bytes() -> Option<u64> {
+    let dir = std::fs::File::open("/dev/shm").ok()?;
+    available_bytes(std::os::fd::AsFd::as_fd(&dir)).ok()
+}
+
+/// Maps the first `len` bytes of the object `fd` refers to, shared and
+/// read-write (`mmap(MAP_SHARED)` at an address the kernel picks, so
+/// page-aligned).
+#[cfg(not(miri))]
+pub(crate) fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Mapping> {
+    memmap2::MmapOptions::new().len(len).map_raw(fd.as_raw_fd())
 }

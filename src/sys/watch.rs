@@ -27,11 +27,12 @@
 //! fall back to re-checking every `RECHECK_INTERVAL`.
 
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::sync::{Mutex, PoisonError};
 
 use super::futex::futex_wake_private_all;
 use super::liveness;
+use super::shm::ObjectFd;
 
 /// Bumped once per owner death a watcher saw (and at `fork`): a waiter that
 /// read an older value is woken, or does not sleep.
@@ -119,7 +120,7 @@ fn lock_watches() -> std::sync::MutexGuard<'static, WatchList> {
 
 /// The watcher thread: waits for `token`'s release on `fd`'s object, then
 /// reports it.
-fn watcher(fd: &OwnedFd, dev: u64, ino: u64, token: u32) {
+fn watcher(fd: &ObjectFd, dev: u64, ino: u64, token: u32) {
     block_signals();
     // An error (none is expected) also ends the watch: waiters are woken
     // and re-check by themselves, so nothing is missed either way.

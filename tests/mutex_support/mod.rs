@@ -20,6 +20,7 @@ const SYS_FUTEX_WAITV: libc::c_long = 449;
 /// or `futex_waitv`) right now (from `/proc/<pid>/task/<tid>/syscall`,
 /// whose first field is the number of the system call the thread is
 /// blocked in).
+#[cfg(not(miri))]
 pub fn blocked_in_futex(pid: u32, tid: u32) -> bool {
     let path = format!("/proc/{pid}/task/{tid}/syscall");
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -27,6 +28,15 @@ pub fn blocked_in_futex(pid: u32, tid: u32) -> bool {
     };
     let current = text.split_whitespace().next();
     [libc::SYS_futex, SYS_FUTEX_WAITV].iter().any(|n| current == Some(n.to_string().as_str()))
+}
+
+/// Under Miri, which has no `/proc` and runs one process: whether thread
+/// `tid` of this process is in shmsync's futex wait (the library lists its
+/// waiting threads when built for Miri).
+#[cfg(miri)]
+pub fn blocked_in_futex(pid: u32, tid: u32) -> bool {
+    assert_eq!(pid, std::process::id(), "Miri runs one process");
+    shmsync::miri_hooks::in_futex_wait(tid)
 }
 
 /// Waits until thread `tid` of process `pid` is blocked in `futex`; panics
