@@ -24,7 +24,8 @@ use syn::{parse_macro_input, parse_quote, Data, DeriveInput, Error};
 /// is not `::shmsync` (a renamed dependency, or a re-export), as `serde` and
 /// `bytemuck` allow:
 ///
-/// ```ignore
+/// ```text
+/// // Cargo.toml: shm = { package = "shmsync", version = "0.1" }
 /// #[derive(shm::ShmSafe)]
 /// #[shmsync(crate = "shm")]
 /// #[repr(C)]

@@ -174,7 +174,8 @@ fn a_second_arrival_soon_after_skips_the_probe_and_the_timer_still_recovers() {
     assert_eq!(oracle.checks.get(), 1);
     // The second arrival recovers too, whether or not it probed.
     let second = Instant::now();
-    assert_eq!(m2.lock_as(c, None, &oracle), Ok(Acquired::OwnerDied));
+    let bound = Some(Instant::now() + Duration::from_secs(10));
+    assert_eq!(m2.lock_as(c, bound, &oracle), Ok(Acquired::OwnerDied));
     assert_eq!(m2.word() & !(WAITERS | OWNER_DIED), owner_bits(c));
     assert!(m2.is_inconsistent());
     // Within one liveness interval of the first probe it must not probe:
@@ -369,7 +370,9 @@ fn make_consistent_by_non_owner_panics() {
 fn relocking_from_the_owner_thread_panics() {
     let m = RawMutex::new();
     assert_eq!(m.lock(None), Ok(Acquired::Clean));
-    let _ = m.lock(None);
+    // A deadline: without the self-deadlock check this would time out (and
+    // fail the test), not hang it.
+    let _ = m.lock(Some(Instant::now() + Duration::from_secs(10)));
 }
 
 #[test]
