@@ -338,21 +338,26 @@ pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
     table.object(ino)?.resize(len)
 }
 
-fn stat_of(ino: u64, object: &Object) -> FileStat {
-    FileStat { size: object.size as u64, dev: 0, ino, mode: libc::S_IFREG | object.mode }
+/// `nlink` is the number of names the table has for the object, as tmpfs
+/// counts links (registration refuses an object with none).
+fn stat_of(ino: u64, object: &Object, names: &BTreeMap<Vec<u8>, u64>) -> FileStat {
+    let nlink = names.values().filter(|&&i| i == ino).count() as u64;
+    FileStat { size: object.size as u64, dev: 0, ino, mode: libc::S_IFREG | object.mode, nlink }
 }
 
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
     let mut table = table();
     let ino = table.description(fd)?.ino;
-    Ok(stat_of(ino, table.object(ino)?))
+    let names = table.names.clone();
+    Ok(stat_of(ino, table.object(ino)?, &names))
 }
 
 pub(crate) fn stat(path: &CStr) -> io::Result<FileStat> {
     let key = key_of_path(path)?;
     let mut table = table();
     let ino = *table.names.get(&key).ok_or_else(|| errno(libc::ENOENT))?;
-    Ok(stat_of(ino, table.object(ino)?))
+    let names = table.names.clone();
+    Ok(stat_of(ino, table.object(ino)?, &names))
 }
 
 /// The byte range of a lock request (`l_len == 0` reaches to the end of
