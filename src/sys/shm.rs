@@ -225,14 +225,19 @@ pub(crate) fn ofd_hold_token(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
     if try_set(fd, &fl)? {
         return Ok(());
     }
-    // Only a watcher's exclusive lock conflicts, and a watcher holds it for
-    // an instant, right after the token's previous holders were all gone
-    // (see `sys/watch.rs`): wait for it. Linux queues no shared request
-    // behind a waiting exclusive one, so this never waits for a watcher
-    // that is still blocked.
+    wait_for_shared(fd, &fl)
+}
+
+/// The wait of [`ofd_hold_token`]: only a watcher's exclusive lock
+/// conflicts, and a watcher holds it for an instant, right after the
+/// token's previous holders were all gone (see `sys/watch.rs`): wait for
+/// it. Linux queues no shared request behind a waiting exclusive one, so
+/// this never waits for a watcher that is still blocked.
+#[cfg(not(miri))]
+fn wait_for_shared(fd: BorrowedFd<'_>, fl: &libc::flock) -> io::Result<()> {
     loop {
         // SAFETY: `fd` is live; `fl` is a valid flock the kernel only reads.
-        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLKW, &fl) };
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLKW, fl) };
         if r == 0 {
             return Ok(());
         }
@@ -241,6 +246,13 @@ pub(crate) fn ofd_hold_token(fd: BorrowedFd<'_>, token: u32) -> io::Result<()> {
             return Err(err);
         }
     }
+}
+
+/// Under Miri there are no watchers, so nothing takes a token's byte
+/// exclusively and the conflict cannot happen.
+#[cfg(miri)]
+fn wait_for_shared(_fd: BorrowedFd<'_>, _fl: &libc::flock) -> io::Result<()> {
+    Err(io::Error::other("a token byte is locked exclusively"))
 }
 
 /// Waits until nobody holds process token `token` (an exclusive lock on its

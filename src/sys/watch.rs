@@ -90,7 +90,7 @@ pub(crate) fn watch(addr: usize, token: u32) -> Option<u32> {
     if watches.1.iter().any(|w| (w.dev, w.ino, w.token) == key) {
         return Some(epoch);
     }
-    let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd());
     let spawned = std::thread::Builder::new()
         .name("shmsync-watch".to_owned())
         .stack_size(64 * 1024)
