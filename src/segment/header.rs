@@ -407,6 +407,28 @@ mod tests {
     }
 
     #[test]
+    fn a_forged_type_name_length_is_never_read_past_the_name() {
+        let (h, g) = ready_header();
+        // Another type, whose recorded name claims more bytes than the
+        // header holds: the mismatch is reported without reading them.
+        h.fingerprint.store(0x9999, Ordering::Relaxed);
+        for len in [TYPE_NAME_CAPACITY as u32 + 1, 200, u32::MAX] {
+            h.type_name_len.store(len, Ordering::Relaxed);
+            let snap = h.snapshot();
+            assert_eq!(snap.type_name(), None, "length {len}");
+            match snap.check(&shape(), g.total_size as u64) {
+                Err(Rejection::Layout { found_name, .. }) => {
+                    assert_eq!(found_name, "<invalid type name>")
+                }
+                other => panic!("length {len}: expected a layout mismatch, got {other:?}"),
+            }
+        }
+        // The full capacity is still a valid length.
+        h.type_name_len.store(TYPE_NAME_CAPACITY as u32, Ordering::Relaxed);
+        assert!(h.snapshot().type_name().is_some_and(|n| n.starts_with("Thing")));
+    }
+
+    #[test]
     fn long_type_names_are_cut_at_a_char_boundary() {
         let long = "é".repeat(TYPE_NAME_CAPACITY);
         let cut = truncate_utf8(&long, TYPE_NAME_CAPACITY);

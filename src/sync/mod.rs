@@ -16,6 +16,14 @@
 //! | `arrival_probe_due` | at most once per [`LIVENESS_RECHECK`] per thread | always (every arrival probes) |
 //! | death vs. sleeping waiters | the waiter's liveness timer fires | a death wakes every sleeper, and a waiter that sleeps after a death it has not been woken for returns at once |
 //! | [`Instant`] | `std::time::Instant` | the per-thread fake clock |
+//!
+//! Under Miri the normal build runs, with the OS calls Miri cannot model
+//! answered by `cfg(miri)` stand-ins where they are made: [`cpu_hint`]
+//! below takes the thread id; in `sys/`, the futex of a lock word's low
+//! half is a 32-bit word of its own, `futex_waitv` is missing (so there
+//! are no watches and waiters re-check on the timer), and `shm_model.rs`
+//! keeps the named objects, OFD locks and mappings that
+//! [`owner_liveness`] and the segments use in memory.
 
 #![allow(dead_code, unused_imports)]
 

@@ -133,7 +133,7 @@ pub(crate) mod miri_waiters {
         u32::try_from(unsafe { libc::gettid() }).unwrap_or(0)
     }
 
-    /// Lists the calling thread while it lives.
+    /// Lists the calling thread until dropped.
     pub(crate) struct Waiting(u32);
 
     impl Waiting {
