@@ -105,6 +105,7 @@ fn child_entry() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn an_owner_that_reopens_the_segment_is_never_taken_for_dead() {
     let name = common::unique_name("aba");
     let seg = Segment::<Shared>::create(&name).expect("create");
@@ -129,6 +130,7 @@ fn an_owner_that_reopens_the_segment_is_never_taken_for_dead() {
 /// has no name left is refused, since this process may have let go of its
 /// token on it.
 #[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
 fn an_object_whose_name_is_gone_is_not_attached_again() {
     const TEST: &str = "an_object_whose_name_is_gone_is_not_attached_again";
     if !common::command_succeeds("unshare", &["-m", "--propagation", "private", "true"]) {
