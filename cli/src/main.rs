@@ -41,16 +41,26 @@ struct Cli {
 /// The subcommands.
 #[derive(Subcommand)]
 enum Command {
-    /// List every shmsync segment: name, type, size, mode, owner, creator,
-    /// state, whether a process has it open, and its age
+    /// List every shmsync segment of this host
+    ///
+    /// One line per segment: its name, payload type, size, mode, owner's
+    /// uid, creator's pid, state (ready, initializing, creator_died,
+    /// other_version), whether a process has it open, and its age. Other
+    /// programs' objects in /dev/shm, and segments this user may not read,
+    /// are not listed.
     #[command(after_long_help = json::LIST_HELP)]
     List {
         /// Print a JSON array instead of a table (shape below)
         #[arg(long)]
         json: bool,
     },
-    /// Show a segment's header and the state of every field in it: locks
-    /// (held or not, owner alive or not, waiters), counters, seqlocks
+    /// Show a segment's header and the state of every field in it
+    ///
+    /// Fields are listed by path (accounts, slots[3].count): a mutex's state
+    /// (unlocked, locked, owner_died, not_recoverable), whether its owner is
+    /// alive and whether anyone waits for it; counters' values; a seqlock's
+    /// version and writer lock; a slice's element type and length. Values
+    /// are a snapshot: a live segment may change while it is read.
     #[command(after_long_help = json::INSPECT_HELP)]
     Inspect {
         /// The segment's name, as `shmsync list` shows it
@@ -68,8 +78,8 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Remove every segment no process has open, and every segment whose
-    /// creator died while creating it; never anything else
+    /// Remove the segments no process has open, and those whose creator
+    /// died while creating them
     #[command(long_about = GC_LONG_ABOUT, after_long_help = json::GC_HELP)]
     Gc {
         /// Only print what would be removed
