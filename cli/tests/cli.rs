@@ -432,6 +432,13 @@ fn gc_dry_run_lists_only_stale_segments_and_gc_removes_exactly_those() {
     let all = json(&["list", "--json"]);
     assert_eq!(listed(&all, &killed).expect("listed")["attached"], false);
     assert_eq!(listed(&all, &stuck).expect("listed")["state"], "creator_died");
+    let report = json(&["inspect", &stuck, "--json"]);
+    assert_eq!(report["state"], "creator_died");
+    assert_eq!(report["fields"], Value::Array(Vec::new()));
+    assert!(report["field_map_problem"].is_string(), "{report:#}");
+    let text = success(&["inspect", &stuck]);
+    assert!(row(&text, "state:").ends_with("creator_died"), "{text}");
+    assert!(text.contains("fields not shown: "), "{text}");
 
     let would = json(&["gc", "--dry-run", "--json"]);
     assert!(names(&would).contains(&killed.as_str()), "{would}");
