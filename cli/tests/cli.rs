@@ -703,6 +703,7 @@ fn inspect_shows_a_slices_element_type_and_length() {
     assert_eq!(root["kind"], "array");
     assert_eq!(root["len"], 3);
     assert_eq!(field(&report, "[1]")["value"], 5);
+    assert_eq!(field(&report, "[1]")["type_name"], "AtomicU64");
 
     let text = success(&["inspect", &name]);
     assert!(row(&text, "type:").ends_with("[AtomicU64] × 3"), "{text}");
@@ -711,6 +712,7 @@ fn inspect_shows_a_slices_element_type_and_length() {
     assert_eq!(cell(fields, "(payload)", "KIND"), "array");
     assert_eq!(cell(fields, "(payload)", "STATE"), "3 elements");
     assert_eq!(cell(fields, "[1]", "STATE"), "value 5");
+    assert_eq!(cell(fields, "[1]", "TYPE"), "AtomicU64");
     let table = success(&["list"]);
     assert_eq!(cell(&table, &name, "TYPE"), "[AtomicU64] × 3");
 
