@@ -19,6 +19,8 @@ use crate::sys::shm::{self as sys, ObjectFd};
 
 /// Arrays of locks or counters show at most this many elements each.
 const MAX_ELEMENTS_PER_ARRAY: u64 = 256;
+/// Paths are cut to this many bytes.
+const MAX_PATH_BYTES: usize = 1024;
 /// The largest sharded counter read (bytes): 4096 shards.
 const MAX_SHARDED_BYTES: u64 = 4096 * 64;
 
@@ -140,13 +142,13 @@ impl Walk<'_, '_> {
                 return;
             };
             if self.out.len() >= MAX_FIELDS {
-                self.left_out += node.len - i;
+                self.left_out = self.left_out.saturating_add(node.len - i);
                 return;
             }
             // The element's own record names it "": its path is `path[i]`.
             self.element(element, start, format!("{path}[{i}]"));
         }
-        self.left_out += node.len - shown;
+        self.left_out = self.left_out.saturating_add(node.len - shown);
     }
 
     /// Element `index` starting at `at`, reported under `path`.
@@ -185,10 +187,17 @@ impl Walk<'_, '_> {
     }
 
     fn push(&mut self, node: &Node, at: u64, path: &str) {
-        if self.out.len() >= MAX_FIELDS {
-            self.left_out += 1;
+        if node.size == 0 && matches!(node.kind, Some(Kind::Plain) | None) {
+            // `()`, `PhantomData`: nothing there to show.
             return;
         }
+        if self.out.len() >= MAX_FIELDS {
+            self.left_out = self.left_out.saturating_add(1);
+            return;
+        }
+        // Bounded, whatever a forged map nests: names are cut at 256 bytes
+        // when read, and a path at this many.
+        let path = cut(path, MAX_PATH_BYTES);
         let state = self.state(node, at);
         self.out.push(FieldReport {
             path: path.to_owned(),
@@ -267,6 +276,18 @@ fn atomic_value(type_name: &str, size: u64, p: &Payload<'_>, at: u64) -> Option<
         (_, false) => i128::from(u64::from_ne_bytes(b[..8].try_into().ok()?)),
         (_, true) => i128::from(i64::from_ne_bytes(b[..8].try_into().ok()?)),
     })
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn join(parent: &str, name: &str) -> String {

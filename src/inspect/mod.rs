@@ -67,14 +67,12 @@ use std::time::{Duration, SystemTime};
 
 use crate::layout::Kind;
 use crate::segment::field_map::{self, MAX_MAP_BYTES};
-use crate::segment::header::{
-    Snapshot, FORMAT_VERSION, HEADER_SIZE, MAGIC, STATE_INITIALIZING, STATE_READY, STATE_UNINIT,
-};
+use crate::segment::header::{Snapshot, FORMAT_VERSION, HEADER_SIZE, STATE_READY};
 use crate::segment::name::SegmentName;
 use crate::sys::shm::{self as sys, FileStat, ObjectFd, OfdLock};
 use crate::{Error, Result};
 
-pub use remove::{remove, remove_stale, Removal};
+pub use remove::{remove, remove_stale, remove_stale_with_prefix, Removal};
 
 /// Where a segment is in its life.
 #[non_exhaustive]
@@ -261,7 +259,9 @@ pub struct Report {
     /// plain data are one entry; arrays holding locks or counters are
     /// expanded element by element, up to [`MAX_FIELDS`] entries in all.
     pub fields: Vec<FieldReport>,
-    /// Entries left out beyond [`MAX_FIELDS`].
+    /// What was left out: each array element beyond the first 256 of an
+    /// expanded array counts once (whatever fields it holds), and so does
+    /// each field beyond [`MAX_FIELDS`]. 0 when `fields` is complete.
     pub fields_left_out: u64,
     /// Why the field map could not be read, if it could not (the segment
     /// is not ready, or the map is corrupt); `fields` is then empty.
@@ -358,28 +358,19 @@ struct Object {
 }
 
 impl Object {
-    /// Opens `name` read-only and reads its header; `NotASegment` unless it
-    /// starts with shmsync's magic.
+    /// Opens `name` read-only and reads its header; `NotASegment` unless a
+    /// shmsync wrote it.
     fn open(name: &SegmentName) -> Result<Object> {
-        let file = sys::shm_open(name.shm_name(), libc::O_RDONLY, 0).map_err(|e| {
-            match e.raw_os_error() {
-                Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
-                Some(libc::EACCES) | Some(libc::EPERM) => {
-                    Error::PermissionDenied { name: name.as_str().to_owned() }
-                }
-                _ => Error::Io { name: name.as_str().to_owned(), op: "shm_open", source: e },
-            }
-        })?;
-        let stat = sys::fstat(file.as_fd()).map_err(io_error(name, "fstat"))?;
+        let (file, stat) = open_regular(name, libc::O_RDONLY)?;
         let mut bytes = [0u8; HEADER_SIZE];
         let read = sys::read_at(file.as_fd(), &mut bytes, 0).map_err(io_error(name, "pread"))?;
-        if read < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+        let snapshot = Snapshot::from_bytes(&bytes[..read]);
+        if !snapshot.is_shmsync() {
             return Err(Error::NotASegment {
                 name: name.as_str().to_owned(),
-                reason: if read == 0 { "empty" } else { "bad magic" },
+                reason: if read == 0 { "empty" } else { "no shmsync header" },
             });
         }
-        let snapshot = Snapshot::from_bytes(&bytes[..read]);
         Ok(Object { file, stat, snapshot })
     }
 
@@ -393,7 +384,8 @@ impl Object {
         } else {
             match s.state {
                 STATE_READY => SegmentState::Ready,
-                STATE_UNINIT | STATE_INITIALIZING => {
+                // Not ready (`is_shmsync` admits no state past READY).
+                _ => {
                     // A live initializer holds the exclusive lock.
                     let initializer = sys::ofd_conflicting_lock(self.file.as_fd(), OfdLock::Shared)
                         .map_err(io_error(name, "fcntl(F_OFD_GETLK)"))?;
@@ -402,12 +394,6 @@ impl Object {
                     } else {
                         SegmentState::CreatorDied
                     }
-                }
-                _ => {
-                    return Err(Error::NotASegment {
-                        name: name.as_str().to_owned(),
-                        reason: "invalid state word",
-                    })
                 }
             }
         };
@@ -462,6 +448,36 @@ impl Object {
             fields::Payload { file: &self.file, offset: s.payload_offset, size: payload_size };
         Ok(fields::expand(&nodes, &payload))
     }
+}
+
+/// Opens the object `name` with `access`, without blocking (a FIFO that
+/// someone put in `/dev/shm` must not hang us), and checks that it is a
+/// regular file; its `fstat`.
+pub(super) fn open_regular(
+    name: &SegmentName,
+    access: libc::c_int,
+) -> Result<(ObjectFd, FileStat)> {
+    let file = sys::shm_open(name.shm_name(), access | libc::O_NONBLOCK, 0).map_err(|e| {
+        match e.raw_os_error() {
+            Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                Error::PermissionDenied { name: name.as_str().to_owned() }
+            }
+            // A directory, a symbolic link, a device without its driver.
+            Some(libc::EISDIR) | Some(libc::ELOOP) | Some(libc::ENXIO) | Some(libc::ENODEV) => {
+                Error::NotASegment { name: name.as_str().to_owned(), reason: "not a regular file" }
+            }
+            _ => Error::Io { name: name.as_str().to_owned(), op: "shm_open", source: e },
+        }
+    })?;
+    let stat = sys::fstat(file.as_fd()).map_err(io_error(name, "fstat"))?;
+    if stat.mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(Error::NotASegment {
+            name: name.as_str().to_owned(),
+            reason: "not a regular file",
+        });
+    }
+    Ok((file, stat))
 }
 
 fn io_error<'a>(name: &'a SegmentName, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {

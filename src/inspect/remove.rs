@@ -13,8 +13,8 @@
 
 use std::os::fd::AsFd;
 
-use super::io_error;
-use crate::segment::header::MAGIC;
+use super::{io_error, open_regular};
+use crate::segment::header::{Snapshot, HEADER_SIZE};
 use crate::segment::name::SegmentName;
 use crate::sys::liveness;
 use crate::sys::shm::{self as sys, ObjectFd, OfdLock};
@@ -63,8 +63,8 @@ pub enum Removal {
 /// ```
 pub fn remove(name: &str, how: Removal) -> Result<()> {
     let name = SegmentName::new(name)?;
-    let file = sys::shm_open(name.shm_name(), libc::O_RDWR, 0).map_err(|e| open_error(&name, e))?;
-    check_magic(&name, &file)?;
+    let (file, _) = open_regular(&name, libc::O_RDWR)?;
+    check_header(&name, &file)?;
     let unused = sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
         .map_err(io_error(&name, "fcntl(F_OFD_SETLK)"))?;
     if !unused && how == Removal::IfUnused {
@@ -75,7 +75,13 @@ pub fn remove(name: &str, how: Removal) -> Result<()> {
         // remove any more.
         return Err(Error::NotFound { name: name.as_str().to_owned() });
     }
-    sys::shm_unlink(name.shm_name()).map_err(|e| open_error(&name, e))?;
+    sys::shm_unlink(name.shm_name()).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
+        Some(libc::EACCES) | Some(libc::EPERM) => {
+            Error::PermissionDenied { name: name.as_str().to_owned() }
+        }
+        _ => Error::Io { name: name.as_str().to_owned(), op: "shm_unlink", source: e },
+    })?;
     liveness::release_unlinked();
     Ok(())
 }
@@ -92,7 +98,14 @@ pub fn remove(name: &str, how: Removal) -> Result<()> {
 /// being initialized, and objects this user may not open for writing.
 /// A segment made to outlive its processes on purpose (`unlink_on_drop(false)`)
 /// is stale by this rule while nobody has it open: run this when every
-/// user of such segments is expected to be running.
+/// user of such segments is expected to be running, or limit it with
+/// [`remove_stale_with_prefix`].
+///
+/// "Open" means open through shmsync (or anything that takes the same
+/// shared OFD lock): a program that maps `/dev/shm/<name>` without it is
+/// invisible here. Removing a name frees the memory once nothing maps it;
+/// a live process that once mapped the segment keeps a descriptor of it
+/// (its process token) until it next maps or unmaps a segment.
 ///
 /// # Errors
 ///
@@ -110,11 +123,35 @@ pub fn remove(name: &str, how: Removal) -> Result<()> {
 /// assert!(!shmsync::inspect::remove_stale(true)?.contains(&name), "in use");
 /// drop(seg); // as if its process had been killed
 /// assert!(shmsync::inspect::remove_stale(true)?.contains(&name));
-/// # let removed = shmsync::inspect::remove_stale(false)?;
-/// # assert!(removed.contains(&name));
+/// # shmsync::inspect::remove(&name, shmsync::inspect::Removal::IfUnused)?;
 /// # Ok::<(), shmsync::Error>(())
 /// ```
 pub fn remove_stale(dry_run: bool) -> Result<Vec<String>> {
+    remove_stale_with_prefix("", dry_run)
+}
+
+/// [`remove_stale`] limited to the segments whose names start with
+/// `prefix` (without a leading `/`): for a program (or a test suite) that
+/// cleans up after itself and must leave other programs' segments alone.
+///
+/// # Errors
+///
+/// As [`remove_stale`].
+///
+/// # Examples
+///
+/// ```
+/// use shmsync::Segment;
+/// use std::sync::atomic::AtomicU64;
+///
+/// # let prefix = format!("doc-gc-prefix-{}-", std::process::id());
+/// let name = format!("{prefix}a");
+/// drop(Segment::<AtomicU64>::options().unlink_on_drop(false).create(&name)?);
+/// assert_eq!(shmsync::inspect::remove_stale_with_prefix(&prefix, false)?, [name]);
+/// # Ok::<(), shmsync::Error>(())
+/// ```
+pub fn remove_stale_with_prefix(prefix: &str, dry_run: bool) -> Result<Vec<String>> {
+    let prefix = prefix.strip_prefix('/').unwrap_or(prefix);
     let names = sys::object_names().map_err(|source| Error::Io {
         name: String::new(),
         op: "listing /dev/shm",
@@ -122,6 +159,7 @@ pub fn remove_stale(dry_run: bool) -> Result<Vec<String>> {
     })?;
     let mut removed: Vec<String> = names
         .iter()
+        .filter(|name| name.starts_with(prefix))
         .filter_map(|name| SegmentName::new(name).ok())
         .filter(|name| remove_if_stale(name, dry_run))
         .map(|name| name.shm_name().to_string_lossy().trim_start_matches('/').to_owned())
@@ -131,13 +169,19 @@ pub fn remove_stale(dry_run: bool) -> Result<Vec<String>> {
 }
 
 /// Removes `name` (or with `dry_run`, says it would) if it is a shmsync
-/// segment that nobody has open.
+/// segment that nobody has open and that this user may remove.
 fn remove_if_stale(name: &SegmentName, dry_run: bool) -> bool {
-    let Ok(file) = sys::shm_open(name.shm_name(), libc::O_RDWR, 0) else { return false };
-    if check_magic(name, &file).is_err() {
+    let Ok((file, stat)) = open_regular(name, libc::O_RDWR) else { return false };
+    if check_header(name, &file).is_err() {
         return false;
     }
     if dry_run {
+        // `/dev/shm` is sticky: only the owner (or root) may remove a name.
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if me != 0 && me != stat.uid {
+            return false;
+        }
         // Asked, not taken: a dry run must not make an opener wait.
         return matches!(sys::ofd_conflicting_lock(file.as_fd(), OfdLock::Exclusive), Ok(false));
     }
@@ -154,16 +198,17 @@ fn remove_if_stale(name: &SegmentName, dry_run: bool) -> bool {
     true
 }
 
-/// `NotASegment` unless the object starts with shmsync's magic.
-fn check_magic(name: &SegmentName, file: &ObjectFd) -> Result<()> {
-    let mut magic = [0u8; MAGIC.len()];
-    let read = sys::read_at(file.as_fd(), &mut magic, 0).map_err(io_error(name, "pread"))?;
-    if read == magic.len() && magic == MAGIC {
+/// `NotASegment` unless a shmsync wrote the object's header (the magic
+/// alone is not enough: it is eight bytes anyone can write).
+fn check_header(name: &SegmentName, file: &ObjectFd) -> Result<()> {
+    let mut bytes = [0u8; HEADER_SIZE];
+    let read = sys::read_at(file.as_fd(), &mut bytes, 0).map_err(io_error(name, "pread"))?;
+    if Snapshot::from_bytes(&bytes[..read]).is_shmsync() {
         Ok(())
     } else {
         Err(Error::NotASegment {
             name: name.as_str().to_owned(),
-            reason: if read == 0 { "empty" } else { "bad magic" },
+            reason: if read == 0 { "empty" } else { "no shmsync header" },
         })
     }
 }
@@ -173,15 +218,5 @@ fn still_named(name: &SegmentName, file: &ObjectFd) -> bool {
     match (sys::fstat(file.as_fd()), sys::stat(name.path())) {
         (Ok(ours), Ok(named)) => ours.dev == named.dev && ours.ino == named.ino,
         _ => false,
-    }
-}
-
-fn open_error(name: &SegmentName, e: std::io::Error) -> Error {
-    match e.raw_os_error() {
-        Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
-        Some(libc::EACCES) | Some(libc::EPERM) => {
-            Error::PermissionDenied { name: name.as_str().to_owned() }
-        }
-        _ => Error::Io { name: name.as_str().to_owned(), op: "shm_open", source: e },
     }
 }

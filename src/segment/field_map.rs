@@ -38,6 +38,10 @@ const MAGIC_LINE: &str = "shmsync-field-map 1";
 pub(crate) const MAX_MAP_BYTES: u64 = 1 << 20;
 /// Nesting deeper than this is refused.
 const MAX_DEPTH: usize = 64;
+/// Longer names and type names are cut (at a character boundary) when a
+/// map is read: they are for display, and a forged map could make every
+/// one of thousands of reported fields carry a megabyte.
+const MAX_NAME_BYTES: usize = 256;
 
 /// The field map of a payload: a `T` (`is_slice == false`) or `count`
 /// elements of the type `layout` describes, named `element_type_name`
@@ -53,12 +57,22 @@ pub(crate) fn encode(
     let mut out = String::new();
     out.push_str(MAGIC_LINE);
     out.push('\n');
+    let total = element_size.saturating_mul(count);
     if is_slice {
-        let total = element_size.saturating_mul(count);
         line(&mut out, 0, Kind::Array, 0, total, count, "", type_name);
         node(&mut out, 1, layout, 0, element_size, "", element_type_name);
     } else {
         node(&mut out, 0, layout, 0, element_size, "", type_name);
+    }
+    if out.len() as u64 > MAX_MAP_BYTES {
+        // A type with tens of thousands of distinct fields: readers would
+        // refuse the whole map, so record only the payload as a whole
+        // (inspectors show its type and size, no fields). The type is
+        // still perfectly usable.
+        out.clear();
+        out.push_str(MAGIC_LINE);
+        out.push('\n');
+        line(&mut out, 0, Kind::Plain, 0, total, 1, "", type_name);
     }
     out.into_bytes()
 }
@@ -160,8 +174,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Node>, BadMap> {
             offset,
             size,
             len,
-            name: if name == "." { String::new() } else { name.to_owned() },
-            type_name: type_name.to_owned(),
+            name: if name == "." { String::new() } else { cut(name).to_owned() },
+            type_name: cut(type_name).to_owned(),
             children: Vec::new(),
         });
         stack.push(index);
@@ -170,6 +184,18 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<Node>, BadMap> {
         return Err(BadMap("empty field map"));
     }
     Ok(nodes)
+}
+
+/// `s` cut to at most [`MAX_NAME_BYTES`] at a character boundary.
+fn cut(s: &str) -> &str {
+    if s.len() <= MAX_NAME_BYTES {
+        return s;
+    }
+    let mut end = MAX_NAME_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 #[cfg(test)]
@@ -261,6 +287,49 @@ mod tests {
         }
         let deep: String = (0..=MAX_DEPTH + 1).map(|d| format!("{d} struct 0 8 1 f S\n")).collect();
         assert!(decode(format!("{MAGIC_LINE}\n{deep}").as_bytes()).is_err());
+    }
+
+    #[test]
+    fn long_names_are_cut_when_read() {
+        let long = "é".repeat(70_000);
+        let map = format!("{MAGIC_LINE}\n0 struct 0 8 1 . S\n1 mutex 0 8 1 {long} {long}\n");
+        let nodes = decode(map.as_bytes()).unwrap();
+        assert!(nodes[1].name.len() <= MAX_NAME_BYTES && nodes[1].name.starts_with('é'));
+        assert!(nodes[1].type_name.len() <= MAX_NAME_BYTES);
+    }
+
+    #[test]
+    fn a_map_too_big_to_read_back_is_recorded_as_the_payload_alone() {
+        // 16 fields of 16 fields of … : 16^4 leaves, over a megabyte of map.
+        const LEAF: Layout = Layout::leaf(Kind::Atomic);
+        const fn wide(inner: &'static Layout, size: usize) -> [Field; 16] {
+            let mut fields =
+                [Field { name: "field", offset: 0, size, type_name: "T", layout: inner }; 16];
+            let mut i = 0;
+            while i < 16 {
+                fields[i].offset = i * size;
+                i += 1;
+            }
+            fields
+        }
+        const F1: [Field; 16] = wide(&LEAF, 8);
+        const L1: Layout = Layout { kind: Kind::Struct, fields: &F1, len: 1 };
+        const F2: [Field; 16] = wide(&L1, 128);
+        const L2: Layout = Layout { kind: Kind::Struct, fields: &F2, len: 1 };
+        const F3: [Field; 16] = wide(&L2, 2048);
+        const L3: Layout = Layout { kind: Kind::Struct, fields: &F3, len: 1 };
+        const F4: [Field; 16] = wide(&L3, 32768);
+        const L4: Layout = Layout { kind: Kind::Struct, fields: &F4, len: 1 };
+        let map = encode(&L4, "Huge", "Huge", 524_288, 1, false);
+        assert!(map.len() as u64 <= MAX_MAP_BYTES);
+        let nodes = decode(&map).unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(
+            (nodes[0].kind, nodes[0].size, nodes[0].type_name.as_str()),
+            (Some(Kind::Plain), 524_288, "Huge")
+        );
+        // One level less fits and is recorded whole.
+        assert!(decode(&encode(&L3, "Big", "Big", 32768, 1, false)).unwrap().len() > 4096);
     }
 
     #[test]

@@ -274,7 +274,28 @@ impl Header {
     }
 }
 
+/// Header format versions older shmsyncs wrote: still recognized as
+/// shmsync segments (to list and clean up), never opened.
+const OLDER_FORMAT_VERSIONS: [u32; 2] = [1, 2];
+
 impl Snapshot {
+    /// Whether a shmsync wrote this header: the magic and a known format
+    /// version, and for this version a valid state word, header size and
+    /// flags. What inspection and cleanup accept as a segment (a file that
+    /// only starts with the magic is someone else's).
+    pub(crate) fn is_shmsync(&self) -> bool {
+        if self.magic != MAGIC {
+            return false;
+        }
+        if self.version == FORMAT_VERSION {
+            self.state <= STATE_READY
+                && self.header_size as usize == HEADER_SIZE
+                && self.flags & !KNOWN_FLAGS == 0
+        } else {
+            OLDER_FORMAT_VERSIONS.contains(&self.version)
+        }
+    }
+
     /// A header's fields from a copy of its bytes (`pread` by an
     /// inspector): the same values [`Header::snapshot`] would load. Bytes
     /// past the end of `bytes` read as zero.
