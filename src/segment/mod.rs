@@ -59,11 +59,19 @@ use name::SegmentName;
 /// segment mapped keep using it; later `open`s get [`NotFound`]. A handle
 /// from [`open`] never unlinks. Use [`unlink`](crate::unlink) to remove a
 /// stale name and [`is_attached`](crate::is_attached) to ask whether anyone
-/// still uses it.
+/// still uses it, or [`inspect::remove_stale`](crate::inspect::remove_stale)
+/// to remove every segment nobody has open.
 ///
 /// Ownership belongs to the creating *process*: a child that `fork`s with an
 /// owner's handle (and drops its copy, or returns from the scope) is not an
 /// owner and leaves the name alone, since its parent still uses it.
+///
+/// A segment created with
+/// [`SegmentOptions::unlink_when_unused`] follows another rule: whichever
+/// handle closes last, in any process (one from `open`, or a forked
+/// child's copy, included), removes the name. A process that ends without
+/// dropping its handle (`std::process::exit`, `_exit`, a kill) leaves it to
+/// the others, or, if it was the last, to `remove_stale`.
 ///
 /// # `fork`
 ///

@@ -49,6 +49,7 @@ impl<T: ?Sized + SegmentPayload> core::fmt::Debug for SegmentOptions<T> {
             .field("mode", &format_args!("{:#o}", self.cfg.mode))
             .field("open_timeout", &self.cfg.open_timeout)
             .field("unlink_on_drop", &self.cfg.unlink_on_drop)
+            .field("unlink_when_unused", &self.cfg.unlink_when_unused)
             .finish()
     }
 }
