@@ -130,9 +130,9 @@ pub(crate) fn create(
     let geometry = geometry_for(name, shape, count)?;
     check_mode(name, cfg.mode)?;
     let deadline = deadline(cfg);
-    match create_locked(name, cfg, deadline)? {
-        Some((file, stat)) => {
-            initialize_locked(name, cfg, shape, geometry, file, stat, init, false)
+    match create_locked(name, cfg, shape, &geometry, deadline)? {
+        Some((file, stat, prepared)) => {
+            initialize_locked(name, cfg, shape, geometry, file, stat, init, false, prepared)
         }
         None => Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
     }
@@ -183,8 +183,11 @@ pub(crate) fn open_or_create(
     let deadline = deadline(cfg);
     let mut backoff = Backoff::new();
     loop {
-        if let Some((file, stat)) = create_locked(name, cfg, deadline)? {
-            return initialize_locked(name, cfg, shape, geometry, file, stat, init, false);
+        if let Some((file, stat, prepared)) = create_locked(name, cfg, shape, &geometry, deadline)?
+        {
+            return initialize_locked(
+                name, cfg, shape, geometry, file, stat, init, false, prepared,
+            );
         }
         let taken_file = match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return check_count(name, a, count),
@@ -205,7 +208,9 @@ pub(crate) fn open_or_create(
                 best_effort_fchmod(&file, cfg.mode);
                 // A failed fstat leaves the dead creator's object as it was.
                 let stat = fstat(name, &file)?;
-                return initialize_locked(name, cfg, shape, geometry, file, stat, init, true);
+                return initialize_locked(
+                    name, cfg, shape, geometry, file, stat, init, true, false,
+                );
             }
             // Let go of our shared lock before pausing, so that we never
             // keep another taker (or a legacy-path creator) out while asleep.
@@ -304,17 +309,31 @@ pub(crate) fn unlink_if_same(name: &SegmentName, stat: &FileStat) {
 /// under its name, atomically (`EEXIST` if taken). So nobody ever sees a
 /// live creator's object unlocked, an opener that finds an empty object
 /// nobody locks knows at once that its creator died, and a creator that
-/// fails before the link leaves no name behind. Where `O_TMPFILE` or the
-/// link is not available it falls back to [`create_locked_by_name`].
+/// fails before the link leaves no name behind. The object is also sized,
+/// reserved and given its header ([`prepare_locked`]) before the link, so
+/// the name never shows an object without a header; the third value says
+/// so (`true`). Where `O_TMPFILE` or the link is not available it falls
+/// back to [`create_locked_by_name`] (`false`: the caller prepares).
 fn create_locked(
     name: &SegmentName,
     cfg: &Config,
+    shape: &PayloadShape,
+    geometry: &Geometry,
     deadline: Instant,
-) -> Result<Option<(ObjectFd, FileStat)>> {
+) -> Result<Option<(ObjectFd, FileStat, bool)>> {
+    let by_name = |name, cfg, deadline| {
+        create_locked_by_name(name, cfg, deadline).map(|o| o.map(|(f, s)| (f, s, false)))
+    };
+    // Taken already (the common case of `open_or_create`): do not size and
+    // reserve a whole object only to find out at the link. A name made
+    // after this check is found at the link, as before.
+    if sys::stat(name.path()).is_ok() {
+        return Ok(None);
+    }
     let mode = cfg.mode;
     let file = match sys::shm_tmpfile(mode) {
         Ok(fd) => fd,
-        Err(e) if lacks_tmpfile(&e) => return create_locked_by_name(name, cfg, deadline),
+        Err(e) if lacks_tmpfile(&e) => return by_name(name, cfg, deadline),
         Err(e) => return Err(create_error(name, e)),
     };
     // The exact mode: `open` applied the umask.
@@ -332,11 +351,19 @@ fn create_locked(
     // Its identity, taken while it has no name: nothing can fail between
     // the link and the guard that removes the name again on failure.
     let stat = fstat(name, &file)?;
+    if let Err(e) = prepare_locked(name, cfg, shape, geometry, &file) {
+        // Out of space because another process just made (and reserved)
+        // the segment: open that one instead.
+        if matches!(e, Error::NoSpace { .. }) && sys::stat(name.path()).is_ok() {
+            return Ok(None);
+        }
+        return Err(e);
+    }
     match sys::link_tmpfile(file.as_fd(), name.path()) {
-        Ok(()) => Ok(Some((file, stat))),
+        Ok(()) => Ok(Some((file, stat, true))),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(None),
         Err(e) if lacks_tmpfile(&e) || e.raw_os_error() == Some(libc::EPERM) => {
-            create_locked_by_name(name, cfg, deadline)
+            by_name(name, cfg, deadline)
         }
         Err(e) => Err(create_error(name, e)),
     }
@@ -416,6 +443,7 @@ fn initialize_locked(
     stat: FileStat,
     init: Init<'_>,
     takeover: bool,
+    prepared: bool,
 ) -> Result<Attached> {
     // If anything fails or the initializer panics, leave the object as a
     // dead creator would (not ready; our lock goes when `file` drops), so
@@ -437,20 +465,9 @@ fn initialize_locked(
     }
     let mut guard = RemoveUnlessPublished { name, stat, armed: true };
 
-    // The payload, then the field map (for inspectors; see field_map.rs).
-    let field_map = shape.field_map(geometry.element_count);
-    // `geometry` fits `i64` with room for the largest map.
-    let object_size = geometry.field_map_offset + field_map.len();
-    // Never below HEADER_SIZE (total_size includes the header), so waiters'
-    // header-only mappings stay valid.
-    sys::ftruncate(file.as_fd(), object_size as u64).map_err(io_err(name, "ftruncate"))?;
-    // Reserve every page before anything touches one: a sparse object on a
-    // full /dev/shm kills its first writer with SIGBUS.
-    reserve(name, &file, object_size as u64)?;
-    // The field map is written once, before publication; handles map only
-    // up to the payload's end, inspectors read the map with `pread`.
-    sys::write_at(file.as_fd(), &field_map, geometry.field_map_offset as u64)
-        .map_err(io_err(name, "pwrite (field map)"))?;
+    if !prepared {
+        prepare_locked(name, cfg, shape, &geometry, &file)?;
+    }
     // Listed (and our token held on it) before the initializer can lock
     // anything in it, let alone publish it.
     let mapping = map(name, &file, geometry.total_size)?;
@@ -462,9 +479,6 @@ fn initialize_locked(
     // `Header` is all atomics, so a shared reference is valid whatever other
     // processes write.
     let header = unsafe { &*map.as_ptr().cast::<Header>() };
-    // Relaxed: nobody reads the state until we publish with release below;
-    // the exclusive lock keeps every other initializer out.
-    header.state().store(STATE_INITIALIZING, Ordering::Relaxed);
     // SAFETY: `payload_offset + payload size == total_size`, the mapped
     // length, so the payload range lies inside the mapping.
     let payload = unsafe { map.as_mut_ptr().add(geometry.payload_offset) };
@@ -477,8 +491,6 @@ fn initialize_locked(
         // under a shared lock).
         unsafe { core::ptr::write_bytes(payload, 0, payload_len) };
     }
-    let flags = if cfg.unlink_when_unused { FLAG_UNLINK_WHEN_UNUSED } else { 0 };
-    header.write(shape, &geometry, field_map.len(), flags, &creator());
 
     init(payload, geometry.element_count);
     guard.armed = false;
@@ -499,6 +511,46 @@ fn initialize_locked(
     }
     futex_wake(header.state(), u32::MAX);
     Ok(attached)
+}
+
+/// Sizes the object whose exclusive lock `file` holds, reserves its pages,
+/// writes the field map and the header, in state `INITIALIZING`: what a
+/// creator does before its initializer runs. On the `O_TMPFILE` path this
+/// runs before the object gets its name, so a creator killed at any point
+/// leaves either no name or a segment `open_or_create` and
+/// `inspect::remove_stale` recognize as its creator's leftovers.
+fn prepare_locked(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    geometry: &Geometry,
+    file: &ObjectFd,
+) -> Result<()> {
+    // The payload, then the field map (for inspectors; see field_map.rs).
+    let field_map = shape.field_map(geometry.element_count);
+    // `geometry` fits `i64` with room for the largest map.
+    let object_size = geometry.field_map_offset + field_map.len();
+    // Never below HEADER_SIZE (total_size includes the header), so waiters'
+    // header-only mappings stay valid.
+    sys::ftruncate(file.as_fd(), object_size as u64).map_err(io_err(name, "ftruncate"))?;
+    // Reserve every page before anything touches one: a sparse object on a
+    // full /dev/shm kills its first writer with SIGBUS.
+    reserve(name, file, object_size as u64)?;
+    // The field map is written once, before publication; handles map only
+    // up to the payload's end, inspectors read the map with `pread`.
+    sys::write_at(file.as_fd(), &field_map, geometry.field_map_offset as u64)
+        .map_err(io_err(name, "pwrite (field map)"))?;
+    let head = map(name, file, HEADER_SIZE)?;
+    // SAFETY: HEADER_SIZE mapped bytes of an object at least that long
+    // (sized above), page-aligned, alive as long as `head`; `Header` is all
+    // atomics, so a shared reference is valid whatever others write.
+    let header = unsafe { &*head.as_ptr().cast::<Header>() };
+    // Relaxed: nobody reads the state until the release store of READY;
+    // the exclusive lock keeps every other initializer out.
+    header.state().store(STATE_INITIALIZING, Ordering::Relaxed);
+    let flags = if cfg.unlink_when_unused { FLAG_UNLINK_WHEN_UNUSED } else { 0 };
+    header.write(shape, geometry, field_map.len(), flags, &creator());
+    Ok(())
 }
 
 fn creator() -> Creator {
