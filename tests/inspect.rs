@@ -1,9 +1,9 @@
 //! `shmsync::inspect`: listing, inspecting and removing segments without
 //! knowing their types, across processes.
 //!
-//! `remove_stale` looks at every segment of the host; the tests here that
-//! call it only assert about their own names, and no test in this file
-//! leaves a segment of its own unattached while another may be running.
+//! The tests clean up with `remove_stale_with_prefix` and this process's
+//! name prefix: a host-wide `remove_stale` would remove whatever stale
+//! segments the user running the tests keeps.
 
 mod common;
 
@@ -147,26 +147,51 @@ fn a_segment_made_by_another_process_is_listed_and_inspected_by_path() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "spawns processes")]
+#[cfg_attr(miri, ignore = "writes /dev/shm directly")]
 fn list_and_remove_never_touch_another_programs_object() {
-    let name = common::unique_name("foreign");
-    let path = format!("/dev/shm/{name}");
-    std::fs::write(&path, b"not a segment, but long enough to hold a header? no.").expect("write");
-    let _cleanup = RemoveFileOnDrop(path.clone());
+    let plain = common::unique_name("foreign");
+    // Starts with shmsync's magic, then garbage: still someone else's.
+    let magic_only = common::unique_name("foreign-magic");
+    let mut forged = b"SHMSYNC\0".to_vec();
+    forged.extend((0..248u32).map(|i| (i * 37 % 251) as u8));
+    // A named pipe: opening it for reading would block.
+    let fifo = common::unique_name("foreign-fifo");
+    let mut cleanup = Vec::new();
+    for (name, bytes) in [(&plain, b"not a segment".to_vec()), (&magic_only, forged)] {
+        let path = format!("/dev/shm/{name}");
+        std::fs::write(&path, bytes).expect("write");
+        cleanup.push(RemoveFileOnDrop(path));
+    }
+    let fifo_path = std::ffi::CString::new(format!("/dev/shm/{fifo}")).unwrap();
+    // SAFETY: a valid NUL-terminated path; mkfifo has no other preconditions.
+    assert_eq!(unsafe { libc::mkfifo(fifo_path.as_ptr(), 0o600) }, 0, "mkfifo");
+    cleanup.push(RemoveFileOnDrop(format!("/dev/shm/{fifo}")));
 
-    assert!(!inspect::list().expect("list").iter().any(|s| s.name == name));
-    assert!(matches!(inspect::inspect(&name), Err(Error::NotASegment { .. })));
-    assert!(matches!(inspect::remove(&name, Removal::Force), Err(Error::NotASegment { .. })));
-    assert!(!inspect::remove_stale(false).expect("gc").contains(&name));
-    assert!(std::path::Path::new(&path).exists(), "the foreign object is still there");
+    let listed = inspect::list().expect("list");
+    for name in [&plain, &magic_only, &fifo] {
+        assert!(!listed.iter().any(|s| &s.name == name), "{name} listed");
+        assert!(matches!(inspect::inspect(name), Err(Error::NotASegment { .. })), "{name}");
+        assert!(
+            matches!(inspect::remove(name, Removal::Force), Err(Error::NotASegment { .. })),
+            "{name}"
+        );
+    }
+    let removed = inspect::remove_stale_with_prefix("shmsync-test-foreign", false).expect("gc");
+    for name in [&plain, &magic_only, &fifo] {
+        assert!(!removed.contains(name), "{name} removed");
+        assert!(std::path::Path::new(&format!("/dev/shm/{name}")).exists(), "{name} is gone");
+    }
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn remove_stale_takes_exactly_the_unattached_and_the_half_made() {
-    let killed = common::unique_name("stale-killed");
-    let half_made = common::unique_name("stale-half");
-    let live = common::unique_name("stale-live");
+    // One prefix for this test's names only: `remove_stale_with_prefix`
+    // must not touch anything else on the host.
+    let prefix = format!("{}-", common::unique_name("stale"));
+    let killed = format!("{prefix}killed");
+    let half_made = format!("{prefix}half");
+    let live = format!("{prefix}live");
 
     let mut creator = common::spawn("child_entry", "create_and_hold", &[&killed]);
     creator.wait_for("holding", TIMEOUT);
@@ -189,12 +214,12 @@ fn remove_stale_takes_exactly_the_unattached_and_the_half_made() {
     assert!(states.contains(&(killed.clone(), SegmentState::Ready, false)), "{states:?}");
     assert!(states.contains(&(live.clone(), SegmentState::Ready, true)), "{states:?}");
 
-    let would = inspect::remove_stale(true).expect("dry run");
+    let would = inspect::remove_stale_with_prefix(&prefix, true).expect("dry run");
     assert!(would.contains(&killed) && would.contains(&half_made), "{would:?}");
     assert!(!would.contains(&live), "{would:?}");
     assert!(Segment::<Board>::open(&killed).is_ok(), "a dry run removes nothing");
 
-    let removed = inspect::remove_stale(false).expect("gc");
+    let removed = inspect::remove_stale_with_prefix(&prefix, false).expect("gc");
     assert!(removed.contains(&killed) && removed.contains(&half_made), "{removed:?}");
     assert!(!removed.contains(&live), "{removed:?}");
     for gone in [&killed, &half_made] {

@@ -7,8 +7,8 @@ use crate::json;
 
 /// Removes every stale segment (with `dry_run`, removes nothing) and lists
 /// the names, as text or as a JSON array.
-pub(crate) fn run(dry_run: bool, as_json: bool) -> Result<String> {
-    let names = inspect::remove_stale(dry_run)?;
+pub(crate) fn run(prefix: Option<&str>, dry_run: bool, as_json: bool) -> Result<String> {
+    let names = inspect::remove_stale_with_prefix(prefix.unwrap_or(""), dry_run)?;
     if as_json {
         return Ok(json::to_text(&json::names(&names)));
     }

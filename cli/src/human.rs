@@ -7,7 +7,13 @@ use shmsync::inspect::{LockState, MutexReport, SegmentInfo};
 
 /// Rows under a header, each column as wide as its widest cell, two
 /// spaces apart; no trailing spaces.
+///
+/// Cells are made [`printable`] first: names and type names come from
+/// shared memory, which anyone who can open a segment may have written.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|row| row.iter().map(|cell| printable(cell)).collect()).collect();
+    let rows = &rows[..];
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -19,13 +25,32 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     for row in std::iter::once(&header).chain(rows) {
         let mut line = String::new();
         for (cell, width) in row.iter().zip(&widths) {
-            // Width counts chars, as `chars().count()` above does.
-            line.push_str(&format!("{cell:<width$}  "));
+            // Padded by hand: `format!`'s width is limited to u16, and a
+            // forged name can be longer. Width counts chars, as above.
+            line.push_str(cell);
+            line.extend(std::iter::repeat_n(' ', width - cell.chars().count() + 2));
         }
         out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+/// `s` with every control character (escape sequences, carriage returns,
+/// …) and every bidirectional-override character written as `\u{..}`, so
+/// that text read from a segment cannot drive the terminal or reorder
+/// what is shown.
+pub(crate) fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// `512 B`, `4.2 KiB`, `1.0 MiB`, …
@@ -142,6 +167,22 @@ pub(crate) fn yes_no(b: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_wider_than_format_allows_are_padded_without_panicking() {
+        let wide = "T".repeat(70_000);
+        let out =
+            table(&["A", "B"], &[vec![wide.clone(), "x".into()], vec!["y".into(), "z".into()]]);
+        assert!(out.lines().nth(2).unwrap().starts_with(&format!("y{}z", " ".repeat(70_001))));
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped() {
+        assert_eq!(printable("a\u{1b}[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(printable("Stats<é>"), "Stats<é>");
+        assert!(table(&["N"], &[vec!["\u{1b}]0;title\u{7}".into()]]).is_ascii());
+    }
 
     #[test]
     fn sizes_pick_a_unit_and_one_decimal() {

@@ -55,11 +55,11 @@ fn text(report: &Report) -> String {
     let width = header.iter().map(|(label, _)| label.len() + 1).max().unwrap_or(0);
     let mut out = String::new();
     for (label, value) in &header {
-        out.push_str(&format!("{:<width$}  {value}\n", format!("{label}:")));
+        out.push_str(&format!("{:<width$}  {}\n", format!("{label}:"), human::printable(value)));
     }
     out.push('\n');
     if let Some(problem) = &report.field_map_problem {
-        out.push_str(&format!("fields not shown: {problem}\n"));
+        out.push_str(&format!("fields not shown: {}\n", human::printable(problem)));
         return out;
     }
     if report.fields.is_empty() {
@@ -69,7 +69,11 @@ fn text(report: &Report) -> String {
     let rows: Vec<Vec<String>> = report.fields.iter().map(row).collect();
     out.push_str(&human::table(&["PATH", "KIND", "TYPE", "OFFSET", "SIZE", "STATE"], &rows));
     if report.fields_left_out > 0 {
-        out.push_str(&format!("… and {} more fields not shown\n", report.fields_left_out));
+        out.push_str(&format!(
+            "… and {} more (array elements beyond the first 256, fields beyond {}) not shown\n",
+            report.fields_left_out,
+            inspect::MAX_FIELDS
+        ));
     }
     out
 }

@@ -85,6 +85,9 @@ enum Command {
         /// Only print what would be removed
         #[arg(long)]
         dry_run: bool,
+        /// Only segments whose names start with PREFIX
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
         /// Print the names as a JSON array
         #[arg(long)]
         json: bool,
@@ -117,7 +120,7 @@ fn main() -> ExitCode {
         Command::List { json } => list::run(json),
         Command::Inspect { name, json } => inspect::run(&name, json),
         Command::Rm { name, force } => rm::run(&name, force),
-        Command::Gc { dry_run, json } => gc::run(dry_run, json),
+        Command::Gc { dry_run, prefix, json } => gc::run(prefix.as_deref(), dry_run, json),
     };
     match output {
         Ok(text) => print(&text),

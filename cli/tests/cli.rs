@@ -158,6 +158,10 @@ impl Drop for Child {
 }
 
 /// A unique segment name for this test run.
+/// What every name these tests make starts with: `gc` is limited to it, so
+/// that running the tests never removes a user's own stale segments.
+const TEST_PREFIX: &str = "shmsync-cli-test-";
+
 fn unique_name(tag: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -422,7 +426,7 @@ fn gc_dry_run_lists_only_stale_segments_and_gc_removes_exactly_those() {
 
     let all = json(&["list", "--json"]);
     assert_eq!(listed(&all, &stuck).expect("listed")["state"], "initializing");
-    let would = json(&["gc", "--dry-run", "--json"]);
+    let would = json(&["gc", "--dry-run", "--json", "--prefix", TEST_PREFIX]);
     for name in [&killed, &stuck, &live, &foreign.name] {
         assert!(!names(&would).contains(&name.as_str()), "{name} in {would}");
     }
@@ -440,16 +444,16 @@ fn gc_dry_run_lists_only_stale_segments_and_gc_removes_exactly_those() {
     assert!(row(&text, "state:").ends_with("creator_died"), "{text}");
     assert!(text.contains("fields not shown: "), "{text}");
 
-    let would = json(&["gc", "--dry-run", "--json"]);
+    let would = json(&["gc", "--dry-run", "--json", "--prefix", TEST_PREFIX]);
     assert!(names(&would).contains(&killed.as_str()), "{would}");
     assert!(names(&would).contains(&stuck.as_str()), "{would}");
     assert!(!names(&would).contains(&live.as_str()), "{would}");
     assert!(!names(&would).contains(&foreign.name.as_str()), "{would}");
-    let text = success(&["gc", "--dry-run"]);
+    let text = success(&["gc", "--dry-run", "--prefix", TEST_PREFIX]);
     assert!(text.lines().any(|l| l == format!("would remove {killed}")), "{text}");
     assert!(exists(&killed) && exists(&stuck), "a dry run removes nothing");
 
-    let removed = json(&["gc", "--json"]);
+    let removed = json(&["gc", "--json", "--prefix", TEST_PREFIX]);
     assert!(names(&removed).contains(&killed.as_str()), "{removed}");
     assert!(names(&removed).contains(&stuck.as_str()), "{removed}");
     assert!(!names(&removed).contains(&live.as_str()), "{removed}");
