@@ -198,6 +198,39 @@ mod imp {
         }
     }
 
+    /// How a waiter should sleep while it waits for the processes holding
+    /// `tokens` (a barrier's parties that have not arrived) on the segment
+    /// of the word at `addr`: like [`plan_sleep`] for several owners at
+    /// once, without its per-thread cache. `Dead` if any of them is proven
+    /// gone; `Watched` only if every one of them is watched, with the death
+    /// epoch read before the first watch, so a death after the proofs
+    /// changes it; `Poll` if some cannot be watched; `Never` if `tokens` is
+    /// empty or the word is outside every segment (nobody can be proven
+    /// dead there).
+    pub(crate) fn plan_sleep_many(addr: usize, tokens: &[u32]) -> SleepPlan {
+        use crate::sys::watch::watch;
+        if tokens.is_empty() || !crate::sys::liveness::in_a_segment(addr) {
+            return SleepPlan::Never;
+        }
+        let mut epoch = None;
+        let mut watched = true;
+        for &token in tokens {
+            match watch(addr, token) {
+                Some(e) => {
+                    epoch.get_or_insert(e);
+                }
+                None => watched = false,
+            }
+        }
+        if tokens.iter().any(|&t| owner_liveness(addr, t) == Liveness::Dead) {
+            return SleepPlan::Dead;
+        }
+        match epoch {
+            Some(epoch) if watched => SleepPlan::Watched { epoch },
+            _ => SleepPlan::Poll,
+        }
+    }
+
     /// Sleeps while the low half of `word` is `expected` and no owner death
     /// was reported since `epoch`, for at most `timeout`.
     pub(crate) fn sleep_watched(
