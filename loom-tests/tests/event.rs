@@ -1,5 +1,6 @@
 //! Loom models of `ShmEvent`: no lost wakeup (manual and auto reset, one
-//! waiter or two), an auto-reset set releases exactly one waiter, and what
+//! waiter or two, and a set immediately reset while a thread waits), an
+//! auto-reset set releases exactly one waiter, and what
 //! the setter wrote before `set` is visible after `wait` (checked through a
 //! `loom::cell::UnsafeCell`: loom reports an access not ordered by
 //! happens-before).
@@ -101,6 +102,26 @@ fn auto_set_releases_exactly_one_waiter() {
         s.event.set();
         first.join().unwrap();
         second.join().unwrap();
+        assert!(!s.event.is_set());
+    });
+}
+
+/// A manual-reset set immediately followed by a reset (a pulse) still
+/// releases a thread that was already waiting: it must not sleep through
+/// it (Python's `Event`).
+#[test]
+fn a_pulse_releases_a_thread_already_waiting() {
+    check("a_pulse_releases_a_thread_already_waiting", 3, || {
+        let s = Shared::new(ShmEvent::new());
+        let waiter = thread::spawn(move || s.event.wait());
+        // Once it announced itself it is waiting (it read the word first).
+        // `Debug` is the only public view of the waiters bit.
+        while !format!("{:?}", s.event).contains("waiters: true") {
+            thread::yield_now();
+        }
+        s.event.set();
+        s.event.reset();
+        waiter.join().unwrap();
         assert!(!s.event.is_set());
     });
 }
