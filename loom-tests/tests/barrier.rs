@@ -15,9 +15,18 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use shmsync::loom_hooks::simulate_process_death;
-use shmsync::{BarrierError, ShmBarrier};
+use shmsync::{BarrierError, BarrierParty, ShmBarrier};
 use shmsync_loom_tests::{check, leak};
+use std::mem::ManuallyDrop;
 use std::time::Duration;
+
+/// Joins `gate`. The party is never dropped (so it never leaves): when
+/// loom abandons a failing execution it unwinds the model threads, and a
+/// party leaving then would touch loom atomics during the unwinding, which
+/// aborts the whole test binary instead of failing one model.
+fn party(gate: &ShmBarrier) -> ManuallyDrop<BarrierParty<'_>> {
+    ManuallyDrop::new(gate.join().expect("a place is free"))
+}
 
 /// A barrier for two parties, a cell each, and the leaders counted.
 struct Shared {
@@ -42,7 +51,7 @@ impl Shared {
     /// Party `i`: `rounds` generations, writing its cell before each wait
     /// and checking the other's after it.
     fn party(&self, i: usize, rounds: u64) {
-        let mut me = self.gate.join().expect("a place is free");
+        let mut me = party(&self.gate);
         for round in 1..=rounds {
             // SAFETY: only party `i` writes `cells[i]`; the other reads it
             // after the barrier, and before its own next write it waits
@@ -97,12 +106,11 @@ fn a_party_dying_before_it_arrives_breaks_the_barrier() {
     check("a_party_dying_before_it_arrives_breaks_the_barrier", 3, || {
         let s = Shared::new();
         let doomed = thread::spawn(move || {
-            let me = s.gate.join().expect("a place is free");
             // Killed: no destructor runs, the place stays taken.
-            std::mem::forget(me);
+            let _me = party(&s.gate);
             simulate_process_death();
         });
-        let mut me = s.gate.join().expect("a place is free");
+        let mut me = party(&s.gate);
         assert_eq!(me.wait(), Err(BarrierError::Broken));
         doomed.join().unwrap();
         assert!(s.gate.is_broken());
@@ -117,10 +125,10 @@ fn a_timeout_never_strands_the_other_party() {
     check("a_timeout_never_strands_the_other_party", 3, || {
         let s = Shared::new();
         let timed = thread::spawn(move || {
-            let mut me = s.gate.join().expect("a place is free");
+            let mut me = party(&s.gate);
             me.wait_timeout(Duration::from_secs(1)).map(|r| r.is_leader())
         });
-        let mut me = s.gate.join().expect("a place is free");
+        let mut me = party(&s.gate);
         let mine = me.wait().map(|r| r.is_leader());
         let theirs = timed.join().unwrap();
         match (mine, theirs) {
@@ -141,7 +149,7 @@ fn abort_and_reset_end_a_wait_with_broken() {
         check(name, 3, move || {
             let s = Shared::new();
             let waiter = thread::spawn(move || {
-                let mut me = s.gate.join().expect("a place is free");
+                let mut me = party(&s.gate);
                 me.wait()
             });
             // Only once the waiter has arrived: a reset before its arrival
