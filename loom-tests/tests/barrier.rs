@@ -9,6 +9,15 @@
 //! Each loom thread is a process of its own; `simulate_process_death` kills
 //! the calling thread's process (and wakes every sleeper, standing for the
 //! watcher and the re-check timer).
+//!
+//! Injected bugs, and the models that fail on them: the leader not waking
+//! the waiters, or the leader condition off by one (the two generation
+//! models); `Relaxed` arrivals, or a `Relaxed` load of the word by waiters
+//! (the two generation models, through the cells); a reset taken for an
+//! opened generation, or a break that wakes nobody
+//! (`abort_and_reset_end_a_wait_with_broken`); a proven death ignored
+//! (`a_party_dying_before_it_arrives_breaks_the_barrier`); a timeout that
+//! does not break the barrier (`a_timeout_never_strands_the_other_party`).
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;

@@ -7,6 +7,15 @@
 //!
 //! A lost wakeup is a loom deadlock: the futex model wakes only the
 //! sleepers a wake names, and a timed wait never blocks in the model.
+//!
+//! Injected bugs, and the models that fail on them: `set` never waking
+//! (all five); a waiter sleeping without announcing `WAITERS` (all five);
+//! `set` waking one sleeper only (`manual_set_wakes_every_waiter`,
+//! `auto_set_releases_exactly_one_waiter`); an auto-reset wait that does
+//! not consume `SET` (`auto_set_is_never_lost`,
+//! `auto_set_releases_exactly_one_waiter`); a `Relaxed` set (the four that
+//! read the setter's write); a manual wait that ignores the set count
+//! (`a_pulse_releases_a_thread_already_waiting`).
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
