@@ -13,6 +13,7 @@
 //! | [`LIVENESS_RECHECK`] | [`RECHECK_INTERVAL`] | `None`: untimed; a simulated process death wakes every waiter, standing for the timer that would fire |
 //! | `current_thread` | cached `gettid` + process token | `ThreadId(n)` + 1; the token is the thread's simulated process (its own unless it joined another's) |
 //! | `owner_liveness` | `F_OFD_GETLK` on the token's byte of the word's segment | dead iff the token's simulated process died ([`loom_hooks::simulate_process_death`]) |
+//! | `plan_sleep_many` (a barrier waiting for several processes) | a watch on each token, then a proof of each | `Dead` if one of the tokens' processes died, else `Poll` |
 //! | `arrival_probe_due` | at most once per [`LIVENESS_RECHECK`] per thread | always (every arrival probes) |
 //! | death vs. sleeping waiters | the waiter's liveness timer fires | a death wakes every sleeper, and a waiter that sleeps after a death it has not been woken for returns at once |
 //! | [`Instant`] | `std::time::Instant` | the per-thread fake clock |
