@@ -378,10 +378,30 @@ impl ShmBarrier {
     /// Breaks the barrier: every party waiting now, and every later wait,
     /// fails with [`BarrierError::Broken`] until [`reset`](Self::reset).
     pub fn abort(&self) {
-        // Relaxed: the CAS in `break_phase` re-checks.
-        let w = self.word.load(Ordering::Relaxed);
-        if !is_broken(w) {
-            self.break_phase(phase(w));
+        // Whatever phase is current when the CAS lands (a generation that
+        // opens meanwhile does not make the abort miss).
+        self.break_current(|_| true);
+    }
+
+    /// Sets `BROKEN` on the current phase if `when` says so of the current
+    /// word and it is not broken yet; wakes every waiter if it did.
+    fn break_current(&self, when: impl Fn(u64) -> bool) {
+        // Relaxed: the CAS re-checks.
+        let mut w = self.word.load(Ordering::Relaxed);
+        while !is_broken(w) && when(w) {
+            // AcqRel: see `reset`.
+            match self.word.compare_exchange_weak(
+                w,
+                w | BROKEN,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    futex_wake_low(&self.word, u32::MAX);
+                    return;
+                }
+                Err(actual) => w = actual,
+            }
         }
     }
 
@@ -610,13 +630,10 @@ impl ShmBarrier {
 
     /// The party in `slot` (holding `token`) leaves.
     fn leave(&self, slot: usize, token: u32) {
-        // Relaxed: the CAS in `break_phase` re-checks.
-        let w = self.word.load(Ordering::Relaxed);
-        if !is_broken(w) && arrived(w) > 0 {
-            // Others wait in a phase this party has not arrived at (it is
-            // not waiting itself): without it they would wait forever.
-            self.break_phase(phase(w));
-        }
+        // If others wait in the current phase, which this party has not
+        // arrived at (it is not waiting itself), they would wait for it
+        // forever: break it.
+        self.break_current(|w| arrived(w) > 0);
         if let Some(s) = self.slots.get(slot) {
             // Relaxed: published by the release CAS below.
             s.arrival.store(0, Ordering::Relaxed);
