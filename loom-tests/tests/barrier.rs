@@ -17,7 +17,11 @@
 //! opened generation, or a break that wakes nobody
 //! (`abort_and_reset_end_a_wait_with_broken`); a proven death ignored
 //! (`a_party_dying_before_it_arrives_breaks_the_barrier`); a timeout that
-//! does not break the barrier (`a_timeout_never_strands_the_other_party`).
+//! does not break the barrier (`a_timeout_never_strands_the_other_party`),
+//! or breaks it without waking the waiters
+//! (`a_timeout_wakes_the_parties_already_waiting`);
+//! an abort that breaks only the phase it read
+//! (`an_abort_racing_a_generation_is_never_lost`).
 #![cfg(loom)]
 
 use loom::cell::UnsafeCell;
@@ -175,4 +179,37 @@ fn abort_and_reset_end_a_wait_with_broken() {
             assert_eq!(waiter.join().unwrap(), Err(BarrierError::Broken));
         });
     }
+}
+
+/// An abort racing with the arrival that opens a generation: the waits
+/// either both pass (the generation opened first) or both fail, and the
+/// barrier is broken afterwards either way (an abort is never lost to a
+/// generation that opened meanwhile).
+#[test]
+fn an_abort_racing_a_generation_is_never_lost() {
+    check("an_abort_racing_a_generation_is_never_lost", 2, || {
+        let s = Shared::new();
+        let other = thread::spawn(move || party(&s.gate).wait().is_ok());
+        let aborter = thread::spawn(move || s.gate.abort());
+        let mine = party(&s.gate).wait().is_ok();
+        let theirs = other.join().unwrap();
+        aborter.join().unwrap();
+        assert_eq!(mine, theirs, "one party passed and the other did not");
+        assert!(s.gate.is_broken(), "the abort was lost");
+    });
+}
+
+/// Three parties, one of which never arrives: a party waits untimed, and
+/// another's timed wait runs out and breaks the barrier. The untimed one,
+/// asleep or not yet, is told `Broken`: a break wakes the parties already
+/// waiting.
+#[test]
+fn a_timeout_wakes_the_parties_already_waiting() {
+    check("a_timeout_wakes_the_parties_already_waiting", 3, || {
+        let gate = leak(ShmBarrier::new(3));
+        let _absent = party(gate);
+        let timed = thread::spawn(move || party(gate).wait_timeout(Duration::from_secs(1)));
+        assert_eq!(party(gate).wait(), Err(BarrierError::Broken));
+        assert_eq!(timed.join().unwrap(), Err(BarrierError::TimedOut));
+    });
 }
