@@ -49,8 +49,11 @@
 //! proves each of them alive or dead with the kernel's answer
 //! (`owner_liveness`: nobody holds its token). A proven death breaks the
 //! phase. Without a watch it re-checks every [`UNWATCHED_RECHECK`]; with
-//! one, every `WATCHED_RECHECK` as a safety net. A party that joins after a
-//! waiter went to sleep is checked at the next re-check.
+//! one, or with nobody to watch, every `WATCHED_RECHECK` (50 ms) as a
+//! safety net: it also bounds the sleep of a waiter whose wake-up was lost
+//! with a process killed between a CAS that ended the phase and its futex
+//! wake. A party that joins after a waiter went to sleep is checked at the
+//! next re-check.
 //!
 //! A party records its arrival in its slot right after the CAS that counts
 //! it, so a party killed between the two (or right after it arrived and
@@ -609,7 +612,11 @@ impl ShmBarrier {
                 }
                 SleepPlan::Watched { .. } => LIVENESS_RECHECK.map(|_| WATCHED_RECHECK),
                 SleepPlan::Poll => LIVENESS_RECHECK.map(|_| UNWATCHED_RECHECK),
-                SleepPlan::Never => None,
+                // Nobody to watch (the missing parties, if any, are in this
+                // process), but a process killed between a CAS that ends
+                // the phase and its wake-up would leave us asleep: look
+                // again now and then.
+                SleepPlan::Never => LIVENESS_RECHECK.map(|_| WATCHED_RECHECK),
             };
             let timeout = match (left, recheck) {
                 (Some(l), Some(r)) => Some(l.min(r)),

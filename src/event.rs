@@ -33,9 +33,11 @@
 //! sleeps. In auto-reset mode exactly one of them consumes `SET`, the
 //! others sleep again. Waking only one would strand the rest if the woken
 //! one were killed before it consumed `SET`: the flag would stay set with
-//! sleepers nobody wakes. An event has no owner, so a killed waiter or
-//! setter leaves nothing else behind (a stale `WAITERS` bit only costs the
-//! next `set` one futex wake).
+//! sleepers nobody wakes. An event has no owner, so a killed waiter leaves
+//! nothing behind (a stale `WAITERS` bit only costs the next `set` one
+//! futex wake). A setter killed between its CAS and its futex wake leaves
+//! the event set with sleepers nobody will wake: waiters therefore never
+//! sleep longer than `SAFETY_RECHECK` (50 ms) without looking.
 
 use core::fmt;
 use core::time::Duration;
@@ -58,6 +60,18 @@ const SETS_ONE: u32 = 1 << 3;
 const YIELDS_BEFORE_SLEEP: u32 = 64;
 #[cfg(loom)]
 const YIELDS_BEFORE_SLEEP: u32 = 1;
+
+/// The longest a waiter sleeps without looking at the word again: a setter
+/// killed between the CAS that sets the event and its futex wake leaves the
+/// event set and its sleepers unwoken, and nobody else will wake them (a
+/// later `set` finds the event set and does nothing). Such a waiter then
+/// returns within this interval instead of never; every other wakeup comes
+/// from the futex, and a sleeping waiter costs one wakeup per interval.
+/// Under loom a waiter sleeps untimed (timed waits return at once there).
+#[cfg(not(loom))]
+const SAFETY_RECHECK: Option<Duration> = Some(crate::sync::WATCHED_RECHECK);
+#[cfg(loom)]
+const SAFETY_RECHECK: Option<Duration> = None;
 
 /// An event flag that lives in shared memory: threads of any process wait
 /// until some thread of any process sets it.
@@ -316,17 +330,17 @@ impl ShmEvent {
                 continue;
             }
             let timeout = match deadline {
-                None => None,
+                None => SAFETY_RECHECK,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return self.try_take(entry).unwrap_or(false);
                     }
-                    Some(left)
+                    Some(SAFETY_RECHECK.map_or(left, |r| r.min(left)))
                 }
             };
-            // Whatever ended the sleep (a set, a signal, the timeout, a
-            // changed word), the loop re-checks.
+            // Whatever ended the sleep (a set, a signal, the timeout, the
+            // safety net, a changed word), the loop re-checks.
             futex_wait(&self.state, w | WAITERS, timeout);
         }
     }

@@ -269,3 +269,31 @@ fn debug_shows_parties_joined_arrived_generation_and_broken() {
     assert!(format!("{gate:?}").ends_with("broken: true }"));
     assert_eq!(<ShmBarrier as ShmSafe>::LAYOUT.kind, shmsync::layout::Kind::Barrier);
 }
+
+/// A leader SIGKILLed between the CAS that opens the generation and its
+/// futex wake leaves the waiters unwoken (written here straight into the
+/// segment: the next phase, generation 1, no arrivals). They still pass,
+/// within the waiters' safety interval (50 ms), even with nobody in another
+/// process to watch.
+#[test]
+fn a_generation_whose_wake_up_was_lost_still_opens_for_a_sleeper_soon() {
+    let name = common::unique_name("barrier-lost-wake");
+    let seg =
+        Segment::<Shared>::create_with(&name, |s| s.gate = ShmBarrier::new(2)).expect("create");
+    std::thread::scope(|s| {
+        let rx = start_waiters(s, &seg.gate, 1);
+        let opened_without_wake: u64 = 1 | (1 << 40);
+        let written = Instant::now();
+        common::shm_file::write_at(
+            &name,
+            payload_offset(&name),
+            &opened_without_wake.to_ne_bytes(),
+        );
+        assert_eq!(results(&rx, 1), [Ok(false)]);
+        let took = written.elapsed();
+        eprintln!("an opened generation without a wake-up reached the sleeper after {took:?}");
+        if !cfg!(miri) {
+            assert!(took < Duration::from_secs(2), "the sleeper passed only after {took:?}");
+        }
+    });
+}

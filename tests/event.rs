@@ -240,3 +240,40 @@ fn event_layout_is_one_word() {
     assert_eq!(core::mem::size_of::<ShmEvent>(), 4);
     assert_eq!(<ShmEvent as ShmSafe>::LAYOUT.kind, shmsync::layout::Kind::Event);
 }
+
+/// Where the payload starts in the object: the header's `payload_offset`
+/// (byte 24, see the format table in `src/segment/header.rs`).
+fn payload_offset(name: &str) -> u64 {
+    let bytes = common::shm_file::read(name);
+    u64::from_ne_bytes(bytes[24..32].try_into().expect("8 bytes"))
+}
+
+/// A setter SIGKILLed between the CAS that sets the event and its futex
+/// wake leaves the event set and the sleepers unwoken (written here
+/// straight into the segment: set, one set counted, no waiters bit). The
+/// sleeper still returns, within the waiters' safety interval (50 ms).
+#[test]
+fn a_set_whose_wake_up_was_lost_still_releases_a_sleeper_soon() {
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    struct Shared {
+        event: ShmEvent,
+    }
+    let name = common::unique_name("event-lost-wake");
+    let seg = Segment::<Shared>::create(&name).expect("create");
+    let returned = AtomicU32::new(0);
+    std::thread::scope(|s| {
+        start_waiters(s, &seg.event, &returned, 1);
+        let set_without_wake: u32 = 1 | (1 << 3);
+        let written = std::time::Instant::now();
+        common::shm_file::write_at(&name, payload_offset(&name), &set_without_wake.to_ne_bytes());
+        common::wait_until("the sleeper returned", PROGRESS, || {
+            returned.load(Ordering::SeqCst) == 1
+        });
+        let took = written.elapsed();
+        eprintln!("a set without a wake-up reached the sleeper after {took:?}");
+        if !cfg!(miri) {
+            assert!(took < Duration::from_secs(2), "the sleeper returned only after {took:?}");
+        }
+    });
+}
