@@ -276,6 +276,10 @@ fn debug_shows_parties_joined_arrived_generation_and_broken() {
 /// within the waiters' safety interval (50 ms), even with nobody in another
 /// process to watch.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "writes the word as another process would: Miri, one process, sees a data race"
+)]
 fn a_generation_whose_wake_up_was_lost_still_opens_for_a_sleeper_soon() {
     let name = common::unique_name("barrier-lost-wake");
     let seg =
@@ -292,8 +296,6 @@ fn a_generation_whose_wake_up_was_lost_still_opens_for_a_sleeper_soon() {
         assert_eq!(results(&rx, 1), [Ok(false)]);
         let took = written.elapsed();
         eprintln!("an opened generation without a wake-up reached the sleeper after {took:?}");
-        if !cfg!(miri) {
-            assert!(took < Duration::from_secs(2), "the sleeper passed only after {took:?}");
-        }
+        assert!(took < Duration::from_secs(2), "the sleeper passed only after {took:?}");
     });
 }
