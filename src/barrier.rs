@@ -268,7 +268,9 @@ impl BarrierWaitResult {
 /// A party of a [`ShmBarrier`]: what [`ShmBarrier::join`] returns, and what
 /// waits. It belongs to the process that joined (any of its threads may use
 /// it). Dropping it leaves the barrier, freeing its place for another
-/// party (and breaking the barrier if others were waiting for it).
+/// party (and breaking the barrier if others were waiting for it). A child
+/// `fork`ed after the join is not that party: its copy does nothing when
+/// dropped, and waiting with it panics (the child must `join` itself).
 #[must_use = "dropping the party leaves the barrier at once"]
 pub struct BarrierParty<'a> {
     barrier: &'a ShmBarrier,
@@ -672,6 +674,11 @@ impl<'a> BarrierParty<'a> {
     /// [`BarrierError::InvalidParties`] if the barrier's memory was
     /// overwritten.
     ///
+    /// # Panics
+    ///
+    /// In a process other than the one that joined (a copy of the party
+    /// inherited across `fork`).
+    ///
     /// # Examples
     ///
     /// ```
@@ -685,7 +692,19 @@ impl<'a> BarrierParty<'a> {
     /// # Ok::<(), BarrierError>(())
     /// ```
     pub fn wait(&mut self) -> Result<BarrierWaitResult, BarrierError> {
+        self.check_process();
         self.barrier.wait_as(self.slot, None)
+    }
+
+    /// Panics in a process other than the one that joined (a copy inherited
+    /// across `fork`): it would arrive in the joined process's place.
+    fn check_process(&self) {
+        let me = current_thread().token;
+        assert!(
+            me == self.token,
+            "a BarrierParty was used in a process that did not join (a copy inherited across \
+             fork): join the barrier in this process"
+        );
     }
 
     /// As [`wait`](Self::wait), but if the generation has not opened after
@@ -697,6 +716,10 @@ impl<'a> BarrierParty<'a> {
     ///
     /// [`BarrierError::TimedOut`] as above; otherwise as
     /// [`wait`](Self::wait).
+    ///
+    /// # Panics
+    ///
+    /// As [`wait`](Self::wait).
     ///
     /// # Examples
     ///
@@ -711,6 +734,7 @@ impl<'a> BarrierParty<'a> {
     /// # Ok::<(), BarrierError>(())
     /// ```
     pub fn wait_timeout(&mut self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
+        self.check_process();
         // A deadline beyond the clock's range is no deadline.
         self.barrier.wait_as(self.slot, Instant::now().checked_add(timeout))
     }
@@ -729,7 +753,11 @@ impl<'a> BarrierParty<'a> {
 
 impl Drop for BarrierParty<'_> {
     fn drop(&mut self) {
-        self.barrier.leave(self.slot, self.token);
+        // A forked child's copy is not the party: the place stays the
+        // joined process's.
+        if current_thread().token == self.token {
+            self.barrier.leave(self.slot, self.token);
+        }
     }
 }
 

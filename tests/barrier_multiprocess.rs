@@ -94,9 +94,62 @@ fn child_entry() {
                 common::reached("passed");
                 common::park_forever();
             }
+            "fork_with_a_party" => fork_with_a_party(&seg),
             other => panic!("unknown role {other}"),
         }
     });
+}
+
+/// The forked copy's exit statuses.
+const COPY_OK: i32 = 0;
+const COPY_WAITED: i32 = 10;
+const COPY_LEFT: i32 = 11;
+
+/// Joins, forks; the forked process tries to wait with its copy of the
+/// party (which must panic: it would arrive in our place) and drops it
+/// (which must not free our place); then this process checks its place.
+fn fork_with_a_party(seg: &Shared) {
+    let me = seg.gate.join().expect("a free place");
+    // SAFETY: this role process runs this one test (`--test-threads=1`),
+    // so no other thread of ours holds a lock the forked process, which has
+    // only the forking thread, would wait for. The forked process uses its
+    // copy of the party and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let mut copy = me;
+        // The panic below is expected: keep it off the output.
+        std::panic::set_hook(Box::new(|_| {}));
+        let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = copy.wait_timeout(Duration::ZERO);
+        }));
+        drop(copy);
+        let code = if waited.is_ok() {
+            COPY_WAITED
+        } else if seg.gate.joined() != 1 {
+            COPY_LEFT
+        } else {
+            COPY_OK
+        };
+        // SAFETY: `_exit` ends the forked process at once, which is what a
+        // forked child of a multi-threaded parent may do.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; `pid` is our child.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFEXITED(status), "the forked process did not exit normally: {status:#x}");
+    match libc::WEXITSTATUS(status) {
+        COPY_OK => {}
+        COPY_WAITED => panic!("the forked copy of the party arrived in our place"),
+        COPY_LEFT => panic!("dropping the forked copy freed our place"),
+        other => panic!("the forked process exited with {other}"),
+    }
+    assert_eq!(seg.gate.joined(), 1, "our place is ours");
+    assert!(!seg.gate.is_broken());
+    drop(me);
+    assert_eq!(seg.gate.joined(), 0, "our own drop leaves");
 }
 
 fn create(tag: &str, parties: usize) -> (String, Segment<Shared>) {
@@ -225,4 +278,13 @@ fn a_party_that_exits_normally_leaves_its_place() {
     leaver.expect_success(PROGRESS);
     assert_eq!(seg.gate.joined(), 0);
     assert!(!seg.gate.is_broken());
+}
+
+/// A party inherited across `fork` is not the forked process's: waiting
+/// with it panics, dropping it leaves the joined process's place alone.
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn a_party_copied_by_fork_is_not_a_party_of_the_child() {
+    let (name, _seg) = create("barrier-mp-fork", 2);
+    common::spawn("child_entry", "fork_with_a_party", &[&name]).expect_success(PROGRESS);
 }
