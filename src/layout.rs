@@ -57,12 +57,16 @@ pub enum Kind {
     /// A [`SeqLock`](crate::SeqLock) (its value is not shown: it can be
     /// read only through the seqlock protocol).
     SeqLock,
+    /// A [`ShmEvent`](crate::ShmEvent).
+    Event,
+    /// A [`ShmBarrier`](crate::ShmBarrier).
+    Barrier,
 }
 
 impl Kind {
     /// The kind's name in the field map and in `shmsync inspect --json`:
     /// `plain`, `atomic`, `struct`, `array`, `mutex`, `condvar`,
-    /// `atomic_counter`, `sharded_counter`, `seqlock`.
+    /// `atomic_counter`, `sharded_counter`, `seqlock`, `event`, `barrier`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -75,6 +79,8 @@ impl Kind {
             Kind::AtomicCounter => "atomic_counter",
             Kind::ShardedCounter => "sharded_counter",
             Kind::SeqLock => "seqlock",
+            Kind::Event => "event",
+            Kind::Barrier => "barrier",
         }
     }
 
@@ -91,6 +97,8 @@ impl Kind {
             "atomic_counter" => Kind::AtomicCounter,
             "sharded_counter" => Kind::ShardedCounter,
             "seqlock" => Kind::SeqLock,
+            "event" => Kind::Event,
+            "barrier" => Kind::Barrier,
             _ => return None,
         })
     }

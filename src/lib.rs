@@ -27,8 +27,10 @@ mod shm_safe;
 mod sync;
 mod sys;
 
+mod barrier;
 mod condvar;
 mod counter;
+mod event;
 #[cfg(not(loom))]
 pub mod inspect;
 mod mutex;
@@ -57,6 +59,10 @@ pub use segment::{is_attached, unlink, Segment, SegmentOptions, SegmentPayload};
 // Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
 pub use condvar::{ShmCondvar, WaitTimeoutResult};
 pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
+
+// Event and barrier exports (src/event.rs, src/barrier.rs).
+pub use barrier::{BarrierError, BarrierParty, BarrierWaitResult, ShmBarrier};
+pub use event::ShmEvent;
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
 /// The `bytemuck` crate, whose [`Pod`](bytemuck::Pod) bound a

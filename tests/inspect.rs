@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use shmsync::inspect::{self, FieldState, LockState, Removal, SegmentState};
 use shmsync::layout::Kind;
-use shmsync::{AtomicCounter, Error, Segment, SeqLock, ShardedCounter, ShmMutex, ShmSafe};
+use shmsync::{
+    AtomicCounter, Error, Segment, SeqLock, ShardedCounter, ShmBarrier, ShmEvent, ShmMutex, ShmSafe,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -34,6 +36,14 @@ struct Board {
     notes: [u8; 64],
 }
 
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Signals {
+    ready: ShmEvent,
+    work: ShmEvent,
+    gate: ShmBarrier,
+}
+
 #[test]
 fn child_entry() {
     common::run_child(|role, args| match role {
@@ -50,6 +60,14 @@ fn child_entry() {
         "open_and_wait" => {
             let _seg = Segment::<Board>::open(&args[0]).expect("open");
             common::reached("open");
+            common::park_forever();
+        }
+        // Joins the gate of a `Signals` segment and waits to be killed.
+        "join_gate" => {
+            let seg = Segment::<Signals>::open(&args[0]).expect("open");
+            let party = seg.gate.join().expect("a place");
+            core::mem::forget(party);
+            common::reached("joined");
             common::park_forever();
         }
         // Creates a board and dies while initializing it.
@@ -318,5 +336,52 @@ struct RemoveFileOnDrop(String);
 impl Drop for RemoveFileOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Events and barriers show their state: set or not, the mode; parties,
+/// joined, arrived, generation, broken, and joined parties whose process
+/// is gone.
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn events_and_barriers_are_inspected() {
+    let name = common::unique_name("inspect-signals");
+    let seg = Segment::<Signals>::create_with(&name, |s| {
+        s.work = ShmEvent::new_auto_reset();
+        s.gate = ShmBarrier::new(3);
+    })
+    .expect("create");
+    seg.ready.set();
+    let mut me = seg.gate.join().expect("a place");
+    let mut child = common::spawn("child_entry", "join_gate", &[&name]);
+    child.wait_for("joined", TIMEOUT);
+
+    let report = inspect::inspect(&name).expect("inspect");
+    let ready = field(&report, "ready");
+    assert_eq!(ready.kind, Some(Kind::Event));
+    match &ready.state {
+        FieldState::Event(e) => assert!(e.set && !e.auto_reset && !e.waiters, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    match &field(&report, "work").state {
+        FieldState::Event(e) => assert!(!e.set && e.auto_reset, "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    let gate = field(&report, "gate");
+    assert_eq!((gate.kind, gate.kind_name.as_str()), (Some(Kind::Barrier), "barrier"));
+    match &gate.state {
+        FieldState::Barrier(b) => {
+            assert_eq!((b.parties, b.joined, b.arrived, b.generation), (3, 2, 0, 0), "{b:?}");
+            assert!(!b.broken && b.dead == 0, "{b:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    child.kill();
+    assert_eq!(me.wait_timeout(TIMEOUT), Err(shmsync::BarrierError::Broken));
+    let report = inspect::inspect(&name).expect("inspect");
+    match &field(&report, "gate").state {
+        FieldState::Barrier(b) => assert!(b.broken && b.dead == 1 && b.joined == 2, "{b:?}"),
+        other => panic!("{other:?}"),
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use shmsync::inspect::{LockState, MutexReport, SegmentInfo};
+use shmsync::inspect::{BarrierReport, EventReport, LockState, MutexReport, SegmentInfo};
 
 /// Rows under a header, each column as wide as its widest cell, two
 /// spaces apart; no trailing spaces.
@@ -133,6 +133,30 @@ pub(crate) fn type_label(info: &SegmentInfo) -> String {
 /// A lock's state: `unlocked`, `locked by tid 1234 (owner alive,
 /// waiters)`, `owner_died, held by tid 77 (holder alive)`,
 /// `not_recoverable`.
+/// An event's state: `set` or `unset`, the mode, and whether anyone waits.
+pub(crate) fn event(e: &EventReport) -> String {
+    let mut text = if e.set { "set" } else { "unset" }.to_owned();
+    text.push_str(if e.auto_reset { " (auto reset" } else { " (manual reset" });
+    text.push_str(if e.waiters { ", waiters)" } else { ")" });
+    text
+}
+
+/// A barrier's state: arrivals of the current generation, joined parties
+/// (and how many of them are dead), the generation, broken or not.
+pub(crate) fn barrier(b: &BarrierReport) -> String {
+    let mut text = format!(
+        "{}/{} arrived, {} joined, generation {}",
+        b.arrived, b.parties, b.joined, b.generation
+    );
+    if b.dead > 0 {
+        text.push_str(&format!(" ({} dead)", b.dead));
+    }
+    if b.broken {
+        text.push_str(", broken");
+    }
+    text
+}
+
 pub(crate) fn lock(m: &MutexReport) -> String {
     let (mut text, who) = match (m.state, m.owner_tid) {
         (LockState::Locked, Some(tid)) => (format!("locked by tid {tid}"), "owner"),

@@ -89,6 +89,8 @@ fn row(f: &FieldReport) -> Vec<String> {
         FieldState::SeqLock { version, writer } => {
             format!("version {version}, writer {}", human::lock(writer))
         }
+        FieldState::Event(e) => human::event(e),
+        FieldState::Barrier(b) => human::barrier(b),
         FieldState::Invalid(problem) => format!("unreadable: {problem}"),
         // A slice's length is not in its type name.
         _ if f.path.is_empty() && f.kind == Some(Kind::Array) => format!("{} elements", f.len),

@@ -132,6 +132,19 @@ fn field(f: &FieldReport) -> Value {
             object.insert("version".to_owned(), (*version).into());
             object.insert("writer".to_owned(), Value::Object(mutex(writer)));
         }
+        FieldState::Event(e) => {
+            object.insert("set".to_owned(), e.set.into());
+            object.insert("auto_reset".to_owned(), e.auto_reset.into());
+            object.insert("waiters".to_owned(), e.waiters.into());
+        }
+        FieldState::Barrier(b) => {
+            object.insert("parties".to_owned(), b.parties.into());
+            object.insert("joined".to_owned(), b.joined.into());
+            object.insert("arrived".to_owned(), b.arrived.into());
+            object.insert("generation".to_owned(), b.generation.into());
+            object.insert("broken".to_owned(), b.broken.into());
+            object.insert("dead".to_owned(), b.dead.into());
+        }
         FieldState::Invalid(problem) => {
             object.insert("problem".to_owned(), problem.clone().into());
         }

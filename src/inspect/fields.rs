@@ -5,13 +5,17 @@
 //! version (see `segment/header.rs`): a `mutex` is its 64-bit lock word at
 //! offset 0; a `seqlock` is its version word at 0 and its writer's lock word
 //! 64 bytes before its end; an `atomic_counter` is one `u64` at 0; a
-//! `sharded_counter` is one `u64` at the start of each 64-byte shard. Every
+//! `sharded_counter` is one `u64` at the start of each 64-byte shard; an
+//! `event` is its `u32` state word; a `barrier` is its `u64` word at 0, its
+//! party count at 8 and its party slots (token, arrival) from 16. Every
 //! offset comes from the (untrusted) map, so each is checked against the
 //! payload's size before it is read.
 
 use std::os::fd::AsFd;
 
-use super::{FieldReport, FieldState, LockState, MutexReport, MAX_FIELDS};
+use super::{
+    BarrierReport, EventReport, FieldReport, FieldState, LockState, MutexReport, MAX_FIELDS,
+};
 use crate::layout::Kind;
 use crate::raw_mutex::word;
 use crate::segment::field_map::Node;
@@ -46,6 +50,11 @@ impl Payload<'_> {
         (n == buf.len()).then_some(buf)
     }
 
+    fn u32_at(&self, at: u64) -> Option<u32> {
+        let b = self.read(at, 4)?;
+        Some(u32::from_ne_bytes(b.try_into().ok()?))
+    }
+
     fn u64_at(&self, at: u64) -> Option<u64> {
         let b = self.read(at, 8)?;
         Some(u64::from_ne_bytes(b.try_into().ok()?))
@@ -55,6 +64,37 @@ impl Payload<'_> {
     /// the kernel.
     fn lock_at(&self, at: u64) -> Option<MutexReport> {
         Some(self.decode_lock(self.u64_at(at)?))
+    }
+
+    /// The barrier at `at` (of `size` bytes), decoded; the liveness of its
+    /// joined parties asked of the kernel.
+    fn barrier_at(&self, at: u64, size: u64) -> Option<BarrierReport> {
+        use crate::barrier::words;
+        let slots_end = words::SLOTS_OFFSET + words::SLOT_SIZE * words::MAX_PARTIES as u64;
+        if size < slots_end {
+            return None;
+        }
+        let w = self.u64_at(at)?;
+        let parties = self.u32_at(at + words::PARTIES_OFFSET)?;
+        let (arrived, generation, broken) = words::decode(w);
+        let mut report = BarrierReport { parties, joined: 0, arrived, generation, broken, dead: 0 };
+        if parties as usize > words::MAX_PARTIES {
+            return Some(report);
+        }
+        let slots = self.read(at + words::SLOTS_OFFSET, words::SLOT_SIZE * u64::from(parties))?;
+        for slot in slots.chunks_exact(8) {
+            let token = u32::from_ne_bytes(slot[..4].try_into().ok()?);
+            if token == 0 {
+                continue;
+            }
+            report.joined += 1;
+            // Held (shared) by every process that maps the segment under
+            // that token; by nobody once it is gone.
+            if matches!(sys::ofd_token_held(self.file.as_fd(), token), Ok(false)) {
+                report.dead += 1;
+            }
+        }
+        Some(report)
     }
 
     fn decode_lock(&self, w: u64) -> MutexReport {
@@ -250,6 +290,17 @@ impl Walk<'_, '_> {
                     _ => invalid("the seqlock"),
                 }
             }
+            Some(Kind::Event) => match p.u32_at(at) {
+                Some(w) if node.size == 4 => {
+                    let (set, waiters, auto_reset) = crate::event::decode(w);
+                    FieldState::Event(EventReport { set, waiters, auto_reset })
+                }
+                _ => invalid("the event"),
+            },
+            Some(Kind::Barrier) => match p.barrier_at(at, node.size) {
+                Some(b) => FieldState::Barrier(b),
+                None => invalid("the barrier"),
+            },
             Some(Kind::Atomic) => match atomic_value(&node.type_name, node.size, p, at) {
                 Some(value) => FieldState::Atomic { value },
                 None => invalid("the atomic"),

@@ -200,9 +200,46 @@ pub enum FieldState {
         /// The writer lock.
         writer: MutexReport,
     },
+    /// An event's state word.
+    Event(EventReport),
+    /// A barrier's words.
+    Barrier(BarrierReport),
     /// The field map says something this build cannot read safely (outside
     /// the payload, a size that does not match the kind).
     Invalid(String),
+}
+
+/// An event's state word, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventReport {
+    /// Whether it is set.
+    pub set: bool,
+    /// Whether threads may be asleep waiting for it.
+    pub waiters: bool,
+    /// Whether it is an auto-reset event (else manual reset).
+    pub auto_reset: bool,
+}
+
+/// A barrier's words, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BarrierReport {
+    /// How many parties it is for (0: never set up; above 64: corrupt, and
+    /// nothing else is read).
+    pub parties: u32,
+    /// Parties that have joined.
+    pub joined: u32,
+    /// Parties that arrived in the current generation.
+    pub arrived: u32,
+    /// Generations completed (wrapping at 2^24).
+    pub generation: u32,
+    /// Whether it is broken.
+    pub broken: bool,
+    /// Joined parties whose process is gone (the kernel's proof, as for a
+    /// lock's owner): the next waiter breaks the barrier, `reset` frees
+    /// their places.
+    pub dead: u32,
 }
 
 /// A lock word, decoded.
