@@ -57,12 +57,18 @@ pub enum Kind {
     /// A [`SeqLock`](crate::SeqLock) (its value is not shown: it can be
     /// read only through the seqlock protocol).
     SeqLock,
+    /// A [`ShmRwLock`](crate::ShmRwLock); its one field is the data it
+    /// guards.
+    RwLock,
+    /// A [`ShmSemaphore`](crate::ShmSemaphore).
+    Semaphore,
 }
 
 impl Kind {
     /// The kind's name in the field map and in `shmsync inspect --json`:
     /// `plain`, `atomic`, `struct`, `array`, `mutex`, `condvar`,
-    /// `atomic_counter`, `sharded_counter`, `seqlock`.
+    /// `atomic_counter`, `sharded_counter`, `seqlock`, `rwlock`,
+    /// `semaphore`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -75,6 +81,8 @@ impl Kind {
             Kind::AtomicCounter => "atomic_counter",
             Kind::ShardedCounter => "sharded_counter",
             Kind::SeqLock => "seqlock",
+            Kind::RwLock => "rwlock",
+            Kind::Semaphore => "semaphore",
         }
     }
 
@@ -91,6 +99,8 @@ impl Kind {
             "atomic_counter" => Kind::AtomicCounter,
             "sharded_counter" => Kind::ShardedCounter,
             "seqlock" => Kind::SeqLock,
+            "rwlock" => Kind::RwLock,
+            "semaphore" => Kind::Semaphore,
             _ => return None,
         })
     }
@@ -102,8 +112,8 @@ pub struct Layout {
     /// What the type is.
     pub kind: Kind,
     /// `Struct`: its fields in declaration order. `Array`: one entry, the
-    /// element at offset 0 (element `i` is at `i * size`). `Mutex`: one
-    /// entry, the guarded value. Otherwise empty.
+    /// element at offset 0 (element `i` is at `i * size`). `Mutex` and
+    /// `RwLock`: one entry, the guarded value. Otherwise empty.
     pub fields: &'static [Field],
     /// `Array`: the element count. Otherwise 1.
     pub len: usize,

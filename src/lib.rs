@@ -34,6 +34,7 @@ mod holders;
 pub mod inspect;
 mod mutex;
 mod raw_mutex;
+mod rwlock;
 #[cfg(not(loom))]
 mod segment;
 mod seqlock;
@@ -61,6 +62,9 @@ pub use segment::{is_attached, unlink, Segment, SegmentOptions, SegmentPayload};
 // Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
 pub use condvar::{ShmCondvar, WaitTimeoutResult};
 pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
+
+// Reader-writer lock exports (src/rwlock/).
+pub use rwlock::{RwLockError, ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard, TryRwLockError};
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
 /// The `bytemuck` crate, whose [`Pod`](bytemuck::Pod) bound a
