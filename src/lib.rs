@@ -37,6 +37,7 @@ mod raw_mutex;
 mod rwlock;
 #[cfg(not(loom))]
 mod segment;
+mod semaphore;
 mod seqlock;
 #[cfg(all(test, not(loom)))]
 mod test_oracle;
@@ -63,8 +64,9 @@ pub use segment::{is_attached, unlink, Segment, SegmentOptions, SegmentPayload};
 pub use condvar::{ShmCondvar, WaitTimeoutResult};
 pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
 
-// Reader-writer lock exports (src/rwlock/).
+// Reader-writer lock and semaphore exports (src/rwlock/, src/semaphore/).
 pub use rwlock::{RwLockError, ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard, TryRwLockError};
+pub use semaphore::{AcquireError, SemaphorePermit, ShmSemaphore};
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
 /// The `bytemuck` crate, whose [`Pod`](bytemuck::Pod) bound a
