@@ -219,6 +219,11 @@ impl RawRwLock {
         judge: bool,
         oracle: &impl OwnerOracle,
     ) -> Result<bool, RawLockError> {
+        if self.readers.scan().room_for(me.token) {
+            // The fast path lost to something else (the writer word turned
+            // owner-died in between): look again.
+            return Ok(judge);
+        }
         if judge && self.reclaim_dead(me, oracle) {
             return Ok(false);
         }
