@@ -6,8 +6,10 @@ use crate::holders::Holders;
 use crate::raw_mutex::word::{is_free, is_not_recoverable, owner_died, tid, token, TID_MASK};
 use crate::raw_mutex::OWNER_DIED;
 use crate::raw_mutex::{Acquired, OwnerOracle, RawLockError, RawMutex, Release};
-use crate::sync::{arrival_probe_due, fence, Liveness, Ordering, SleepPlan, ThreadIdentity};
-use crate::wake_seq::{Expired, Wait, WakeSeq};
+use crate::sync::{
+    arrival_probe_due, fence, yield_now, Liveness, Ordering, SleepPlan, ThreadIdentity,
+};
+use crate::wake_seq::{Expired, Wait, WakeSeq, YIELDS_BEFORE_SLEEP};
 
 /// See the state table in the docs of `ShmRwLock`.
 #[repr(C, align(64))]
@@ -113,6 +115,7 @@ impl RawRwLock {
         oracle: &impl OwnerOracle,
     ) -> Result<ReadAcquired, RawLockError> {
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
+        let mut yields = YIELDS_BEFORE_SLEEP;
         loop {
             // Acquire: as in `try_read_fast` (the fast path below re-reads).
             let w = self.writer.load(Ordering::Acquire);
@@ -158,6 +161,11 @@ impl RawRwLock {
             }
             judge = false;
             let Wait::Until(deadline) = wait else { return Err(RawLockError::WouldBlock) };
+            if yields > 0 {
+                yields -= 1;
+                yield_now();
+                continue;
+            }
             let expected = self.readers_wait.prepare();
             // Relaxed: ordered after the flag by `prepare`'s fence; a
             // release of the writer lock since then is seen here, or its
@@ -330,6 +338,7 @@ impl RawRwLock {
         // `try_read_fast` (our locking CAS came before it).
         fence(Ordering::SeqCst);
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
+        let mut yields = YIELDS_BEFORE_SLEEP;
         loop {
             if self.readers.sum() == 0 {
                 return Ok(());
@@ -341,6 +350,11 @@ impl RawRwLock {
                 }
             }
             let Wait::Until(deadline) = wait else { return Err(RawLockError::WouldBlock) };
+            if yields > 0 {
+                yields -= 1;
+                yield_now();
+                continue;
+            }
             let expected = self.drain.prepare();
             let scan = self.readers.scan();
             if scan.sum == 0 {

@@ -12,7 +12,7 @@ use crate::sync::{
     arrival_probe_due, current_thread, fence, yield_now, AtomicU64, Instant, Liveness, Ordering,
     SleepPlan, ThreadIdentity,
 };
-use crate::wake_seq::{Expired, Wait, WakeSeq};
+use crate::wake_seq::{Expired, Wait, WakeSeq, YIELDS_BEFORE_SLEEP};
 
 /// A counting semaphore that lives in shared memory: at most `permits`
 /// threads, in any processes, hold a permit at once, and a permit held by
@@ -339,6 +339,7 @@ impl ShmSemaphore {
         oracle: &impl OwnerOracle,
     ) -> Result<usize, AcquireError> {
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
+        let mut yields = YIELDS_BEFORE_SLEEP;
         loop {
             let scan = self.holders.scan();
             if self.looks_available(&scan, me) {
@@ -354,6 +355,11 @@ impl ShmSemaphore {
                 }
             }
             let Wait::Until(deadline) = wait else { return Err(AcquireError::WouldBlock) };
+            if yields > 0 {
+                yields -= 1;
+                yield_now();
+                continue;
+            }
             let expected = self.wake.prepare();
             let scan = self.holders.scan();
             if self.looks_available(&scan, me) {
