@@ -135,8 +135,8 @@ fn repair(mut g: ShmRwLockWriteGuard<'_, [u64; 2]>) {
 }
 
 fn assert_consistent(seg: &Shared, expected: [u64; 2]) {
-    assert_eq!(*seg.pair.read().ok().expect("a clean read"), expected);
-    assert_eq!(*seg.pair.try_write().ok().expect("a clean write"), expected);
+    assert_eq!(*seg.pair.read().expect("a clean read"), expected);
+    assert_eq!(*seg.pair.try_write().expect("a clean write"), expected);
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn a_killed_readers_share_is_taken_back_and_a_writer_gets_in() {
     assert!(matches!(seg.pair.try_write(), Err(TryRwLockError::WouldBlock)));
     reader.kill();
     let t0 = Instant::now();
-    let mut g = seg.pair.write().ok().expect("a clean write: the reader wrote nothing");
+    let mut g = seg.pair.write().expect("a clean write: the reader wrote nothing");
     let took = t0.elapsed();
     eprintln!("reader death noticed by write() after {took:?}");
     assert!(took < DETECTION_BOUND);
@@ -215,7 +215,7 @@ fn a_writer_blocked_behind_a_killed_reader_wakes_and_gets_in() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_writer_killed_while_waiting_for_readers_is_reported_once_they_leave() {
     let (name, seg) = create("rw-kill-draining-writer");
-    let read = seg.pair.read().ok().expect("a clean read");
+    let read = seg.pair.read().expect("a clean read");
     spawn_blocked(&seg, &name, "wait_to_write").kill();
     assert!(matches!(seg.pair.try_write(), Err(TryRwLockError::WouldBlock)), "we still read");
     drop(read);
@@ -239,7 +239,7 @@ fn an_abandoned_repair_is_not_recoverable_for_every_process() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn inspection_tells_a_killed_reader_from_a_live_one() {
     let (name, seg) = create("rw-inspect-dead-reader");
-    let read = seg.pair.read().ok().expect("a clean read");
+    let read = seg.pair.read().expect("a clean read");
     spawn_at(&name, "read_and_hang", "reading").kill();
     let state = |name: &str| {
         let report = inspect::inspect(name).expect("inspect");
@@ -252,7 +252,7 @@ fn inspection_tells_a_killed_reader_from_a_live_one() {
         other => panic!("{other:?}"),
     }
     drop(read);
-    drop(seg.pair.write().ok().expect("a clean write takes the dead share back"));
+    drop(seg.pair.write().expect("a clean write takes the dead share back"));
     match state(&name) {
         FieldState::RwLock { readers, reader_processes, .. } => {
             assert_eq!((readers, reader_processes), (0, 0));

@@ -101,15 +101,15 @@ use raw::{RawRwLock, ReadAcquired, WriterState};
 /// let pair = ShmRwLock::new([0u64; 2]);
 ///
 /// {
-///     let a = pair.read().ok().expect("clean");
-///     let b = pair.read().ok().expect("readers share the lock");
+///     let a = pair.read().expect("clean");
+///     let b = pair.read().expect("readers share the lock");
 ///     assert_eq!(*a, *b);
 /// }
 ///
 /// // A writer dies half-way through an update (`panic` stands in for a kill).
 /// std::thread::scope(|s| {
 ///     let died = s.spawn(|| {
-///         let mut g = pair.write().ok().expect("clean");
+///         let mut g = pair.write().expect("clean");
 ///         g[0] += 1;
 ///         panic!("killed before updating g[1]");
 ///     });
@@ -125,7 +125,7 @@ use raw::{RawRwLock, ReadAcquired, WriterState};
 ///     }
 ///     Err(RwLockError::NotRecoverable) => unreachable!("nobody gave up a repair"),
 /// }
-/// assert_eq!(*pair.read().ok().expect("repaired"), [1, 1]);
+/// assert_eq!(*pair.read().expect("repaired"), [1, 1]);
 /// ```
 #[repr(C)]
 pub struct ShmRwLock<T> {
@@ -152,7 +152,7 @@ impl<T> ShmRwLock<T> {
     ///
     /// ```
     /// static CONFIG: shmsync::ShmRwLock<[u32; 4]> = shmsync::ShmRwLock::new([0; 4]);
-    /// assert_eq!(*CONFIG.read().ok().expect("clean"), [0; 4]);
+    /// assert_eq!(*CONFIG.read().expect("clean"), [0; 4]);
     /// ```
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
@@ -268,7 +268,7 @@ impl<T> ShmRwLock<T> {
     /// use std::time::Duration;
     ///
     /// let lock = ShmRwLock::new(0u32);
-    /// let w = lock.write().ok().expect("clean");
+    /// let w = lock.write().expect("clean");
     /// std::thread::scope(|s| {
     ///     s.spawn(|| {
     ///         let r = lock.read_timeout(Duration::from_millis(10));
@@ -313,8 +313,8 @@ impl<T> ShmRwLock<T> {
     /// use shmsync::ShmRwLock;
     ///
     /// let lock = ShmRwLock::new(Vec::<u32>::new());
-    /// lock.write().ok().expect("clean").push(7);
-    /// assert_eq!(lock.read().ok().expect("clean").as_slice(), [7]);
+    /// lock.write().expect("clean").push(7);
+    /// assert_eq!(lock.read().expect("clean").as_slice(), [7]);
     /// ```
     #[inline]
     pub fn write(&self) -> Result<ShmRwLockWriteGuard<'_, T>, RwLockError<'_, T>> {
