@@ -61,12 +61,18 @@ pub enum Kind {
     Event,
     /// A [`ShmBarrier`](crate::ShmBarrier).
     Barrier,
+    /// A [`ShmRwLock`](crate::ShmRwLock); its one field is the data it
+    /// guards.
+    RwLock,
+    /// A [`ShmSemaphore`](crate::ShmSemaphore).
+    Semaphore,
 }
 
 impl Kind {
     /// The kind's name in the field map and in `shmsync inspect --json`:
     /// `plain`, `atomic`, `struct`, `array`, `mutex`, `condvar`,
-    /// `atomic_counter`, `sharded_counter`, `seqlock`, `event`, `barrier`.
+    /// `atomic_counter`, `sharded_counter`, `seqlock`, `event`, `barrier`,
+    /// `rwlock`, `semaphore`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -81,6 +87,8 @@ impl Kind {
             Kind::SeqLock => "seqlock",
             Kind::Event => "event",
             Kind::Barrier => "barrier",
+            Kind::RwLock => "rwlock",
+            Kind::Semaphore => "semaphore",
         }
     }
 
@@ -99,6 +107,8 @@ impl Kind {
             "seqlock" => Kind::SeqLock,
             "event" => Kind::Event,
             "barrier" => Kind::Barrier,
+            "rwlock" => Kind::RwLock,
+            "semaphore" => Kind::Semaphore,
             _ => return None,
         })
     }
@@ -110,8 +120,8 @@ pub struct Layout {
     /// What the type is.
     pub kind: Kind,
     /// `Struct`: its fields in declaration order. `Array`: one entry, the
-    /// element at offset 0 (element `i` is at `i * size`). `Mutex`: one
-    /// entry, the guarded value. Otherwise empty.
+    /// element at offset 0 (element `i` is at `i * size`). `Mutex` and
+    /// `RwLock`: one entry, the guarded value. Otherwise empty.
     pub fields: &'static [Field],
     /// `Array`: the element count. Otherwise 1.
     pub len: usize,

@@ -155,8 +155,9 @@ pub(crate) trait OwnerOracle {
 /// The kernel-held proof of `crate::sync::owner_liveness`, for the lock
 /// word at `addr`.
 pub(crate) struct SystemOracle {
-    /// Address of the lock word, to find the segment that holds it.
-    addr: usize,
+    /// Address of the lock word (or of anything else in its segment), to
+    /// find the segment that holds it.
+    pub(crate) addr: usize,
 }
 
 impl OwnerOracle for SystemOracle {
@@ -192,8 +193,20 @@ impl RawMutex {
         RawMutex { word: AtomicU64::new(0) }
     }
 
-    fn oracle(&self) -> SystemOracle {
-        SystemOracle { addr: core::ptr::from_ref(&self.word) as usize }
+    pub(crate) fn oracle(&self) -> SystemOracle {
+        SystemOracle { addr: self.addr() }
+    }
+
+    /// The address of the lock word: names the segment for liveness proofs.
+    pub(crate) fn addr(&self) -> usize {
+        core::ptr::from_ref(&self.word) as usize
+    }
+
+    /// The lock word, for locks built on this one that read it (the
+    /// rwlock's readers check for a writer with it).
+    #[inline]
+    pub(crate) fn load(&self, order: Ordering) -> u64 {
+        self.word.load(order)
     }
 
     // -----------------------------------------------------------------

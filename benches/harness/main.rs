@@ -23,6 +23,7 @@
 //! | `death-exec` | owner execs → owner died |
 //! | `death-blocked-cpu` | CPU of a waiter blocked behind a live owner |
 //! | `seqlock` | snapshot reads under a writer |
+//! | `rwlock` | read-mostly and write-heavy rwlock mixes, 2 and 4 processes |
 //!
 //! so `--only death` runs the three owner-liveness families and nothing else.
 //!
@@ -49,6 +50,7 @@ mod peers;
 mod pingpong;
 mod processes;
 mod report;
+mod rwlock_mix;
 mod snapshot;
 mod stats;
 mod svg;
@@ -58,14 +60,16 @@ mod uncontended;
 use options::Options;
 use ours::{CondvarTurn, EventTurn};
 use peers::{
-    FetchAdd, FloorShared, GlibcCondvarPingPong, GlibcLock, GlibcRobust, RawSyncLock,
+    FetchAdd, FloorShared, GlibcCondvarPingPong, GlibcLock, GlibcRobust, GlibcRwLock, RawSyncLock,
     RawSyncRwLock, SpinPingPong,
 };
 use report::Report;
-use shmsync::{AtomicCounter, Segment, SeqLock, ShardedCounter, ShmMutex};
+use shmsync::{AtomicCounter, Segment, SeqLock, ShardedCounter, ShmMutex, ShmRwLock};
 
 /// shmsync's mutex as the harness uses it.
 type OurMutex = Segment<ShmMutex<u64>>;
+/// shmsync's rwlock as the harness uses it.
+type OurRwLock = Segment<ShmRwLock<u64>>;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -202,6 +206,23 @@ fn run_all(opts: &Options) -> Report {
         snapshot::measure::<RawSyncRwLock>(opts, &mut r, "raw_sync-rw", false);
         snapshot::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
     }
+    if opts.wants("rwlock") {
+        for reads in [9, 5] {
+            for procs in [2, 4] {
+                eprintln!("{}, {procs} processes", rwlock_mix::bench(reads));
+                rwlock_mix::measure::<OurRwLock>(opts, &mut r, "shmsync", procs, reads, true);
+                rwlock_mix::measure::<GlibcRwLock>(opts, &mut r, "glibc-rw", procs, reads, false);
+                rwlock_mix::measure::<RawSyncRwLock>(
+                    opts,
+                    &mut r,
+                    "raw_sync-rw",
+                    procs,
+                    reads,
+                    false,
+                );
+            }
+        }
+    }
     r
 }
 
@@ -221,6 +242,9 @@ fn run_child(role: &str, args: &[String]) {
         }
         (snapshot::ROLE, "raw_sync-rw") => snapshot::child::<RawSyncRwLock>(args),
         (snapshot::ROLE, "glibc-robust") => snapshot::child::<GlibcRobust>(args),
+        (rwlock_mix::ROLE, "shmsync") => rwlock_mix::child::<OurRwLock>(args),
+        (rwlock_mix::ROLE, "glibc-rw") => rwlock_mix::child::<GlibcRwLock>(args),
+        (rwlock_mix::ROLE, "raw_sync-rw") => rwlock_mix::child::<RawSyncRwLock>(args),
         _ => match (role, key(0), key(1)) {
             (pingpong::ROLE, "shmsync-cond", _) => pingpong::child::<Segment<CondvarTurn>>(args),
             (pingpong::ROLE, "shmsync-event", _) => pingpong::child::<Segment<EventTurn>>(args),

@@ -3,10 +3,12 @@
 
 use shmsync::{
     AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmCondvar, ShmEvent, ShmMutex,
-    ShmMutexGuard, ShmSafe,
+    ShmMutexGuard, ShmRwLock, ShmSafe,
 };
 
-use crate::systems::{PingPong, RobustLock, SharedCounter, SharedLock, SharedSnapshot};
+use crate::systems::{
+    PingPong, RobustLock, SharedCounter, SharedLock, SharedRwLock, SharedSnapshot,
+};
 
 fn create<T: ShmSafe>(name: &str) -> Segment<T> {
     Segment::create(name).expect("create shmsync segment")
@@ -223,5 +225,33 @@ impl SharedSnapshot for Segment<SeqLock<[u64; 8]>> {
 
     fn read(&self) -> [u64; 8] {
         SeqLock::read(self)
+    }
+}
+
+impl SharedRwLock for Segment<ShmRwLock<u64>> {
+    const NAME: &'static str = "shmsync ShmRwLock";
+
+    fn create(name: &str) -> Self {
+        create(name)
+    }
+
+    fn open(name: &str) -> Self {
+        open(name)
+    }
+
+    #[inline]
+    fn read(&self) -> u64 {
+        match ShmRwLock::read(self) {
+            Ok(g) => *g,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
+    #[inline]
+    fn write_incr(&self) {
+        match ShmRwLock::write(self) {
+            Ok(mut g) => *g += 1,
+            Err(e) => panic!("unexpected {e:?}"),
+        }
     }
 }

@@ -3,9 +3,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::pthread::{Locked, PthreadCondvar, PthreadMutex};
+use crate::pthread::{Locked, PthreadCondvar, PthreadMutex, PthreadRwLock};
 use crate::shm_region::ShmRegion;
-use crate::systems::{PingPong, RobustLock, SharedCounter, SharedLock, SharedSnapshot};
+use crate::systems::{
+    PingPong, RobustLock, SharedCounter, SharedLock, SharedRwLock, SharedSnapshot,
+};
 
 const PAGE: usize = 4096;
 /// Offsets inside a peer's page: each object on its own cache line.
@@ -449,5 +451,90 @@ impl SharedSnapshot for GlibcRobust {
         let v = unsafe { *self.region.as_ptr().add(CONDVAR_AT).cast::<[u64; 8]>() };
         self.mutex.unlock();
         v
+    }
+}
+
+impl SharedRwLock for RawSyncRwLock {
+    const NAME: &'static str = "raw_sync::locks::RwLock (pthread_rwlock)";
+
+    fn create(name: &str) -> Self {
+        <Self as SharedSnapshot>::create(name)
+    }
+
+    fn open(name: &str) -> Self {
+        <Self as SharedSnapshot>::open(name)
+    }
+
+    #[inline]
+    fn read(&self) -> u64 {
+        let guard = self.lock.rlock().expect("raw_sync read lock");
+        // SAFETY: the data pointer is 64 bytes inside the mapping, 8-aligned;
+        // its first word is the value; we hold the read lock.
+        unsafe { *(*guard).cast::<u64>() }
+    }
+
+    #[inline]
+    fn write_incr(&self) {
+        let guard = self.lock.lock().expect("raw_sync write lock");
+        // SAFETY: as in `read`, under the write lock.
+        unsafe { *(*guard).cast::<u64>() += 1 };
+    }
+}
+
+/// glibc's process-shared `pthread_rwlock_t` (default kind: readers
+/// preferred) and a `u64` beside it, in one page. glibc has no robust
+/// rwlock: a holder that dies leaves it held.
+pub struct GlibcRwLock {
+    lock: PthreadRwLock,
+    region: ShmRegion,
+}
+
+impl GlibcRwLock {
+    fn value_ptr(&self) -> *mut u64 {
+        // SAFETY: VALUE_AT + 8 <= PAGE, the region's size.
+        unsafe { self.region.as_ptr().add(VALUE_AT).cast() }
+    }
+
+    fn lock_ptr(region: &ShmRegion) -> *mut libc::pthread_rwlock_t {
+        // SAFETY: size_of::<pthread_rwlock_t>() (56) <= VALUE_AT: the lock
+        // at the page start does not reach the value.
+        unsafe { region.as_ptr().add(MUTEX_AT).cast() }
+    }
+}
+
+impl SharedRwLock for GlibcRwLock {
+    const NAME: &'static str = "glibc pshared pthread_rwlock (not robust)";
+
+    fn create(name: &str) -> Self {
+        let region = ShmRegion::create(name, PAGE).expect("shm region");
+        // SAFETY: the slot is in the fresh mapping, aligned, and used by no
+        // one yet; the region outlives the handle (both in `Self`).
+        let lock =
+            unsafe { PthreadRwLock::init(Self::lock_ptr(&region)) }.expect("pthread_rwlock_init");
+        GlibcRwLock { lock, region }
+    }
+
+    fn open(name: &str) -> Self {
+        let region = ShmRegion::open(name, PAGE).expect("open shm region");
+        // SAFETY: the creator initialized the rwlock at this offset.
+        let lock = unsafe { PthreadRwLock::from_raw(Self::lock_ptr(&region)) };
+        GlibcRwLock { lock, region }
+    }
+
+    #[inline]
+    fn read(&self) -> u64 {
+        self.lock.read();
+        // SAFETY: the value is written only under the write lock.
+        let v = unsafe { *self.value_ptr() };
+        self.lock.unlock();
+        v
+    }
+
+    #[inline]
+    fn write_incr(&self) {
+        self.lock.write();
+        // SAFETY: as in `read`, under the write lock.
+        unsafe { *self.value_ptr() += 1 };
+        self.lock.unlock();
     }
 }

@@ -78,3 +78,17 @@ pub trait SharedSnapshot: Sized {
     /// A consistent copy of the last published value.
     fn read(&self) -> [u64; 8];
 }
+
+/// A reader-writer lock around a `u64`, for read/write mixes.
+pub trait SharedRwLock: Sized {
+    /// The row label.
+    const NAME: &'static str;
+    /// Creates it (value 0) in fresh shared memory named `name`.
+    fn create(name: &str) -> Self;
+    /// Opens what `create` made.
+    fn open(name: &str) -> Self;
+    /// Read-locks, reads the value, unlocks.
+    fn read(&self) -> u64;
+    /// Write-locks, adds one to the value, unlocks.
+    fn write_incr(&self);
+}

@@ -176,3 +176,76 @@ impl PthreadCondvar {
         unsafe { libc::pthread_cond_signal(self.raw) };
     }
 }
+
+/// A handle on a `PTHREAD_PROCESS_SHARED` `pthread_rwlock_t` in shared
+/// memory, with glibc's default kind (readers preferred), as a user of
+/// `libc` (or of `raw_sync::locks::RwLock`) gets it. Not robust: glibc has
+/// no robust rwlock.
+#[derive(Clone, Copy)]
+pub struct PthreadRwLock {
+    raw: *mut libc::pthread_rwlock_t,
+}
+
+// SAFETY: a process-shared rwlock may be used from any thread of any process.
+unsafe impl Send for PthreadRwLock {}
+// SAFETY: as above.
+unsafe impl Sync for PthreadRwLock {}
+
+impl PthreadRwLock {
+    /// Initializes a process-shared rwlock at `raw`.
+    ///
+    /// # Safety
+    ///
+    /// As [`PthreadMutex::init`].
+    pub unsafe fn init(raw: *mut libc::pthread_rwlock_t) -> io::Result<Self> {
+        let mut attr = MaybeUninit::<libc::pthread_rwlockattr_t>::uninit();
+        // SAFETY: `attr` is initialized by `pthread_rwlockattr_init` first.
+        unsafe {
+            check(libc::pthread_rwlockattr_init(attr.as_mut_ptr()), "pthread_rwlockattr_init")?;
+            check(
+                libc::pthread_rwlockattr_setpshared(
+                    attr.as_mut_ptr(),
+                    libc::PTHREAD_PROCESS_SHARED,
+                ),
+                "pthread_rwlockattr_setpshared",
+            )?;
+            let r = libc::pthread_rwlock_init(raw, attr.as_ptr());
+            libc::pthread_rwlockattr_destroy(attr.as_mut_ptr());
+            check(r, "pthread_rwlock_init")?;
+        }
+        Ok(PthreadRwLock { raw })
+    }
+
+    /// A handle on an rwlock another process initialized.
+    ///
+    /// # Safety
+    ///
+    /// As [`PthreadMutex::from_raw`].
+    pub unsafe fn from_raw(raw: *mut libc::pthread_rwlock_t) -> Self {
+        PthreadRwLock { raw }
+    }
+
+    /// Locks for reading.
+    #[inline]
+    pub fn read(&self) {
+        // SAFETY: `raw` is an initialized shared rwlock.
+        let r = unsafe { libc::pthread_rwlock_rdlock(self.raw) };
+        assert_eq!(r, 0, "pthread_rwlock_rdlock");
+    }
+
+    /// Locks for writing.
+    #[inline]
+    pub fn write(&self) {
+        // SAFETY: `raw` is an initialized shared rwlock.
+        let r = unsafe { libc::pthread_rwlock_wrlock(self.raw) };
+        assert_eq!(r, 0, "pthread_rwlock_wrlock");
+    }
+
+    /// Unlocks (either kind).
+    #[inline]
+    pub fn unlock(&self) {
+        // SAFETY: `raw` is initialized; the caller holds it.
+        let r = unsafe { libc::pthread_rwlock_unlock(self.raw) };
+        debug_assert_eq!(r, 0, "pthread_rwlock_unlock");
+    }
+}

@@ -91,6 +91,32 @@ fn row(f: &FieldReport) -> Vec<String> {
         }
         FieldState::Event(e) => human::event(e),
         FieldState::Barrier(b) => human::barrier(b),
+        FieldState::RwLock { writer, readers, reader_processes, reader_processes_dead } => {
+            let mut text = format!("writer {}, {readers} read shares", human::lock(writer));
+            if *reader_processes > 0 {
+                text.push_str(&format!(" in {reader_processes} processes"));
+            }
+            if *reader_processes_dead > 0 {
+                text.push_str(&format!(" ({reader_processes_dead} dead)"));
+            }
+            text
+        }
+        FieldState::Semaphore {
+            total,
+            in_use,
+            available,
+            holder_processes,
+            holder_processes_dead,
+        } => {
+            let mut text = format!("{available} of {total} permits available, {in_use} held");
+            if *holder_processes > 0 {
+                text.push_str(&format!(" by {holder_processes} processes"));
+            }
+            if *holder_processes_dead > 0 {
+                text.push_str(&format!(" ({holder_processes_dead} dead)"));
+            }
+            text
+        }
         FieldState::Invalid(problem) => format!("unreadable: {problem}"),
         // A slice's length is not in its type name.
         _ if f.path.is_empty() && f.kind == Some(Kind::Array) => format!("{} elements", f.len),

@@ -44,8 +44,9 @@ Each field:
                                the payload itself when it is not a struct
   kind                string   \"plain\", \"atomic\", \"struct\", \"array\",
                                \"mutex\", \"condvar\", \"atomic_counter\",
-                               \"sharded_counter\", \"seqlock\" (or a kind this
-                               build does not know)
+                               \"sharded_counter\", \"seqlock\", \"rwlock\",
+                               \"semaphore\" (or a kind this build does not
+                               know)
   type_name           string   the field's type
   offset              number   bytes from the start of the payload
   size                number   bytes
@@ -59,7 +60,12 @@ and by kind, unless the state could not be read (then `problem`, a string):
                       value (number)
   atomic              value (number; a string if it does not fit 64 bits)
   seqlock             version (number: writes completed), writer (an object
-                      with the mutex keys)";
+                      with the mutex keys)
+  rwlock              writer (an object with the mutex keys), readers
+                      (number: read shares held), reader_processes
+                      (number), reader_processes_dead (number)
+  semaphore           total, in_use, available (numbers: permits),
+                      holder_processes, holder_processes_dead (numbers)";
 
 /// `shmsync gc --help`: the shape of `gc --json`.
 pub(crate) const GC_HELP: &str = "\
@@ -144,6 +150,25 @@ fn field(f: &FieldReport) -> Value {
             object.insert("generation".to_owned(), b.generation.into());
             object.insert("broken".to_owned(), b.broken.into());
             object.insert("dead".to_owned(), b.dead.into());
+        }
+        FieldState::RwLock { writer, readers, reader_processes, reader_processes_dead } => {
+            object.insert("writer".to_owned(), Value::Object(mutex(writer)));
+            object.insert("readers".to_owned(), (*readers).into());
+            object.insert("reader_processes".to_owned(), (*reader_processes).into());
+            object.insert("reader_processes_dead".to_owned(), (*reader_processes_dead).into());
+        }
+        FieldState::Semaphore {
+            total,
+            in_use,
+            available,
+            holder_processes,
+            holder_processes_dead,
+        } => {
+            object.insert("total".to_owned(), (*total).into());
+            object.insert("in_use".to_owned(), (*in_use).into());
+            object.insert("available".to_owned(), (*available).into());
+            object.insert("holder_processes".to_owned(), (*holder_processes).into());
+            object.insert("holder_processes_dead".to_owned(), (*holder_processes_dead).into());
         }
         FieldState::Invalid(problem) => {
             object.insert("problem".to_owned(), problem.clone().into());

@@ -59,7 +59,8 @@ enum Command {
     /// Fields are listed by path (accounts, slots[3].count): a mutex's state
     /// (unlocked, locked, owner_died, not_recoverable), whether its owner is
     /// alive and whether anyone waits for it; counters' values; a seqlock's
-    /// version and writer lock; a slice's element type and length. Values
+    /// version and writer lock; an rwlock's writer lock and read shares; a
+    /// semaphore's permits; a slice's element type and length. Values
     /// are a snapshot: a live segment may change while it is read.
     #[command(after_long_help = json::INSPECT_HELP)]
     Inspect {

@@ -727,3 +727,46 @@ fn inspect_shows_a_slices_element_type_and_length() {
     assert!(row(&text, "type:").ends_with("[f64] × 1"), "{text}");
     drop(seg);
 }
+
+/// A reader-writer lock and a semaphore, for their `inspect` keys.
+#[derive(ShmSafe)]
+#[repr(C)]
+struct Gates {
+    table: shmsync::ShmRwLock<u64>,
+    pool: shmsync::ShmSemaphore,
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "spawns processes")]
+fn inspect_shows_an_rwlocks_readers_and_a_semaphores_permits() {
+    let name = unique_name("inspect-gates");
+    let seg = Segment::<Gates>::create_with(&name, |g| g.pool = shmsync::ShmSemaphore::new(3))
+        .expect("create");
+    let reads = (seg.table.read().ok(), seg.table.read().ok());
+    let permit = seg.pool.acquire();
+
+    let report = json(&["inspect", &name, "--json"]);
+    let table = field(&report, "table");
+    assert_eq!((&table["kind"], &table["type_name"]), (&"rwlock".into(), &"ShmRwLock".into()));
+    assert_eq!(table["writer"]["state"], "unlocked");
+    assert_eq!((&table["readers"], &table["reader_processes"]), (&2.into(), &1.into()));
+    assert_eq!(table["reader_processes_dead"], 0);
+    assert_eq!(field(&report, "table.data")["type_name"], "u64");
+    let pool = field(&report, "pool");
+    assert_eq!(pool["kind"], "semaphore");
+    for (key, value) in [("total", 3), ("in_use", 1), ("available", 2), ("holder_processes", 1)] {
+        assert_eq!(pool[key], value, "{key} in {pool}");
+    }
+    assert_eq!(pool["holder_processes_dead"], 0);
+
+    let text = success(&["inspect", &name]);
+    assert!(
+        row(&text, "table").ends_with("writer unlocked, 2 read shares in 1 processes"),
+        "{text}"
+    );
+    assert!(
+        row(&text, "pool").ends_with("2 of 3 permits available, 1 held by 1 processes"),
+        "{text}"
+    );
+    drop((reads, permit));
+}

@@ -7,9 +7,12 @@
 //! 64 bytes before its end; an `atomic_counter` is one `u64` at 0; a
 //! `sharded_counter` is one `u64` at the start of each 64-byte shard; an
 //! `event` is its `u32` state word; a `barrier` is its `u64` word at 0, its
-//! party count at 8 and its party slots (token, arrival) from 16. Every
-//! offset comes from the (untrusted) map, so each is checked against the
-//! payload's size before it is read.
+//! party count at 8 and its party slots (token, arrival) from 16; an
+//! `rwlock` is its writer's lock word at 0 and 64 reader slots (`u64`s,
+//! `token << 32 | count`) at 64; a `semaphore` is its total (`u64`) at 0
+//! and 64 holder slots of the same form at 64. Every offset comes from the
+//! (untrusted) map, so each is checked against the payload's size before
+//! it is read.
 
 use std::os::fd::AsFd;
 
@@ -27,6 +30,10 @@ const MAX_ELEMENTS_PER_ARRAY: u64 = 256;
 const MAX_PATH_BYTES: usize = 1024;
 /// The largest sharded counter read (bytes): 4096 shards.
 const MAX_SHARDED_BYTES: u64 = 4096 * 64;
+/// Where an rwlock's reader slots and a semaphore's holder slots start.
+const SLOTS_AT: u64 = 64;
+/// How many there are.
+const SLOT_COUNT: u64 = 64;
 
 /// The payload of the segment being inspected.
 pub(super) struct Payload<'a> {
@@ -58,6 +65,33 @@ impl Payload<'_> {
     fn u64_at(&self, at: u64) -> Option<u64> {
         let b = self.read(at, 8)?;
         Some(u64::from_ne_bytes(b.try_into().ok()?))
+    }
+
+    /// The holder slots at `at` (see `holders.rs`): shares held, processes
+    /// holding them, and how many of those the kernel says are dead.
+    fn holders_at(&self, at: u64) -> Option<(u64, u64, u64)> {
+        let bytes = self.read(at, SLOT_COUNT * 8)?;
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut shares = 0u64;
+        for slot in bytes.chunks_exact(8) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(slot);
+            let v = u64::from_ne_bytes(b);
+            if v == 0 {
+                continue;
+            }
+            shares += v & 0xFFFF_FFFF;
+            #[allow(clippy::cast_possible_truncation)]
+            let token = (v >> 32) as u32;
+            if !tokens.contains(&token) {
+                tokens.push(token);
+            }
+        }
+        let dead = tokens
+            .iter()
+            .filter(|&&t| sys::ofd_token_held(self.file.as_fd(), t).ok() == Some(false))
+            .count() as u64;
+        Some((shares, tokens.len() as u64, dead))
     }
 
     /// The lock word at `at`, decoded, with the owner's liveness asked of
@@ -157,7 +191,7 @@ impl Walk<'_, '_> {
         self.push(node, at, &path);
         match node.kind {
             Some(Kind::Array) => self.array(node, at, &path),
-            Some(Kind::Struct) | Some(Kind::Mutex) => {
+            Some(Kind::Struct) | Some(Kind::Mutex) | Some(Kind::RwLock) => {
                 for &child in &node.children {
                     self.node(child, at, path.clone());
                 }
@@ -197,7 +231,7 @@ impl Walk<'_, '_> {
         self.push(node, at, &path);
         match node.kind {
             Some(Kind::Array) => self.array(node, at, &path),
-            Some(Kind::Struct) | Some(Kind::Mutex) => {
+            Some(Kind::Struct) | Some(Kind::Mutex) | Some(Kind::RwLock) => {
                 for &child in &node.children {
                     self.node(child, at, path.clone());
                 }
@@ -301,6 +335,39 @@ impl Walk<'_, '_> {
                 Some(b) => FieldState::Barrier(b),
                 None => invalid("the barrier"),
             },
+            Some(Kind::RwLock) => {
+                if node.size < SLOTS_AT + SLOT_COUNT * 8 {
+                    return invalid("the rwlock");
+                }
+                match (p.lock_at(at), p.holders_at(at + SLOTS_AT)) {
+                    (Some(writer), Some((readers, reader_processes, reader_processes_dead))) => {
+                        FieldState::RwLock {
+                            writer,
+                            readers,
+                            reader_processes,
+                            reader_processes_dead,
+                        }
+                    }
+                    _ => invalid("the rwlock"),
+                }
+            }
+            Some(Kind::Semaphore) => {
+                if node.size != SLOTS_AT + SLOT_COUNT * 8 {
+                    return invalid("the semaphore");
+                }
+                match (p.u64_at(at), p.holders_at(at + SLOTS_AT)) {
+                    (Some(total), Some((in_use, holder_processes, holder_processes_dead))) => {
+                        FieldState::Semaphore {
+                            total,
+                            in_use,
+                            available: total.saturating_sub(in_use),
+                            holder_processes,
+                            holder_processes_dead,
+                        }
+                    }
+                    _ => invalid("the semaphore"),
+                }
+            }
             Some(Kind::Atomic) => match atomic_value(&node.type_name, node.size, p, at) {
                 Some(value) => FieldState::Atomic { value },
                 None => invalid("the atomic"),

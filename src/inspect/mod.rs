@@ -204,6 +204,36 @@ pub enum FieldState {
     Event(EventReport),
     /// A barrier's words.
     Barrier(BarrierReport),
+    /// A reader-writer lock: its writer lock and the read shares held.
+    RwLock {
+        /// The writer lock (held by the writer, and by a writer waiting for
+        /// the readers to leave).
+        writer: MutexReport,
+        /// Read shares held, counting those of dead readers that no writer
+        /// has taken back yet.
+        readers: u64,
+        /// Processes holding read shares.
+        reader_processes: u64,
+        /// Of those, how many are dead (the kernel's answer): the next
+        /// writer takes their shares back.
+        reader_processes_dead: u64,
+    },
+    /// A semaphore's permits.
+    Semaphore {
+        /// Permits in existence (initial, plus released, minus forgotten).
+        total: u64,
+        /// Permits held, counting those of dead holders that no acquirer
+        /// has taken back yet.
+        in_use: u64,
+        /// `total` minus `in_use` (0 if more are held than exist, as after
+        /// a `forget` for a moment).
+        available: u64,
+        /// Processes holding permits.
+        holder_processes: u64,
+        /// Of those, how many are dead (the kernel's answer): the next
+        /// acquirer that finds no permit takes theirs back.
+        holder_processes_dead: u64,
+    },
     /// The field map says something this build cannot read safely (outside
     /// the payload, a size that does not match the kind).
     Invalid(String),

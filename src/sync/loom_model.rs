@@ -243,3 +243,13 @@ pub(crate) fn sleep_watched(
 ) -> FutexWait {
     futex_wait_low(word, expected, timeout)
 }
+
+/// Never called under loom (no plan is `Watched`).
+pub(crate) fn sleep_watched_seq(
+    word: &AtomicU32,
+    expected: u32,
+    _epoch: u32,
+    timeout: Option<Duration>,
+) -> FutexWait {
+    futex_wait(word, expected, timeout)
+}

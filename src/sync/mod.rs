@@ -254,6 +254,27 @@ mod imp {
         }
     }
 
+    /// [`sleep_watched`] on a whole 32-bit futex word (a sequence counter
+    /// that wakers bump) instead of a lock word's low half.
+    pub(crate) fn sleep_watched_seq(
+        word: &AtomicU32,
+        expected: u32,
+        epoch: u32,
+        timeout: Option<Duration>,
+    ) -> FutexWait {
+        use crate::sys::futex::{futex_wait_or_private, WaitvSupport};
+        use crate::sys::watch::{set_waitv_supported, DEATHS};
+        match futex_wait_or_private(word, expected, &DEATHS, epoch, timeout) {
+            WaitvSupport::Done(result) => result,
+            WaitvSupport::Unsupported => {
+                // As in `sleep_watched`.
+                set_waitv_supported(false);
+                let short = timeout.map_or(RECHECK_INTERVAL, |t| t.min(RECHECK_INTERVAL));
+                linux::futex_wait(word, expected, Some(short))
+            }
+        }
+    }
+
     /// Whether the process holding `token` still maps the segment of the
     /// lock word at `addr` (see `sys/liveness.rs`). `Dead` only on proof.
     pub(crate) fn owner_liveness(addr: usize, token: u32) -> Liveness {

@@ -292,10 +292,36 @@ pub(crate) fn futex_wait_low_or_private(
     private_expected: u32,
     timeout: Option<Duration>,
 ) -> WaitvSupport {
+    waitv_shared_or_private(low_half(word), expected, private, private_expected, timeout)
+}
+
+/// [`futex_wait_low_or_private`] for a shared 32-bit futex word (a
+/// sequence counter rather than a lock word's low half).
+#[cfg(not(miri))]
+pub(crate) fn futex_wait_or_private(
+    word: &AtomicU32,
+    expected: u32,
+    private: &AtomicU32,
+    private_expected: u32,
+    timeout: Option<Duration>,
+) -> WaitvSupport {
+    waitv_shared_or_private(word.as_ptr(), expected, private, private_expected, timeout)
+}
+
+/// `futex_waitv` on the shared 32-bit futex at `shared` and the private
+/// `private`: see [`futex_wait_low_or_private`].
+#[cfg(not(miri))]
+fn waitv_shared_or_private(
+    shared: *mut u32,
+    expected: u32,
+    private: &AtomicU32,
+    private_expected: u32,
+    timeout: Option<Duration>,
+) -> WaitvSupport {
     let waiters = [
         FutexWaitv {
             val: u64::from(expected),
-            uaddr: low_half(word) as u64,
+            uaddr: shared as u64,
             flags: FUTEX2_SIZE_U32,
             reserved: 0,
         },
@@ -324,8 +350,9 @@ pub(crate) fn futex_wait_low_or_private(
     });
     let ts_ptr = deadline.as_ref().map_or(core::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `waiters` is an array of two valid `struct futex_waitv`
-    // entries whose addresses point into live, 4-aligned atomics (the low
-    // half of an `AtomicU64`, an `AtomicU32`) for the duration of the call;
+    // entries whose addresses point into live, 4-aligned atomics (an
+    // `AtomicU32` or the low half of an `AtomicU64`, and an `AtomicU32`)
+    // that the callers borrow for the duration of the call;
     // the kernel only reads them. `ts_ptr` is null or points to `deadline`,
     // which outlives the call.
     let r = unsafe {
@@ -359,6 +386,18 @@ pub(crate) fn futex_wait_low_or_private(
 #[cfg(miri)]
 pub(crate) fn futex_wait_low_or_private(
     _word: &AtomicU64,
+    _expected: u32,
+    _private: &AtomicU32,
+    _private_expected: u32,
+    _timeout: Option<Duration>,
+) -> WaitvSupport {
+    WaitvSupport::Unsupported
+}
+
+/// Under Miri, as [`futex_wait_low_or_private`]: no `futex_waitv`.
+#[cfg(miri)]
+pub(crate) fn futex_wait_or_private(
+    _word: &AtomicU32,
     _expected: u32,
     _private: &AtomicU32,
     _private_expected: u32,

@@ -1,0 +1,137 @@
+//! Why a [`ShmRwLock`](super::ShmRwLock) lock attempt did not return a plain
+//! guard.
+
+use core::fmt;
+
+use super::ShmRwLockWriteGuard;
+use crate::raw_mutex::RawLockError;
+
+/// Why [`ShmRwLock::read`](super::ShmRwLock::read) or
+/// [`ShmRwLock::write`](super::ShmRwLock::write) did not return a plain
+/// guard.
+///
+/// Both carry a *write* guard when a writer died: a reader must not read
+/// what a dead writer may have half-written, so it is handed the write lock
+/// to repair the data instead.
+///
+/// Like [`LockError`](crate::LockError) it deliberately does not implement
+/// [`std::error::Error`]: passing an `OwnerDied` up with `?` would drop its
+/// guard unrepaired, which makes the lock not recoverable for every
+/// process. Handle it where you lock, or use
+/// [`read_or_repair`](super::ShmRwLock::read_or_repair) /
+/// [`write_or_repair`](super::ShmRwLock::write_or_repair).
+pub enum RwLockError<'a, T> {
+    /// A writer died (or panicked) while holding the lock. The caller holds
+    /// the write lock now, through this guard, with every reader gone; the
+    /// data may be inconsistent. Repair it and call
+    /// [`ShmRwLockWriteGuard::make_consistent`], or drop the guard to make
+    /// the lock not recoverable.
+    OwnerDied(ShmRwLockWriteGuard<'a, T>),
+    /// A previous writer took the lock over from a dead writer and released
+    /// it without calling `make_consistent`: the data is considered lost and
+    /// the lock can never be taken again.
+    NotRecoverable,
+}
+
+/// Why [`try_read`](super::ShmRwLock::try_read),
+/// [`try_write`](super::ShmRwLock::try_write),
+/// [`read_timeout`](super::ShmRwLock::read_timeout) or
+/// [`write_timeout`](super::ShmRwLock::write_timeout) did not return a
+/// plain guard.
+pub enum TryRwLockError<'a, T> {
+    /// As [`RwLockError::OwnerDied`]: the caller holds the write lock,
+    /// inconsistent.
+    OwnerDied(ShmRwLockWriteGuard<'a, T>),
+    /// As [`RwLockError::NotRecoverable`].
+    NotRecoverable,
+    /// `try_*` only: a live thread holds the lock in a way that conflicts
+    /// (for `try_read`: a writer holds it or waits for it; for
+    /// `try_write`: anyone holds it).
+    WouldBlock,
+    /// `*_timeout` only: the timeout elapsed while live threads held the
+    /// lock.
+    TimedOut,
+}
+
+impl<'a, T> RwLockError<'a, T> {
+    /// The guard of an `OwnerDied` error, if this is one.
+    pub fn into_guard(self) -> Option<ShmRwLockWriteGuard<'a, T>> {
+        match self {
+            RwLockError::OwnerDied(g) => Some(g),
+            RwLockError::NotRecoverable => None,
+        }
+    }
+}
+
+impl<'a, T> TryRwLockError<'a, T> {
+    pub(super) fn from_raw(e: RawLockError) -> Self {
+        match e {
+            RawLockError::WouldBlock => TryRwLockError::WouldBlock,
+            RawLockError::TimedOut => TryRwLockError::TimedOut,
+            RawLockError::NotRecoverable => TryRwLockError::NotRecoverable,
+        }
+    }
+
+    /// The guard of an `OwnerDied` error, if this is one.
+    pub fn into_guard(self) -> Option<ShmRwLockWriteGuard<'a, T>> {
+        match self {
+            TryRwLockError::OwnerDied(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
+impl<'a, T> From<RwLockError<'a, T>> for TryRwLockError<'a, T> {
+    fn from(e: RwLockError<'a, T>) -> Self {
+        match e {
+            RwLockError::OwnerDied(g) => TryRwLockError::OwnerDied(g),
+            RwLockError::NotRecoverable => TryRwLockError::NotRecoverable,
+        }
+    }
+}
+
+const OWNER_DIED_MSG: &str = "a writer of the rwlock died while holding it; the data may be \
+                              inconsistent: repair it through the write guard and call \
+                              ShmRwLockWriteGuard::make_consistent";
+const NOT_RECOVERABLE_MSG: &str = "the rwlock is not recoverable: an earlier owner-died recovery \
+                                   was abandoned without make_consistent";
+
+impl<T> fmt::Debug for RwLockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RwLockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            RwLockError::NotRecoverable => f.write_str("NotRecoverable"),
+        }
+    }
+}
+
+impl<T> fmt::Display for RwLockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RwLockError::OwnerDied(_) => OWNER_DIED_MSG,
+            RwLockError::NotRecoverable => NOT_RECOVERABLE_MSG,
+        })
+    }
+}
+
+impl<T> fmt::Debug for TryRwLockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRwLockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            TryRwLockError::NotRecoverable => f.write_str("NotRecoverable"),
+            TryRwLockError::WouldBlock => f.write_str("WouldBlock"),
+            TryRwLockError::TimedOut => f.write_str("TimedOut"),
+        }
+    }
+}
+
+impl<T> fmt::Display for TryRwLockError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TryRwLockError::OwnerDied(_) => OWNER_DIED_MSG,
+            TryRwLockError::NotRecoverable => NOT_RECOVERABLE_MSG,
+            TryRwLockError::WouldBlock => "the rwlock is held by a live thread",
+            TryRwLockError::TimedOut => "timed out waiting for an rwlock held by a live thread",
+        })
+    }
+}
