@@ -19,6 +19,7 @@ mod shm_safe;
 mod sync;
 mod sys;
 
+mod broadcast;
 mod condvar;
 mod counter;
 mod mutex;
@@ -56,6 +57,11 @@ pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
 pub use bytemuck;
 pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};
 pub use seqlock::{SeqLock, SeqLockError};
+
+// Broadcast exports (src/broadcast/).
+pub use broadcast::{
+    Broadcast, Receiver, RecvError, RecvTimeoutError, SendError, TryRecvError,
+};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;
