@@ -504,14 +504,16 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     }
 
     /// Loom death models: a sender that takes the lock (repairing after an
-    /// earlier death, as `send` does), gets as far as `at` with `value`,
-    /// and dies there. The calling thread must return right after.
+    /// earlier death, as `send` does), gets as far as `at` with the value
+    /// `make` builds from its number, and dies there. The calling thread
+    /// must return right after.
     #[cfg(loom)]
     #[doc(hidden)]
-    pub fn loom_send_then_die(&self, value: T, at: SendDeath) {
+    pub fn loom_send_then_die(&self, make: impl FnOnce(u64) -> T, at: SendDeath) {
         let guard = self.lock(self.head.lock(None)).expect("a model's lock is never corrupt");
         core::mem::forget(guard);
         let t = self.head.tail_for_sender();
+        let value = make(t);
         match at {
             SendDeath::Locked => {}
             SendDeath::Torn { words } => self.slot(t).write_torn(t, &value, words),
