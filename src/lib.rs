@@ -59,9 +59,7 @@ pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};
 pub use seqlock::{SeqLock, SeqLockError};
 
 // Broadcast exports (src/broadcast/).
-pub use broadcast::{
-    Broadcast, Receiver, RecvError, RecvTimeoutError, SendError, TryRecvError,
-};
+pub use broadcast::{Broadcast, Receiver, RecvError, RecvTimeoutError, SendError, TryRecvError};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;

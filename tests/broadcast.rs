@@ -2,9 +2,7 @@
 //! the multi-process tests are in `broadcast_multiprocess.rs`).
 
 use shmsync::bytemuck::{Pod, Zeroable};
-use shmsync::{
-    Broadcast, RecvError, RecvTimeoutError, Segment, SendError, ShmSafe, TryRecvError,
-};
+use shmsync::{Broadcast, RecvError, RecvTimeoutError, Segment, SendError, ShmSafe, TryRecvError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -87,7 +85,11 @@ fn lag_counts_are_exact_for_every_capacity_and_distance() {
             }
             let lost = behind.saturating_sub(N as u64);
             if lost > 0 {
-                assert_eq!(rx.try_recv(), Err(TryRecvError::Lagged(lost)), "N={N}, {behind} behind");
+                assert_eq!(
+                    rx.try_recv(),
+                    Err(TryRecvError::Lagged(lost)),
+                    "N={N}, {behind} behind"
+                );
             }
             for i in lost..behind {
                 assert_eq!(rx.try_recv(), Ok(start + i), "N={N}, {behind} behind");
@@ -292,9 +294,7 @@ fn concurrent_senders_and_receivers_account_for_every_value() {
         let senders: Vec<_> = (0..SENDERS)
             .map(|_| {
                 s.spawn(|| {
-                    (0..EACH)
-                        .map(|_| ring.send_with(Stamped::new).unwrap())
-                        .collect::<Vec<u64>>()
+                    (0..EACH).map(|_| ring.send_with(Stamped::new).unwrap()).collect::<Vec<u64>>()
                 })
             })
             .collect();

@@ -101,11 +101,10 @@ fn run<const N: usize>(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Recv(i) => {
                 let i = i % receivers.len();
                 if cursors[i] < sent.len() as u64 {
-                    let expected = model_recv(&sent, N, &mut cursors[i])
-                        .map_err(|e| match e {
-                            TryRecvError::Lagged(n) => shmsync::RecvError::Lagged(n),
-                            other => panic!("the model said a value is there: {other:?}"),
-                        });
+                    let expected = model_recv(&sent, N, &mut cursors[i]).map_err(|e| match e {
+                        TryRecvError::Lagged(n) => shmsync::RecvError::Lagged(n),
+                        other => panic!("the model said a value is there: {other:?}"),
+                    });
                     prop_assert_eq!(receivers[i].recv(), expected);
                 }
             }

@@ -102,42 +102,50 @@ fn receive_until<const N: usize>(rx: &mut Receiver<'_, Pair, N>, end: u64, safe_
 fn one_sender_two_receivers_get_every_value_in_order_or_an_exact_lag() {
     let lagged = std::sync::Arc::new(AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&lagged);
-    check_capped("one_sender_two_receivers_get_every_value_in_order_or_an_exact_lag", 2, move || {
-        let ring = leak(Broadcast::<u64, 1>::new());
-        let receivers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut rx = ring.subscribe();
-                thread::spawn(move || {
-                    let mut got = 0;
-                    while rx.next_sequence() < 2 {
-                        let before = rx.next_sequence();
-                        match rx.recv() {
-                            Ok(v) => {
-                                assert_eq!(v, before + 1, "value {v} received as number {before}");
-                                got += 1;
+    check_capped(
+        "one_sender_two_receivers_get_every_value_in_order_or_an_exact_lag",
+        2,
+        move || {
+            let ring = leak(Broadcast::<u64, 1>::new());
+            let receivers: Vec<_> = (0..2)
+                .map(|_| {
+                    let mut rx = ring.subscribe();
+                    thread::spawn(move || {
+                        let mut got = 0;
+                        while rx.next_sequence() < 2 {
+                            let before = rx.next_sequence();
+                            match rx.recv() {
+                                Ok(v) => {
+                                    assert_eq!(
+                                        v,
+                                        before + 1,
+                                        "value {v} received as number {before}"
+                                    );
+                                    got += 1;
+                                }
+                                Err(RecvError::Lagged(n)) => {
+                                    assert_eq!((before, n), (0, 1), "only value 0 can be lost");
+                                    assert_eq!(rx.next_sequence(), 1);
+                                }
+                                Err(e) => panic!("recv: {e:?}"),
                             }
-                            Err(RecvError::Lagged(n)) => {
-                                assert_eq!((before, n), (0, 1), "only value 0 can be lost");
-                                assert_eq!(rx.next_sequence(), 1);
-                            }
-                            Err(e) => panic!("recv: {e:?}"),
                         }
-                    }
-                    assert_eq!(rx.next_sequence(), 2, "went past the values sent");
-                    got
+                        assert_eq!(rx.next_sequence(), 2, "went past the values sent");
+                        got
+                    })
                 })
-            })
-            .collect();
-        for seq in 0..2 {
-            assert_eq!(ring.send(seq + 1), Ok(seq));
-        }
-        for r in receivers {
-            if r.join().unwrap() < 2 {
-                counter.fetch_add(1, Relaxed);
+                .collect();
+            for seq in 0..2 {
+                assert_eq!(ring.send(seq + 1), Ok(seq));
             }
-        }
-        assert_eq!(ring.sequence(), 2);
-    });
+            for r in receivers {
+                if r.join().unwrap() < 2 {
+                    counter.fetch_add(1, Relaxed);
+                }
+            }
+            assert_eq!(ring.sequence(), 2);
+        },
+    );
     assert!(lagged.load(Relaxed) > 0, "no execution lagged a receiver");
 }
 

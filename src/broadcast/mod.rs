@@ -393,10 +393,7 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
 
     /// Turns a lock attempt into a held sender lock, repairing the ring
     /// after a dead sender.
-    fn lock(
-        &self,
-        attempt: Result<Acquired, RawLockError>,
-    ) -> Result<SenderGuard<'_>, SendError> {
+    fn lock(&self, attempt: Result<Acquired, RawLockError>) -> Result<SenderGuard<'_>, SendError> {
         match attempt {
             Ok(Acquired::Clean) => Ok(SenderGuard { head: &self.head }),
             Ok(Acquired::OwnerDied) => {
