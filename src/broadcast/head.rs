@@ -15,7 +15,7 @@
 //! | writing value `t` (`slot.rs`) | `t` | `writing(t)`, then `done(t)` |
 //! | counted: `tail = t + 1` (release) | `t + 1` | `done(t)` |
 //!
-//! then the sender unlocks and wakes sleeping receivers (`wake.rs`).
+//! then the sender wakes sleeping receivers (`wake.rs`) and unlocks.
 //!
 //! Only the holder of the sender lock changes `tail` or a stamp, so the
 //! order is the lock's. Receivers read stamps to find values and `tail`
@@ -32,7 +32,11 @@
 //! | before its `writing` store | nothing | sends as usual |
 //! | between `writing(t)` and `done(t)` | slot `writing(t)`, torn; `tail = t` | sends its own value as `t`, writing the slot from the start: no receiver accepted the torn one, and value `t - N` was already counted as gone |
 //! | between `done(t)` and `tail = t + 1` | slot `done(t)`, whole; `tail = t` | repairs: `tail = t + 1` (value `t` may already have been received, so it stays), then sends its own as `t + 1` |
-//! | after `tail = t + 1` | a complete send; sleepers perhaps not woken | nothing; a sleeping receiver looks again within `RECV_RECHECK` |
+//! | after `tail = t + 1`, before unlocking | a complete send; sleepers perhaps not woken | nothing to repair |
+//!
+//! In every case the next sender also wakes every sleeping receiver (the
+//! dead one may have died before waking them), and if no next sender comes
+//! a sleeping receiver looks again within `RECV_RECHECK` by itself.
 //!
 //! So a value is delivered whole or never, the sequence has no gap and no
 //! number twice, and there is nothing a receiver must wait for. The repair

@@ -70,8 +70,9 @@ pub use receiver::Receiver;
 ///   ([`sender_recoveries`](Self::sender_recoveries)) and continues the
 ///   sequence. If no sender comes, receivers simply have nothing new.
 /// * A send that nobody waits for makes no system call. Receivers that wait
-///   spin briefly, then sleep on a futex; senders wake them. A sleeping
-///   receiver also looks again every 50 ms on its own, so a sender killed
+///   spin briefly, then sleep on a futex; senders wake them (a sender that
+///   takes over from a dead one wakes them all). A sleeping receiver also
+///   looks again every 50 ms on its own, so even a last sender killed
 ///   between sending and waking cannot strand it.
 /// * Every byte of the ring is untrusted: a corrupt word never makes a
 ///   safe call misbehave (undefined behavior, a panic); at worst `send`
@@ -409,14 +410,16 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     }
 
     /// After a sender died holding the lock: if it completed its value but
-    /// did not count it, count it (head.rs, "A sender killed"). Every other
-    /// state it can leave is consistent as it is.
+    /// did not count it, count it; and wake every sleeping receiver, whom
+    /// the dead sender may have left asleep (head.rs, "A sender killed").
+    /// Every other state it can leave is consistent as it is.
     #[cold]
     fn repair(&self) {
         let t = self.head.tail_for_sender();
         if t < MAX_SEQ && !mutant::mutated("no-repair") && self.slot(t).stamp() == done(t) {
             self.head.set_tail(t + 1);
         }
+        self.head.wake.wake_all();
     }
 
     /// The body of every send, with the sender lock held.
@@ -433,8 +436,10 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
         let value = make(t);
         self.slot(t).write(t, &value);
         self.head.set_tail(t + 1);
-        drop(guard);
+        // Before unlocking: a sender killed between here and its wake-up
+        // still holds the lock, so the next sender's repair wakes everyone.
         self.head.wake.wake_sleepers();
+        drop(guard);
         Ok(t)
     }
 

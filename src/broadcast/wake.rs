@@ -11,8 +11,9 @@
 //! | who | does | ordering |
 //! |---|---|---|
 //! | a receiver that found nothing | `w = word \| SLEEPERS` (`fetch_or`); looks at `tail` again; if nothing new, sleeps while `word == w`, at most `RECV_RECHECK` | acquire |
-//! | every sender, after `tail = t + 1` | `prev = word & !SLEEPERS` (`fetch_and`) | release |
+//! | every sender, after `tail = t + 1`, still holding the sender lock | `prev = word & !SLEEPERS` (`fetch_and`) | release |
 //! | a sender whose `prev` had `SLEEPERS` | generation + 1 (`fetch_add(2)`), then wakes every sleeper | relaxed |
+//! | a sender taking over from a dead one | generation + 1, wakes every sleeper | relaxed |
 //!
 //! A sender whose `fetch_and` finds no `SLEEPERS` makes no system call: the
 //! uncontended send path is the lock's two CASes, the stores, and this one
@@ -38,9 +39,11 @@
 //! generation step keeps that value from coming back (until 2^31 wake-ups
 //! later, which the bounded sleep covers too).
 //!
-//! A sender killed between its `tail` store and its wake-up leaves sleepers
-//! asleep; so does one killed after `done(t)` but before `tail = t + 1`.
-//! That is why receivers sleep at most `RECV_RECHECK` and then look again.
+//! A sender killed between its `done` store and its wake-up (it may have
+//! cleared `SLEEPERS` already) leaves sleepers asleep. It dies holding the
+//! sender lock, so the next sender, which repairs the ring, wakes every
+//! sleeper unconditionally. If no sender comes, the receivers' bounded
+//! sleep (`RECV_RECHECK`) finds the value it left.
 
 use crate::sync::{futex_wait, futex_wake, AtomicU32, FutexWait, Ordering};
 use core::time::Duration;
@@ -101,10 +104,15 @@ impl WakeWord {
         }
     }
 
+    /// Wakes every sleeping receiver, whether or not one announced itself:
+    /// a sender that takes over from a dead one, which may have cleared
+    /// `SLEEPERS` without waking anyone.
     #[cold]
-    fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         // relaxed: the futex call re-reads the word in the kernel; the data
-        // travels through `tail` and the stamps, ordered above.
+        // travels through `tail` and the stamps, ordered above. A new
+        // generation, so that a receiver about to sleep on the old value
+        // does not.
         self.0.fetch_add(GENERATION, Ordering::Relaxed);
         futex_wake(&self.0, u32::MAX);
     }
