@@ -397,3 +397,17 @@ fn a_ring_in_a_segment_is_shared_by_name() {
     assert_eq!(other.sequence(), 1);
     assert!(Segment::<Broadcast<u64, 16>>::open(&name).is_err(), "another N is another type");
 }
+
+/// `?` turns a `SendError` into the crate's `Error`, message unchanged.
+#[test]
+fn send_errors_convert_into_error() {
+    fn send_all(errors: &[SendError]) -> Result<(), shmsync::Error> {
+        for e in errors {
+            Err(*e)?;
+        }
+        Ok(())
+    }
+    let e = send_all(&[SendError::Corrupt]).expect_err("converted");
+    assert!(matches!(e, shmsync::Error::Send(SendError::Corrupt)), "{e:?}");
+    assert_eq!(e.to_string(), SendError::Corrupt.to_string());
+}
