@@ -23,6 +23,8 @@
 //! | `death-exec` | owner execs → owner died |
 //! | `death-blocked-cpu` | CPU of a waiter blocked behind a live owner |
 //! | `seqlock` | snapshot reads under a writer |
+//! | `broadcast-latency` | one-way latency: `Broadcast` vs the spin floor, a pipe, a Unix datagram socket |
+//! | `broadcast-throughput` | 8-byte values to 1 and 2 receiver processes |
 //!
 //! so `--only death` runs the three owner-liveness families and nothing else.
 //!
@@ -30,6 +32,7 @@
 //! objects and exits with 130, writing no results.
 
 mod blocked_waiter;
+mod broadcast;
 mod clocks;
 #[path = "../support/floor.rs"]
 mod floor;
@@ -195,6 +198,16 @@ fn run_all(opts: &Options) -> Report {
         snapshot::measure::<RawSyncRwLock>(opts, &mut r, "raw_sync-rw", false);
         snapshot::measure::<GlibcRobust>(opts, &mut r, "glibc-robust", false);
     }
+    if opts.wants("broadcast-latency") {
+        eprintln!("one-way latency between 2 processes on two CPUs");
+        broadcast::measure_latency(opts, &mut r);
+    }
+    if opts.wants("broadcast-throughput") {
+        for receivers in [1, 2] {
+            eprintln!("broadcast of 8-byte values to {receivers} receiver processes");
+            broadcast::measure_throughput(opts, &mut r, receivers);
+        }
+    }
     r
 }
 
@@ -219,6 +232,9 @@ fn run_child(role: &str, args: &[String]) {
             (pingpong::ROLE, "glibc-cond", _) => pingpong::child::<GlibcCondvarPingPong>(args),
             (pingpong::ROLE, "spin", _) => pingpong::child::<SpinPingPong>(args),
             (pingpong::PIPE_ROLE, _, _) => pingpong::pipe_child(args),
+            (broadcast::PONG_ROLE, _, _) => broadcast::pong_child(args),
+            (broadcast::DGRAM_ROLE, _, _) => broadcast::dgram_child(args),
+            (broadcast::THROUGHPUT_ROLE, _, _) => broadcast::throughput_child(args),
             (owner_death::ROLE, _, "shmsync") => owner_death::child::<OurMutex>(args),
             (owner_death::ROLE, _, "glibc-robust") => owner_death::child::<GlibcRobust>(args),
             (owner_exec::ROLE, _, "shmsync") => owner_exec::child::<OurMutex>(args),
