@@ -133,10 +133,45 @@ fn run<const N: usize>(ops: &[Op]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// The words of a `Broadcast<[u64; 2], 4>` as (offset, length): the head's
+/// lock word, sequence word, take-over count and wake word, then each
+/// slot's stamp and two value words. The padding between them is never
+/// read, and writing it would only trouble Miri's model of a segment (a
+/// write behind a shared reference to bytes outside any atomic).
+const RING_WORDS: [(u64, usize); 4 + 4 * 3] = {
+    let mut words = [
+        (0, 8),
+        (8, 8),
+        (16, 8),
+        (24, 4),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+        (0, 0),
+    ];
+    let mut slot = 0;
+    while slot < 4 {
+        let start = 64 + 64 * slot as u64;
+        words[4 + 3 * slot] = (start, 8);
+        words[5 + 3 * slot] = (start + 8, 8);
+        words[6 + 3 * slot] = (start + 16, 8);
+        slot += 1;
+    }
+    words
+};
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        // Miri interprets every step: a few cases, each as long as ever.
-        cases: if cfg!(miri) { 4 } else { ProptestConfig::default().cases },
+        // Miri interprets every step: two cases (with shorter sequences).
+        cases: if cfg!(miri) { 2 } else { ProptestConfig::default().cases },
         // Miri has no file system for the regressions file.
         #[cfg(miri)]
         failure_persistence: None,
@@ -145,7 +180,7 @@ proptest! {
 
     #[test]
     fn operation_sequences_match_a_sequential_model(
-        ops in proptest::collection::vec(op(), 0..96),
+        ops in proptest::collection::vec(op(), 0..if cfg!(miri) { 32 } else { 96 }),
     ) {
         run::<1>(&ops)?;
         run::<3>(&ops)?;
@@ -153,14 +188,14 @@ proptest! {
         run::<16>(&ops)?;
     }
 
-    /// Random bytes over random places of a ring in a segment (as another
+    /// Random bytes over the words of a ring in a segment (as another
     /// program could write them), then sends and receives: every call
     /// returns, a send fails only with a corruption error (or finds the
     /// garbage lock word held), and every receive moves the receiver by
     /// exactly what it reports.
     #[test]
     fn random_bytes_over_a_ring_never_panic_or_hang(
-        writes in proptest::collection::vec((0u64..64 + 4 * 64, any::<[u8; 8]>()), 1..8),
+        writes in proptest::collection::vec((0usize..RING_WORDS.len(), any::<[u8; 8]>()), 1..8),
         sends in 0u8..10,
     ) {
         type Ring = Broadcast<[u64; 2], 4>;
@@ -173,9 +208,9 @@ proptest! {
             let bytes = common::shm_file::read(seg.name());
             u64::from_ne_bytes(bytes[24..32].try_into().unwrap())
         };
-        for (offset, bytes) in &writes {
-            // Whole 8-byte words: the ring's words are 8-byte atomics.
-            common::shm_file::write_at(seg.name(), payload + offset / 8 * 8, bytes);
+        for &(word, bytes) in &writes {
+            let (offset, len) = RING_WORDS[word];
+            common::shm_file::write_at(seg.name(), payload + offset, &bytes[..len]);
         }
         for i in 0..sends {
             // try_send: a garbage lock word may name a live owner.
