@@ -155,6 +155,45 @@ pub fn measure_latency(opts: &Options, report: &mut Report) {
     });
     wait_all(vec![child], Duration::from_secs(60));
     report.push(row("Unix datagram socket (8 bytes each way)", &samples, false));
+
+    iceoryx2(opts, report);
+}
+
+/// iceoryx2's publish-subscribe, if `SHMSYNC_BENCH_ICEORYX2` names the
+/// peer binary of `benches/iceoryx2-peer` (built on its own: see
+/// BENCHMARKS.md). It runs the same exchange on the same two CPUs and
+/// prints its median and p99.
+fn iceoryx2(opts: &Options, report: &mut Report) {
+    let Some(peer) = std::env::var_os("SHMSYNC_BENCH_ICEORYX2") else {
+        eprintln!("  (no iceoryx2 row: set SHMSYNC_BENCH_ICEORYX2, see BENCHMARKS.md)");
+        return;
+    };
+    let output = std::process::Command::new(&peer)
+        .args(["--round-trips", &opts.round_trips.to_string()])
+        .args(["--cpus", &format!("{},{}", cpu_for(0), cpu_for(1))])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the iceoryx2 peer");
+    assert!(output.status.success(), "the iceoryx2 peer failed: {}", output.status);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let figures: Vec<f64> = text
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|f| f.parse().expect("a figure"))
+        .collect();
+    assert_eq!(figures.len(), 2, "the iceoryx2 peer printed {text:?}");
+    report.push(Row {
+        bench: ONE_WAY.to_owned(),
+        system: "iceoryx2 publish-subscribe (both sides busy-poll)".to_owned(),
+        procs: 2,
+        unit: Unit::NsPerOp,
+        median: figures[0],
+        p99: Some(figures[1]),
+        max: None,
+        reference: false,
+    });
 }
 
 /// The broadcast child: subscribes, then returns every ping as a pong.
