@@ -203,7 +203,7 @@ pub enum Error {
 
     /// A broadcast send failed (see [`SendError`](crate::SendError)).
     #[error(transparent)]
-    Send(#[from] crate::SendError),
+    Broadcast(#[from] crate::SendError),
 
     /// An operating system call failed for another reason.
     #[error("{op} failed for segment {name:?}: {source}")]

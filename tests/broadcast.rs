@@ -408,6 +408,6 @@ fn send_errors_convert_into_error() {
         Ok(())
     }
     let e = send_all(&[SendError::Corrupt]).expect_err("converted");
-    assert!(matches!(e, shmsync::Error::Send(SendError::Corrupt)), "{e:?}");
+    assert!(matches!(e, shmsync::Error::Broadcast(SendError::Corrupt)), "{e:?}");
     assert_eq!(e.to_string(), SendError::Corrupt.to_string());
 }
