@@ -12,9 +12,9 @@ mod support;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
-use shmsync::{Segment, ShmSafe};
+use shmsync::{Segment, ShmBarrier, ShmSafe};
 use std::ops::Range;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A SIZE x SIZE f64 matrix in one shared segment, squared element-wise by N
@@ -28,7 +28,7 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 2000,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=20_000))]
     size: usize,
-    /// Worker processes (1..=64)
+    /// Worker processes (1..=63)
     #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_PROCS as u64))]
     procs: usize,
@@ -54,8 +54,6 @@ enum Role {
         rows: Range<usize>,
         #[arg(long)]
         size: usize,
-        #[arg(long)]
-        procs: u32,
     },
 }
 
@@ -65,18 +63,19 @@ fn parse_rows(text: &str) -> Result<Range<usize>, String> {
     Ok(parse(a)?..parse(b)?)
 }
 
-const MAX_PROCS: usize = 64;
+/// The workers and the parent meet at one barrier, so at most 63 workers.
+const MAX_PROCS: usize = ShmBarrier::MAX_PARTIES - 1;
 
-/// Coordination beside the matrix: a barrier so every process measures its
-/// memory while all of them are alive and have touched their rows.
+/// Coordination beside the matrix.
 #[derive(ShmSafe)]
 #[repr(C)]
 struct Control {
-    finished: AtomicU32,
-    reported: AtomicU32,
-    /// Set by the parent once it has measured itself: workers stay alive
-    /// (and mapped) until then, so all measurements see the same sharing.
-    parent_measured: AtomicU32,
+    /// The workers and the parent, twice: once every worker has squared
+    /// its rows (then every process measures its memory, all of them alive
+    /// and mapping the whole matrix), and once every process has measured
+    /// (then the workers exit). A worker that dies breaks it, and the
+    /// parent reports that instead of waiting.
+    gate: ShmBarrier,
     pss_kib: [AtomicU64; MAX_PROCS],
     pss_shmem_kib: [AtomicU64; MAX_PROCS],
 }
@@ -101,8 +100,8 @@ fn value_at(index: usize) -> f64 {
 fn main() {
     // Usage errors exit with status 2, `--help` with 0 (clap's convention).
     let cli = Cli::parse();
-    if let Some(Role::Worker { segment, index, rows, size, procs }) = cli.worker {
-        worker(&segment, index, rows, size, procs);
+    if let Some(Role::Worker { segment, index, rows, size }) = cli.worker {
+        worker(&segment, index, rows, size);
         return;
     }
     support::catch_interrupts();
@@ -122,8 +121,11 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
         }
     })
     .map_err(|e| format!("cannot create the matrix segment: {e}"))?;
-    let control = Segment::<Control>::create(&format!("{name}-control"))
-        .map_err(|e| format!("cannot create the control segment: {e}"))?;
+    let control = Segment::<Control>::create_with(&format!("{name}-control"), |c| {
+        c.gate = ShmBarrier::new(procs + 1);
+    })
+    .map_err(|e| format!("cannot create the control segment: {e}"))?;
+    let mut me = control.gate.join().map_err(|e| format!("the control segment's gate: {e}"))?;
     let mib = (elements * 8) as f64 / (1 << 20) as f64;
     println!("matrix: {size} x {size} f64 = {mib:.1} MiB in one segment, {procs} worker processes");
 
@@ -140,19 +142,25 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
             format!("{}..{}", rows.start, rows.end),
             "--size".into(),
             size.to_string(),
-            "--procs".into(),
-            procs.to_string(),
         ];
         workers.push(support::spawn_self(&args).map_err(|e| format!("spawn: {e}"))?);
     }
-    let wait = support::wait_until(&mut workers, Duration::from_secs(120), || {
-        control.reported.load(Ordering::Acquire) == procs as u32
-    });
-    // Acquire above pairs with each worker's release increment of `reported`.
+    // Until every worker has joined the gate, watch them (and Ctrl-C) here:
+    // a worker that fails to start never joins. From then on a worker's
+    // death breaks the gate.
+    support::wait_until(&mut workers, Duration::from_secs(120), || {
+        control.gate.joined() == procs + 1
+    })
+    .map_err(|e| format!("workers: {e:?}"))?;
+    // A gate that breaks (a worker died, or this wait timed out) fails the
+    // workers' waits too: they exit by themselves.
+    let mut gate =
+        || me.wait_timeout(Duration::from_secs(120)).map(drop).map_err(|e| format!("workers: {e}"));
+    // Every worker has squared its rows.
+    gate()?;
     let (parent_pss, parent_shmem) = own_pss();
-    // Release: pairs with the workers' acquire load; they may exit now.
-    control.parent_measured.store(1, Ordering::Release);
-    wait.map_err(|e| format!("workers: {e:?}"))?;
+    // Every process has measured; the workers exit.
+    gate()?;
     support::wait_all(&mut workers, Duration::from_secs(30), || {})
         .map_err(|e| format!("workers: {e:?}"))?;
     let elapsed = started.elapsed();
@@ -163,8 +171,8 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
     }
     println!("result: all {elements} elements squared correctly in {elapsed:.2?}");
 
-    // Relaxed: published by the workers' release increments of `reported`,
-    // which the parent acquired before measuring.
+    // Relaxed: written by the workers before they arrived at the gate the
+    // second time, which orders them before the parent left it.
     let worker_pss: u64 = control.pss_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
     let worker_shmem: u64 =
         control.pss_shmem_kib[..procs].iter().map(|p| p.load(Ordering::Relaxed)).sum();
@@ -184,7 +192,7 @@ fn run(size: usize, procs: usize) -> Result<(), String> {
     Ok(())
 }
 
-fn worker(name: &str, index: usize, rows: Range<usize>, size: usize, procs: u32) {
+fn worker(name: &str, index: usize, rows: Range<usize>, size: usize) {
     let open = || -> shmsync::Result<_> {
         Ok((
             Segment::<[f64]>::open_slice(name)?,
@@ -199,6 +207,16 @@ fn worker(name: &str, index: usize, rows: Range<usize>, size: usize, procs: u32)
         eprintln!("worker {index}: the matrix does not have the expected shape");
         std::process::exit(2);
     }
+    let mut me = control.gate.join().unwrap_or_else(|e| {
+        eprintln!("worker {index}: cannot join the gate: {e}");
+        std::process::exit(2)
+    });
+    let mut gate = || {
+        if let Err(e) = me.wait() {
+            eprintln!("worker {index}: {e}");
+            std::process::exit(2);
+        }
+    };
     // SAFETY: the parent hands every worker a disjoint row range and nobody
     // else touches the matrix until all workers have exited, so this is the
     // only reference to these elements while it lives.
@@ -208,22 +226,15 @@ fn worker(name: &str, index: usize, rows: Range<usize>, size: usize, procs: u32)
     }
     // Measure only once every worker has touched its rows, so each process's
     // PSS reflects the whole shared matrix being mapped by all of them.
-    // AcqRel / Acquire: a barrier count; no data is published through it.
-    control.finished.fetch_add(1, Ordering::AcqRel);
-    while control.finished.load(Ordering::Acquire) < procs {
-        std::thread::yield_now();
-    }
+    gate();
     // Touch the whole matrix read-only, as a reader process would.
     let checksum: f64 = matrix.iter().step_by(512).sum();
     std::hint::black_box(checksum);
     let (pss, shmem) = own_pss();
-    // Relaxed: published by the release increment of `reported` below.
+    // Relaxed: published by the gate below.
     control.pss_kib[index].store(pss, Ordering::Relaxed);
     control.pss_shmem_kib[index].store(shmem, Ordering::Relaxed);
-    // Release: pairs with the parent's acquire load of `reported`.
-    control.reported.fetch_add(1, Ordering::Release);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while control.parent_measured.load(Ordering::Acquire) == 0 && Instant::now() < deadline {
-        std::thread::yield_now();
-    }
+    // Stay alive (and mapped) until every process has measured, so all
+    // measurements see the same sharing.
+    gate();
 }

@@ -12,9 +12,11 @@ mod support;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
-use shmsync::{AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmMutex, ShmSafe};
+use shmsync::{
+    AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmBarrier, ShmMutex, ShmSafe,
+};
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// N processes increment one shared counter K times each, once per
@@ -69,9 +71,6 @@ enum Role {
         /// This worker's progress slot and CPU.
         #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(0..MAX_PROCS as u64))]
         index: usize,
-        /// The value of `go` that opens this mode's start gate.
-        #[arg(long)]
-        generation: u32,
     },
 }
 
@@ -112,16 +111,16 @@ impl Mode {
 #[derive(ShmSafe)]
 #[repr(C)]
 struct Arena {
-    /// Workers that have opened the segment and wait at the gate.
-    ready: AtomicU32,
-    /// Set to the mode's generation when all workers may start.
-    go: AtomicU32,
+    /// The workers of a mode start together here, so that their
+    /// increments really overlap instead of running one process after
+    /// another.
+    start: ShmBarrier,
     /// Per-worker completed increments (progress display).
     progress: [AtomicU64; MAX_PROCS],
     /// Per-worker finish time, CLOCK_MONOTONIC nanoseconds.
     finished_ns: [AtomicU64; MAX_PROCS],
-    /// The start time the parent wrote when it opened the gate.
-    started_ns: AtomicU64,
+    /// Per-worker start time (leaving the gate), CLOCK_MONOTONIC nanoseconds.
+    started_ns: [AtomicU64; MAX_PROCS],
     unsync: AtomicU64,
     mutex: ShmMutex<u64>,
     atomic: AtomicCounter,
@@ -185,8 +184,8 @@ impl Outcome {
 fn main() {
     // Usage errors exit with status 2, `--help` with 0 (clap's convention).
     let cli = Cli::parse();
-    if let Some(Role::Worker { segment, mode, iters, index, generation }) = cli.worker {
-        worker(&segment, mode, iters, index, generation);
+    if let Some(Role::Worker { segment, mode, iters, index }) = cli.worker {
+        worker(&segment, mode, iters, index);
         return;
     }
     let (procs, iters, json) = (cli.procs, cli.iters, cli.json);
@@ -202,7 +201,8 @@ fn main() {
     let name = support::run_name("race");
     // The parent owns the segment: it is unlinked when `arena` drops, on
     // every path out of `run` (success, worker failure, Ctrl-C).
-    let arena = match Segment::<Arena>::create(&name) {
+    // The start gate is for the workers of one mode at a time.
+    let arena = match Segment::<Arena>::create_with(&name, |a| a.start = ShmBarrier::new(procs)) {
         Ok(seg) => seg,
         Err(e) => {
             eprintln!("error: cannot create the shared segment: {e}");
@@ -216,8 +216,8 @@ fn main() {
         );
     }
     let mut outcomes = Vec::new();
-    for (generation, mode) in modes.iter().copied().enumerate() {
-        match run_mode(&arena, mode, generation as u32 + 1, procs, iters, live) {
+    for mode in modes.iter().copied() {
+        match run_mode(&arena, mode, procs, iters, live) {
             Ok(outcome) => outcomes.push(outcome),
             Err(support::WaitError::Interrupted) => {
                 eprintln!("\ninterrupted: workers stopped, segment removed");
@@ -247,14 +247,12 @@ fn main() {
 fn run_mode(
     arena: &Segment<Arena>,
     mode: Mode,
-    generation: u32,
     procs: usize,
     iters: u64,
     live: bool,
 ) -> Result<Outcome, support::WaitError> {
     // Relaxed resets: the workers that read them are spawned afterwards
-    // (process creation orders them), and the gate below publishes them too.
-    arena.ready.store(0, Ordering::Relaxed);
+    // (process creation orders them).
     for slot in &arena.progress[..procs] {
         slot.store(0, Ordering::Relaxed);
     }
@@ -270,8 +268,6 @@ fn run_mode(
             iters.to_string(),
             "--index".into(),
             index.to_string(),
-            "--generation".into(),
-            generation.to_string(),
         ];
         match support::spawn_self(&args) {
             Ok(child) => children.push(child),
@@ -284,18 +280,6 @@ fn run_mode(
             }
         }
     }
-    // The gate: every worker has mapped the segment and is spinning, so the
-    // increments really overlap instead of running one process after another.
-    support::wait_until(&mut children, Duration::from_secs(30), || {
-        // Acquire: pairs with each worker's AcqRel arrival.
-        arena.ready.load(Ordering::Acquire) == procs as u32
-    })?;
-    // Relaxed: published by the release store of `go` right after.
-    arena.started_ns.store(monotonic_ns(), Ordering::Relaxed);
-    // Release: pairs with the workers' acquire load of `go`; they see the
-    // reset counters and start time.
-    arena.go.store(generation, Ordering::Release);
-
     let total = procs as u64 * iters;
     let mut stdout = std::io::stdout();
     support::wait_all(&mut children, Duration::from_secs(600), || {
@@ -318,7 +302,10 @@ fn run_mode(
     // made visible by the kernel before `waitpid` reported the exit).
     let finished =
         arena.finished_ns[..procs].iter().map(|f| f.load(Ordering::Relaxed)).max().unwrap_or(0);
-    let elapsed = finished.saturating_sub(arena.started_ns.load(Ordering::Relaxed));
+    // From the first worker through the gate to the last one done.
+    let started =
+        arena.started_ns[..procs].iter().map(|f| f.load(Ordering::Relaxed)).min().unwrap_or(0);
+    let elapsed = finished.saturating_sub(started);
     Ok(Outcome {
         mode,
         expected: total,
@@ -327,7 +314,7 @@ fn run_mode(
     })
 }
 
-fn worker(name: &str, mode: Mode, iters: u64, index: usize, generation: u32) {
+fn worker(name: &str, mode: Mode, iters: u64, index: usize) {
     let arena = match Segment::<Arena>::open(name) {
         Ok(seg) => seg,
         Err(e) => {
@@ -336,15 +323,19 @@ fn worker(name: &str, mode: Mode, iters: u64, index: usize, generation: u32) {
         }
     };
     pin_to_a_cpu(index);
-    // AcqRel: the release half pairs with the parent's acquire load of
-    // `ready` (this worker has mapped the segment and reached the gate).
-    arena.ready.fetch_add(1, Ordering::AcqRel);
-    // Acquire: pairs with the parent's release store of `go`.
-    while arena.go.load(Ordering::Acquire) != generation {
-        // Yield rather than spin: with more workers than cores, spinners
-        // would otherwise delay the parent that opens the gate.
-        std::thread::yield_now();
+    // The gate: every worker has mapped the segment and is pinned before
+    // any starts. A worker that dies before it gets here breaks the gate
+    // for the others (and the parent sees it exit).
+    let mut me = arena.start.join().unwrap_or_else(|e| {
+        eprintln!("worker {index}: cannot join the start gate: {e}");
+        std::process::exit(2);
+    });
+    if let Err(e) = me.wait() {
+        eprintln!("worker {index}: the start gate: {e}");
+        std::process::exit(2);
     }
+    // Relaxed: read by the parent only after this process has exited.
+    arena.started_ns[index].store(monotonic_ns(), Ordering::Relaxed);
     let progress = &arena.progress[index];
     for i in 0..iters {
         match mode {

@@ -347,5 +347,7 @@ mod shm_safe_impl {
         const TYPE_NAME: &'static str = "ShmCondvar";
         const FINGERPRINT: u64 =
             fingerprint::str(fingerprint::SEED, "shmsync::ShmCondvar/futex-seq-v1");
+        const LAYOUT: crate::layout::Layout =
+            crate::layout::Layout::leaf(crate::layout::Kind::Condvar);
     }
 }

@@ -197,6 +197,17 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// The segment is in use: a process has it open, so it was not removed
+    /// (see [`inspect::remove`](crate::inspect::remove)).
+    #[error(
+        "segment {name:?} is in use: a process has it open; stop that process first, or force \
+         the removal (its users keep their mapping, but nobody else can open it by name)"
+    )]
+    InUse {
+        /// The segment name.
+        name: String,
+    },
+
     /// A seqlock write failed (see [`SeqLockError`](crate::SeqLockError)).
     #[error(transparent)]
     SeqLock(#[from] crate::SeqLockError),

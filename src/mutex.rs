@@ -633,6 +633,7 @@ impl<T> fmt::Display for TryLockError<'_, T> {
 #[cfg(not(loom))]
 mod shm_safe_impl {
     use super::ShmMutex;
+    use crate::layout::{Field, Kind, Layout};
     use crate::shm_safe::{fingerprint, ShmSafe};
 
     // SAFETY: `ShmMutex<T>` is `repr(C)`: a `RawMutex` (two atomics and a
@@ -648,6 +649,17 @@ mod shm_safe_impl {
             ),
             core::mem::size_of::<ShmMutex<T>>() as u64,
         );
+        const LAYOUT: Layout = Layout {
+            kind: Kind::Mutex,
+            fields: &[Field {
+                name: "data",
+                offset: core::mem::offset_of!(ShmMutex<T>, data),
+                size: core::mem::size_of::<T>(),
+                type_name: T::TYPE_NAME,
+                layout: &T::LAYOUT,
+            }],
+            len: 1,
+        };
     }
 }
 

@@ -10,7 +10,7 @@ use crate::sync::{
     LIVENESS_RECHECK, WATCHED_RECHECK,
 };
 
-mod word;
+pub(crate) mod word;
 
 use word::{
     futex_half, has_waiters, is_free, is_not_recoverable, is_owned_by, owner_bits, owner_died, tid,

@@ -1,6 +1,7 @@
 //! [`ShmSafe`]: types that may live in cross-process shared memory, and the
 //! layout fingerprint that lets `open` reject a segment holding another type.
 
+use crate::layout::{Field, Kind, Layout};
 use core::sync::atomic::{
     AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicU16, AtomicU32,
     AtomicU64, AtomicU8, AtomicUsize,
@@ -71,6 +72,14 @@ pub unsafe trait ShmSafe: Sized + Send + Sync + 'static {
     /// their types' fingerprints and offsets, its size and alignment.
     /// Two processes agree on a segment's type exactly when they agree on this.
     const FINGERPRINT: u64;
+
+    /// The type's fields, offsets and kinds, recorded in the segment (the
+    /// *field map*) so that tools that do not know the type can show the
+    /// state of its locks and counters by name. The derive fills it in;
+    /// the default describes opaque plain data. It is a function of the
+    /// type's definition, which [`FINGERPRINT`](Self::FINGERPRINT)
+    /// already covers.
+    const LAYOUT: crate::layout::Layout = crate::layout::Layout::PLAIN;
 }
 
 /// `const` helpers that build layout fingerprints (used by the derive).
@@ -117,7 +126,7 @@ pub mod fingerprint {
 }
 
 macro_rules! impl_primitive {
-    ($($t:ty),* $(,)?) => {$(
+    ($kind:ident: $($t:ty),* $(,)?) => {$(
         // SAFETY: a primitive integer, float or std atomic has a fixed
         // layout, holds no pointer, is valid for every bit pattern (zero
         // included), has no Drop, and is Send + Sync.
@@ -128,12 +137,13 @@ macro_rules! impl_primitive {
                 core::mem::size_of::<$t>(),
                 core::mem::align_of::<$t>(),
             );
+            const LAYOUT: Layout = Layout::leaf(Kind::$kind);
         }
     )*};
 }
 
 impl_primitive!(
-    u8,
+    Plain: u8,
     u16,
     u32,
     u64,
@@ -148,7 +158,9 @@ impl_primitive!(
     f32,
     f64,
     (),
-    AtomicBool,
+);
+impl_primitive!(
+    Atomic: AtomicBool,
     AtomicU8,
     AtomicU16,
     AtomicU32,
@@ -228,6 +240,17 @@ unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
     const TYPE_NAME: &'static str = ArrayName::<T, N>::STR;
     const FINGERPRINT: u64 =
         fingerprint::word(fingerprint::word(fingerprint::str(T::FINGERPRINT, "[;]"), N as u64), 0);
+    const LAYOUT: Layout = Layout {
+        kind: Kind::Array,
+        fields: &[Field {
+            name: "",
+            offset: 0,
+            size: core::mem::size_of::<T>(),
+            type_name: T::TYPE_NAME,
+            layout: &T::LAYOUT,
+        }],
+        len: N,
+    };
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! Counters across real processes: 4 processes × 1 000 000 increments, on
 //! one `AtomicCounter` and on one `ShardedCounter`, give exact totals.
 
-use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmBarrier, ShmSafe};
+use std::time::Duration;
 
 mod common;
 
@@ -16,16 +15,14 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 struct Counters {
     atomic: AtomicCounter,
     sharded: ShardedCounter,
-    /// Children ready to start (a start barrier, so they really overlap).
-    ready: AtomicCounter,
-    go: AtomicU32,
+    /// The children and the test start together, so they really overlap.
+    start: ShmBarrier,
 }
 
+/// Waits at the start gate until every child and the test are there.
 fn start_together(c: &Counters) {
-    c.ready.incr();
-    while c.go.load(Ordering::Acquire) == 0 {
-        std::thread::yield_now();
-    }
+    let mut me = c.start.join().expect("a place at the start gate");
+    me.wait_timeout(TIMEOUT).expect("every process reaches the start gate");
 }
 
 #[test]
@@ -52,16 +49,14 @@ fn child_entry() {
 
 fn run(role: &str) -> Segment<Counters> {
     let name = common::unique_name(&format!("counter-{role}"));
-    let seg = Segment::<Counters>::create(&name).expect("create segment");
+    let seg = Segment::<Counters>::create_with(&name, |c| {
+        c.start = ShmBarrier::new(PROCESSES as usize + 1);
+    })
+    .expect("create segment");
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| common::spawn("child_entry", role, &[&name, &EACH.to_string()]))
         .collect();
-    let deadline = Instant::now() + TIMEOUT;
-    while seg.ready.get() < PROCESSES {
-        assert!(Instant::now() < deadline, "children did not start");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    seg.go.store(1, Ordering::Release);
+    start_together(&seg);
     for c in children {
         c.expect_success(TIMEOUT);
     }

@@ -6,7 +6,7 @@
 //! Each test first checks that `unshare` may create the namespace here (it
 //! needs privileges); if not, it prints `SKIPPED: <why>` and returns.
 
-use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{Segment, ShmEvent, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -45,7 +45,7 @@ const BOOTTIME_OFFSET_SECS: u64 = 1000;
 struct Shared {
     m: ShmMutex<u64>,
     /// Set by the test: the holder may unlock.
-    go: AtomicU32,
+    go: ShmEvent,
     /// The holder's process id, as the holder sees it.
     holder_pid: AtomicU32,
     /// The holder's process id in the test's PID namespace (what `/proc/self`
@@ -79,10 +79,9 @@ fn child_entry() {
                 common::reached("locked");
                 match args[1].as_str() {
                     "unlock" => {
-                        common::wait_until(
-                            "the test lets the holder unlock",
-                            Duration::from_secs(60),
-                            || seg.go.load(Ordering::SeqCst) != 0,
+                        assert!(
+                            seg.go.wait_timeout(Duration::from_secs(60)),
+                            "the test never let the holder unlock"
                         );
                         // The unlock checks that this thread owns the word:
                         // it must not panic, so the process exits 0.
@@ -197,7 +196,7 @@ fn live_holder_is_never_robbed_and_unlocks_cleanly(ns: Namespace, tag: &str) {
         other => panic!("the holder is alive and holds the lock: expected TimedOut, got {other:?}"),
     }
     assert!(holder.is_running(), "the holder must still be alive");
-    seg.go.store(1, Ordering::SeqCst);
+    seg.go.set();
     holder.expect_success(Duration::from_secs(10));
     let g = seg
         .m

@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmsync::{Error, Segment, ShmSafe};
+use shmsync::{Error, Segment, ShmBarrier, ShmSafe};
 
 /// Rounds of the `open_or_create` race; override with `SHMSYNC_RACE_ROUNDS`
 /// (at most `MAX_ROUNDS`).
@@ -18,7 +18,8 @@ const RACERS: u32 = 4;
 #[derive(ShmSafe)]
 #[repr(C)]
 struct Control {
-    arrivals: AtomicU32,
+    /// The racers meet here twice per round.
+    gate: ShmBarrier,
     /// How many initializers ran, per round.
     inits: [AtomicU32; MAX_ROUNDS],
     /// How many handles reported `is_owner`, per round.
@@ -46,16 +47,12 @@ fn rounds() -> usize {
         .min(MAX_ROUNDS)
 }
 
-/// Waits until `arrivals` reaches `target` (every racer arrived).
-fn barrier(arrivals: &AtomicU32, target: u32) {
-    // AcqRel/Acquire: everything a racer did before arriving is visible to
-    // the racers that leave the barrier.
-    arrivals.fetch_add(1, Ordering::AcqRel);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while arrivals.load(Ordering::Acquire) < target {
-        assert!(Instant::now() < deadline, "barrier {target} never filled");
-        std::thread::yield_now();
-    }
+/// Waits until every racer arrived (what a racer did before arriving is
+/// visible to every racer after).
+fn meet(racer: &mut shmsync::BarrierParty<'_>, round: usize) {
+    racer
+        .wait_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("round {round}: the racers never all met: {e}"));
 }
 
 #[test]
@@ -64,9 +61,9 @@ fn child_entry() {
         "race" => {
             let control: Segment<Control> = Segment::open(&args[0]).expect("open control");
             let rounds: usize = args[2].parse().expect("rounds");
+            let mut racer = control.gate.join().expect("a place at the gate");
             for r in 0..rounds {
-                let base = u32::try_from(r).expect("few rounds") * 2 * RACERS;
-                barrier(&control.arrivals, base + RACERS);
+                meet(&mut racer, r);
                 let name = format!("{}-{r}", args[1]);
                 let seg = Segment::<Round>::open_or_create_with(&name, |s| {
                     if r % 2 == 1 {
@@ -86,7 +83,7 @@ fn child_entry() {
                 }
                 seg.hits.fetch_add(1, Ordering::Relaxed);
                 // Everyone holds the segment before the owner's drop unlinks it.
-                barrier(&control.arrivals, base + 2 * RACERS);
+                meet(&mut racer, r);
                 drop(seg);
             }
         }
@@ -124,7 +121,10 @@ fn open_or_create_race_has_exactly_one_creator_per_round() {
     let rounds = rounds();
     let control_name = common::unique_name("race-control");
     let base = common::unique_name("race");
-    let control = Segment::<Control>::create(&control_name).expect("control");
+    let control = Segment::<Control>::create_with(&control_name, |c| {
+        c.gate = ShmBarrier::new(RACERS as usize);
+    })
+    .expect("control");
     let rounds_arg = rounds.to_string();
     let children: Vec<_> = (0..RACERS)
         .map(|_| common::spawn("child_entry", "race", &[&control_name, &base, &rounds_arg]))

@@ -2,18 +2,19 @@
 //! writer SIGKILLed while it holds the writer lock.
 
 use shmsync::bytemuck::Zeroable;
-use shmsync::{AtomicCounter, Segment, SeqLock, ShmSafe};
+use shmsync::{AtomicCounter, Segment, SeqLock, ShmBarrier, ShmSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
 mod seqlock_support;
 
-use common::wait_until;
 use seqlock_support::Stamped;
 
 /// How long the readers of the torn-read test read.
 const READ_FOR: Duration = Duration::from_secs(2);
+/// The children of a test that start together with it.
+const CHILDREN: usize = 3;
 /// Bound for every "the other processes get there" wait.
 const PROGRESS_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -27,9 +28,9 @@ struct Shared {
     advances: [AtomicCounter; 2],
     /// Reads each reader made.
     reads: [AtomicCounter; 2],
-    /// Processes ready to start (a start barrier).
-    ready: AtomicCounter,
-    go: AtomicU32,
+    /// Where the three children of a test and the test itself start
+    /// together.
+    start: ShmBarrier,
     stop: AtomicU32,
 }
 
@@ -41,22 +42,17 @@ fn create(tag: &str) -> (String, Segment<Shared>) {
     let name = common::unique_name(tag);
     let seg = Segment::<Shared>::create_with(&name, |s| {
         s.latest = SeqLock::new(Stamped::new(0));
+        s.start = ShmBarrier::new(CHILDREN + 1);
     })
     .expect("create segment");
     (name, seg)
 }
 
-/// Announces readiness and spins (yielding) until the parent says go.
+/// Waits at the start gate until the test's children and the test itself
+/// are all there.
 fn start_together(s: &Shared) {
-    s.ready.incr();
-    while s.go.load(Ordering::Acquire) == 0 {
-        std::thread::yield_now();
-    }
-}
-
-fn release_when_ready(s: &Shared, processes: u64) {
-    wait_until("every child is ready", PROGRESS_TIMEOUT, || s.ready.get() == processes);
-    s.go.store(1, Ordering::Release);
+    let mut me = s.start.join().expect("a place at the start gate");
+    me.wait_timeout(PROGRESS_TIMEOUT).expect("every process reaches the start gate");
 }
 
 /// Writes stamps `n + 1, n + 2, …` as fast as it can until told to stop.
@@ -150,10 +146,10 @@ fn stamps_detect_mixed_words() {
 fn readers_in_two_processes_never_see_a_torn_value() {
     let (name, seg) = create("seqlock-torn");
     let writer = common::spawn("child_entry", "write_fast", &[&name]);
-    let readers: Vec<_> = (0..2)
+    let readers: Vec<_> = (0..CHILDREN - 1)
         .map(|slot| common::spawn("child_entry", "read", &[&name, &slot.to_string()]))
         .collect();
-    release_when_ready(&seg, 3);
+    start_together(&seg);
     for r in readers {
         r.expect_success(READ_FOR + PROGRESS_TIMEOUT);
     }
@@ -176,10 +172,10 @@ fn readers_in_two_processes_never_see_a_torn_value() {
 fn updates_from_three_processes_are_exact() {
     const EACH: u64 = 10_000;
     let (name, seg) = create("seqlock-update");
-    let children: Vec<_> = (0..3)
+    let children: Vec<_> = (0..CHILDREN)
         .map(|_| common::spawn("child_entry", "update", &[&name, &EACH.to_string()]))
         .collect();
-    release_when_ready(&seg, 3);
+    start_together(&seg);
     for c in children {
         c.expect_success(PROGRESS_TIMEOUT);
     }

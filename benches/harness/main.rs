@@ -18,7 +18,7 @@
 //! | `uncontended` | lock+unlock, one thread |
 //! | `contended` | lock+increment, 2 and 4 processes (`uncontended` contains it too) |
 //! | `counter` | counter increments |
-//! | `pingpong` | condvar, pipe and spin round trips |
+//! | `pingpong` | condvar, event, pipe and spin round trips |
 //! | `death-kill` | owner SIGKILLed → owner died |
 //! | `death-exec` | owner execs → owner died |
 //! | `death-blocked-cpu` | CPU of a waiter blocked behind a live owner |
@@ -59,7 +59,7 @@ mod systems;
 mod uncontended;
 
 use options::Options;
-use ours::CondvarTurn;
+use ours::{CondvarTurn, EventTurn};
 use peers::{
     FetchAdd, FloorShared, GlibcCondvarPingPong, GlibcLock, GlibcRobust, RawSyncLock,
     RawSyncRwLock, SpinPingPong,
@@ -167,6 +167,13 @@ fn run_all(opts: &Options) -> Report {
                 "shmsync-cond",
                 true,
             );
+            pingpong::measure::<Segment<EventTurn>>(
+                opts,
+                &mut r,
+                placement,
+                "shmsync-event",
+                false,
+            );
             pingpong::measure::<GlibcCondvarPingPong>(opts, &mut r, placement, "glibc-cond", false);
             pingpong::measure_pipe(opts, &mut r, placement);
             if placement == CrossCpu {
@@ -229,6 +236,7 @@ fn run_child(role: &str, args: &[String]) {
         (snapshot::ROLE, "glibc-robust") => snapshot::child::<GlibcRobust>(args),
         _ => match (role, key(0), key(1)) {
             (pingpong::ROLE, "shmsync-cond", _) => pingpong::child::<Segment<CondvarTurn>>(args),
+            (pingpong::ROLE, "shmsync-event", _) => pingpong::child::<Segment<EventTurn>>(args),
             (pingpong::ROLE, "glibc-cond", _) => pingpong::child::<GlibcCondvarPingPong>(args),
             (pingpong::ROLE, "spin", _) => pingpong::child::<SpinPingPong>(args),
             (pingpong::PIPE_ROLE, _, _) => pingpong::pipe_child(args),

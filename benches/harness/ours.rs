@@ -2,7 +2,7 @@
 //! `Segment`, created by the parent and opened by name in every child.
 
 use shmsync::{
-    AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmCondvar, ShmMutex,
+    AtomicCounter, LockError, Segment, SeqLock, ShardedCounter, ShmCondvar, ShmEvent, ShmMutex,
     ShmMutexGuard, ShmSafe,
 };
 
@@ -165,6 +165,43 @@ impl PingPong for Segment<CondvarTurn> {
                 .unwrap_or_else(|_| panic!("owner died during ping-pong"));
             *g += 1;
             self.changed.notify_one();
+        }
+    }
+}
+
+/// Two auto-reset events: the parent sets `ping` and waits on `pong`, the
+/// child the other way round.
+#[derive(ShmSafe)]
+#[repr(C)]
+pub struct EventTurn {
+    ping: ShmEvent,
+    pong: ShmEvent,
+}
+
+impl PingPong for Segment<EventTurn> {
+    const NAME: &'static str = "shmsync ShmEvent (auto reset)";
+
+    fn create(name: &str) -> Self {
+        Segment::<EventTurn>::create_with(name, |t| {
+            t.ping = ShmEvent::new_auto_reset();
+            t.pong = ShmEvent::new_auto_reset();
+        })
+        .expect("create segment")
+    }
+
+    fn open(name: &str) -> Self {
+        open(name)
+    }
+
+    fn ping(&self) {
+        self.ping.set();
+        self.pong.wait();
+    }
+
+    fn serve(&self, n: u64) {
+        for _ in 0..n {
+            self.ping.wait();
+            self.pong.set();
         }
     }
 }

@@ -94,7 +94,7 @@ fn one_kill<L: RobustLock + Send + 'static>(
 /// and returns once it holds the lock (with the control block it uses,
 /// which must outlive it).
 pub fn spawn_holder(role: &str, key: &str, name: &str, stdin: Stdio) -> (ControlRegion, Child) {
-    let ctl = ControlRegion::create();
+    let ctl = ControlRegion::create(1);
     let mut holder = spawn(
         role,
         &[ctl.name.clone(), key.to_owned(), name.to_owned()],

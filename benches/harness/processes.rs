@@ -1,12 +1,14 @@
 //! Real processes: the harness re-executes its own binary with
 //! `--role NAME ARGS...` (no `fork` in a multi-threaded process), and parent
-//! and children meet in a small shared control block.
+//! and children meet in a small shared control segment.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::shm_region::{unique_name, ShmRegion};
+use shmsync::{Segment, ShmBarrier, ShmSafe};
+
+use crate::shm_region::unique_name;
 
 /// The argument that turns the harness binary into a child.
 pub const ROLE_FLAG: &str = "--role";
@@ -14,87 +16,81 @@ pub const ROLE_FLAG: &str = "--role";
 /// The most processes one measurement uses.
 pub const MAX_PROCS: usize = 8;
 
+/// How long the parent waits for its children to reach the start.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// One `u64` on its own cache line, so per-child results never share one.
+#[derive(ShmSafe)]
 #[repr(C, align(64))]
 pub struct Padded(pub AtomicU64);
 
-/// The start/stop signals and per-child results of one measurement.
+/// The start gate, the stop signal and per-child results of one
+/// measurement.
 ///
 /// | field | written by | read by |
 /// |---|---|---|
-/// | `ready` | each child, +1 once attached | parent, before `go` |
-/// | `go` | parent, 0 → 1 | children, before the timed loop |
+/// | `start` | every child and the parent, once: they start together | — |
 /// | `stop` | parent, 0 → 1 | children, inside the timed loop |
 /// | `results[i]` | child `i`, once, after its loop | parent, after the child exited |
+#[derive(ShmSafe)]
 #[repr(C)]
 pub struct Control {
-    ready: AtomicU32,
-    _pad0: [u8; 60],
-    go: AtomicU32,
-    _pad1: [u8; 60],
-    stop: AtomicU32,
-    _pad2: [u8; 60],
+    /// For the children and the parent.
+    start: ShmBarrier,
+    stop: Padded,
     /// Per-child figures (operation counts, or one figure per child).
     pub results: [Padded; MAX_PROCS],
     /// A word the parent and one child may use for a spin ping-pong.
     pub turn: Padded,
 }
 
-/// The parent's side: owns the control region.
+/// The parent's side: owns the control segment.
 pub struct ControlRegion {
-    region: ShmRegion,
-    /// The region's name, passed to children.
+    segment: Segment<Control>,
+    /// The segment's name, passed to children.
     pub name: String,
 }
 
 impl ControlRegion {
-    /// A fresh, zeroed control block.
-    pub fn create() -> Self {
+    /// A fresh control block for a measurement with `children` children.
+    pub fn create(children: u32) -> Self {
         let name = unique_name("ctl");
-        let region =
-            ShmRegion::create(&name, std::mem::size_of::<Control>()).expect("control region");
-        ControlRegion { region, name }
+        let segment = Segment::<Control>::create_with(&name, |c| {
+            c.start = ShmBarrier::new(children as usize + 1);
+        })
+        .expect("control segment");
+        ControlRegion { segment, name }
     }
 
     /// The block.
     pub fn get(&self) -> &Control {
-        // SAFETY: `Control` is atomics and padding, valid when zeroed, and
-        // the region was sized for it.
-        unsafe { self.region.get() }
+        &self.segment
     }
 }
 
 /// A child's view of the control block, opened by name.
 pub struct ControlView {
-    region: ShmRegion,
+    segment: Segment<Control>,
 }
 
 impl ControlView {
     /// Opens the block the parent named.
     pub fn open(name: &str) -> Self {
-        let region =
-            ShmRegion::open(name, std::mem::size_of::<Control>()).expect("open control region");
-        ControlView { region }
+        ControlView { segment: Segment::open(name).expect("open control segment") }
     }
 
     /// The block.
     pub fn get(&self) -> &Control {
-        // SAFETY: as in `ControlRegion::get`; the parent created it with
-        // this size.
-        unsafe { self.region.get() }
+        &self.segment
     }
 }
 
 impl Control {
-    /// Child: announce "attached", then wait (sleeping) for the start.
+    /// Child: wait (sleeping) at the start gate until every child and the
+    /// parent are there.
     pub fn child_ready_then_wait_go(&self) {
-        // release: pairs with the parent's acquire load in `start`, so what
-        // the child set up before is visible (nothing is, today; cheap).
-        self.ready.fetch_add(1, Ordering::Release);
-        // acquire: pairs with the release store of `go` in `start`.
-        while self.go.load(Ordering::Acquire) == 0 {
-            std::thread::sleep(Duration::from_micros(50));
-        }
+        let mut me = self.start.join().expect("a place at the start gate");
+        me.wait().expect("every process reached the start gate");
     }
 
     /// Child: whether the parent asked to stop (checked every iteration, a
@@ -103,26 +99,28 @@ impl Control {
     pub fn should_stop(&self) -> bool {
         // relaxed: a stop flag orders nothing; the results travel through
         // `results` and process exit.
-        self.stop.load(Ordering::Relaxed) != 0
+        self.stop.0.load(Ordering::Relaxed) != 0
     }
 
-    /// Parent: wait until `n` children attached, then start them all.
+    /// Parent: wait until the `n` children joined the start gate (a child
+    /// that fails before that is reported), then start with them.
     pub fn start(&self, n: u32, children: &mut [Child]) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        // acquire: pairs with the release increment in `child_ready_then_wait_go`.
-        while self.ready.load(Ordering::Acquire) < n {
+        assert_eq!(self.start.parties(), n as usize + 1, "the gate is for the children and us");
+        let mut me = self.start.join().expect("a place at the start gate");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while self.start.joined() < self.start.parties() {
             check_alive(children);
             assert!(Instant::now() < deadline, "children did not attach within 20 s");
             std::thread::sleep(Duration::from_micros(200));
         }
-        // release: pairs with the children's acquire load of `go`.
-        self.go.store(1, Ordering::Release);
+        // Every child has joined: one that dies now breaks the gate.
+        me.wait_timeout(START_TIMEOUT).expect("every child reached the start gate");
     }
 
     /// Parent: ask the children to stop.
     pub fn stop(&self) {
         // relaxed: see `should_stop`.
-        self.stop.store(1, Ordering::Relaxed);
+        self.stop.0.store(1, Ordering::Relaxed);
     }
 
     /// Child `i`: publish its figure.
@@ -281,7 +279,7 @@ pub fn wait_all(children: Vec<Child>, timeout: Duration) {
 /// `window`, and returns the elapsed time between start and stop together
 /// with each child's published figure.
 pub fn timed_run(role: &str, args: &[String], n: u32, window: Duration) -> (Duration, Vec<u64>) {
-    let ctl = ControlRegion::create();
+    let ctl = ControlRegion::create(n);
     let mut children: Vec<Child> = (0..n)
         .map(|i| {
             let mut a = vec![ctl.name.clone(), i.to_string()];

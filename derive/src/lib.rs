@@ -9,7 +9,9 @@
 //! `char`), which another process could write. It generates the type's name
 //! and its layout fingerprint from the type's name, the field names, the
 //! fields' own fingerprints, their offsets, and the struct's size and
-//! alignment.
+//! alignment. It also records the field layout (`ShmSafe::LAYOUT`: each
+//! field's name, offset, size, type name and kind), which segments carry
+//! as their field map for inspection.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -98,6 +100,7 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
         });
     }
     let mut steps = Vec::new();
+    let mut layout_fields = Vec::new();
     for (index, field) in fields.iter().enumerate() {
         let ty = &field.ty;
         let (label, member) = match &field.ident {
@@ -115,6 +118,15 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
                 h,
                 ::core::mem::offset_of!(Self, #member) as u64,
             );
+        });
+        layout_fields.push(quote! {
+            #krate::layout::Field {
+                name: #label,
+                offset: ::core::mem::offset_of!(Self, #member),
+                size: ::core::mem::size_of::<#ty>(),
+                type_name: <#ty as #krate::ShmSafe>::TYPE_NAME,
+                layout: &<#ty as #krate::ShmSafe>::LAYOUT,
+            },
         });
     }
     let name_str = name.to_string();
@@ -140,6 +152,11 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
                 h = #krate::fingerprint::word(h, ::core::mem::size_of::<Self>() as u64);
                 h = #krate::fingerprint::word(h, ::core::mem::align_of::<Self>() as u64);
                 h
+            };
+            const LAYOUT: #krate::layout::Layout = #krate::layout::Layout {
+                kind: #krate::layout::Kind::Struct,
+                fields: &[#(#layout_fields)*],
+                len: 1,
             };
         }
     })

@@ -149,6 +149,8 @@ unsafe impl crate::ShmSafe for AtomicCounter {
         core::mem::size_of::<Self>(),
         core::mem::align_of::<Self>(),
     );
+    const LAYOUT: crate::layout::Layout =
+        crate::layout::Layout::leaf(crate::layout::Kind::AtomicCounter);
 }
 
 #[cfg(all(test, not(loom)))]

@@ -175,6 +175,8 @@ unsafe impl<const N: usize> crate::ShmSafe for ShardedCounter<N> {
         ),
         N as u64,
     );
+    const LAYOUT: crate::layout::Layout =
+        crate::layout::Layout::leaf(crate::layout::Kind::ShardedCounter);
 }
 
 #[cfg(all(test, not(loom)))]

@@ -33,8 +33,8 @@ use crate::sys::shm::{self as sys, FileStat, Mapping, ObjectFd, OfdLock};
 use crate::{Error, Result};
 
 use super::header::{
-    Creator, Geometry, Header, PayloadShape, Rejection, Verdict, HEADER_SIZE, MAGIC,
-    STATE_INITIALIZING, STATE_READY,
+    Creator, Geometry, Header, PayloadShape, Rejection, Verdict, FLAG_UNLINK_WHEN_UNUSED,
+    HEADER_SIZE, MAGIC, STATE_INITIALIZING, STATE_READY,
 };
 use super::name::SegmentName;
 
@@ -44,6 +44,8 @@ pub(crate) struct Config {
     pub(crate) mode: u32,
     pub(crate) open_timeout: Duration,
     pub(crate) unlink_on_drop: bool,
+    /// Recorded in the header by the creator (`FLAG_UNLINK_WHEN_UNUSED`).
+    pub(crate) unlink_when_unused: bool,
 }
 
 /// The default for `SegmentOptions::open_timeout`.
@@ -71,6 +73,9 @@ pub(crate) struct Attached {
     pub(crate) pid: u32,
     /// `fstat` of the object, to recognize it by name before unlinking.
     pub(crate) stat: FileStat,
+    /// The header's `UNLINK_WHEN_UNUSED` flag: the last handle to close
+    /// (in any process) removes the name.
+    pub(crate) unlink_when_unused: bool,
 }
 
 impl Attached {
@@ -83,6 +88,7 @@ impl Attached {
         geometry: Geometry,
         owner: bool,
         stat: FileStat,
+        unlink_when_unused: bool,
     ) -> Result<Attached> {
         liveness::register(&liveness::NewMapping {
             base: map.as_ptr(),
@@ -97,7 +103,7 @@ impl Attached {
             Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
             _ => io_err(name, "holding the process token")(e),
         })?;
-        Ok(Attached { map, file, geometry, owner, pid: getpid(), stat })
+        Ok(Attached { map, file, geometry, owner, pid: getpid(), stat, unlink_when_unused })
     }
 }
 
@@ -124,8 +130,10 @@ pub(crate) fn create(
     let geometry = geometry_for(name, shape, count)?;
     check_mode(name, cfg.mode)?;
     let deadline = deadline(cfg);
-    match create_locked(name, cfg, deadline)? {
-        Some((file, stat)) => initialize_locked(name, shape, geometry, file, stat, init, false),
+    match create_locked(name, cfg, shape, &geometry, deadline)? {
+        Some((file, stat, prepared)) => {
+            initialize_locked(name, cfg, shape, geometry, file, stat, init, false, prepared)
+        }
         None => Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
     }
 }
@@ -175,8 +183,11 @@ pub(crate) fn open_or_create(
     let deadline = deadline(cfg);
     let mut backoff = Backoff::new();
     loop {
-        if let Some((file, stat)) = create_locked(name, cfg, deadline)? {
-            return initialize_locked(name, shape, geometry, file, stat, init, false);
+        if let Some((file, stat, prepared)) = create_locked(name, cfg, shape, &geometry, deadline)?
+        {
+            return initialize_locked(
+                name, cfg, shape, geometry, file, stat, init, false, prepared,
+            );
         }
         let taken_file = match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return check_count(name, a, count),
@@ -197,7 +208,9 @@ pub(crate) fn open_or_create(
                 best_effort_fchmod(&file, cfg.mode);
                 // A failed fstat leaves the dead creator's object as it was.
                 let stat = fstat(name, &file)?;
-                return initialize_locked(name, shape, geometry, file, stat, init, true);
+                return initialize_locked(
+                    name, cfg, shape, geometry, file, stat, init, true, false,
+                );
             }
             // Let go of our shared lock before pausing, so that we never
             // keep another taker (or a legacy-path creator) out while asleep.
@@ -230,6 +243,44 @@ pub(crate) fn unlink(name: &SegmentName) -> Result<()> {
     Ok(())
 }
 
+/// The "last one out" rule of `UNLINK_WHEN_UNUSED`, run after a handle has
+/// closed its own descriptor (releasing its shared lock): removes the name
+/// if it still names the object `stat` describes and no open file
+/// description anywhere holds a shared lock on it. Returns whether it did.
+///
+/// Race-free against other handles closing at the same time (each takes
+/// the exclusive lock through a fresh description; whichever gets it last
+/// finds the name gone or another object) and against openers: one that
+/// took its shared lock first keeps us out (and removes the name itself
+/// when it closes); one that takes it after we unlinked finds, when it
+/// registers the object, that it has no name (`NotFound`, so
+/// `open_or_create` makes a new one); one that tries while we hold the
+/// exclusive lock waits and retries by name. A forked child sharing our
+/// description keeps its lock, and so keeps the name.
+///
+/// Errs on the side of keeping the name: a process starting a program
+/// (`fork` or `posix_spawn`, then `exec`) holds copies of all its
+/// descriptors for a moment, and with them their locks; a last handle
+/// closing in that moment sees the segment still attached and leaves the
+/// name, for `inspect::remove_stale` to remove later.
+pub(crate) fn unlink_if_unused(name: &SegmentName, stat: &FileStat) -> bool {
+    let Ok(file) = sys::shm_open(name.shm_name(), libc::O_RDWR, 0) else { return false };
+    if !matches!(sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive), Ok(true)) {
+        return false;
+    }
+    match sys::fstat(file.as_fd()) {
+        Ok(now) if now.dev == stat.dev && now.ino == stat.ino => {}
+        _ => return false,
+    }
+    // We hold the exclusive lock on the object the name still refers to:
+    // nobody is attached, and nobody can attach until we let go.
+    if sys::shm_unlink(name.shm_name()).is_err() {
+        return false;
+    }
+    liveness::release_unlinked();
+    true
+}
+
 /// Unlinks `name` only if it still names the object `stat` describes: an
 /// owner must not remove a newer object that reuses its name.
 ///
@@ -258,17 +309,31 @@ pub(crate) fn unlink_if_same(name: &SegmentName, stat: &FileStat) {
 /// under its name, atomically (`EEXIST` if taken). So nobody ever sees a
 /// live creator's object unlocked, an opener that finds an empty object
 /// nobody locks knows at once that its creator died, and a creator that
-/// fails before the link leaves no name behind. Where `O_TMPFILE` or the
-/// link is not available it falls back to [`create_locked_by_name`].
+/// fails before the link leaves no name behind. The object is also sized,
+/// reserved and given its header ([`prepare_locked`]) before the link, so
+/// the name never shows an object without a header; the third value says
+/// so (`true`). Where `O_TMPFILE` or the link is not available it falls
+/// back to [`create_locked_by_name`] (`false`: the caller prepares).
 fn create_locked(
     name: &SegmentName,
     cfg: &Config,
+    shape: &PayloadShape,
+    geometry: &Geometry,
     deadline: Instant,
-) -> Result<Option<(ObjectFd, FileStat)>> {
+) -> Result<Option<(ObjectFd, FileStat, bool)>> {
+    let by_name = |name, cfg, deadline| {
+        create_locked_by_name(name, cfg, deadline).map(|o| o.map(|(f, s)| (f, s, false)))
+    };
+    // Taken already (the common case of `open_or_create`): do not size and
+    // reserve a whole object only to find out at the link. A name made
+    // after this check is found at the link, as before.
+    if sys::stat(name.path()).is_ok() {
+        return Ok(None);
+    }
     let mode = cfg.mode;
     let file = match sys::shm_tmpfile(mode) {
         Ok(fd) => fd,
-        Err(e) if lacks_tmpfile(&e) => return create_locked_by_name(name, cfg, deadline),
+        Err(e) if lacks_tmpfile(&e) => return by_name(name, cfg, deadline),
         Err(e) => return Err(create_error(name, e)),
     };
     // The exact mode: `open` applied the umask.
@@ -286,11 +351,19 @@ fn create_locked(
     // Its identity, taken while it has no name: nothing can fail between
     // the link and the guard that removes the name again on failure.
     let stat = fstat(name, &file)?;
+    if let Err(e) = prepare_locked(name, cfg, shape, geometry, &file) {
+        // Out of space because another process just made (and reserved)
+        // the segment: open that one instead.
+        if matches!(e, Error::NoSpace { .. }) && sys::stat(name.path()).is_ok() {
+            return Ok(None);
+        }
+        return Err(e);
+    }
     match sys::link_tmpfile(file.as_fd(), name.path()) {
-        Ok(()) => Ok(Some((file, stat))),
+        Ok(()) => Ok(Some((file, stat, true))),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(None),
         Err(e) if lacks_tmpfile(&e) || e.raw_os_error() == Some(libc::EPERM) => {
-            create_locked_by_name(name, cfg, deadline)
+            by_name(name, cfg, deadline)
         }
         Err(e) => Err(create_error(name, e)),
     }
@@ -360,14 +433,17 @@ fn create_locked_by_name(
 /// Sizes, maps and initializes an object whose exclusive lock `file` holds,
 /// publishes it, downgrades to a shared lock and wakes waiting openers.
 /// `takeover`: the object held a dead initializer's leftovers.
+#[allow(clippy::too_many_arguments)]
 fn initialize_locked(
     name: &SegmentName,
+    cfg: &Config,
     shape: &PayloadShape,
     geometry: Geometry,
     file: ObjectFd,
     stat: FileStat,
     init: Init<'_>,
     takeover: bool,
+    prepared: bool,
 ) -> Result<Attached> {
     // If anything fails or the initializer panics, leave the object as a
     // dead creator would (not ready; our lock goes when `file` drops), so
@@ -389,25 +465,20 @@ fn initialize_locked(
     }
     let mut guard = RemoveUnlessPublished { name, stat, armed: true };
 
-    // Never below HEADER_SIZE (total_size includes the header), so waiters'
-    // header-only mappings stay valid.
-    sys::ftruncate(file.as_fd(), geometry.total_size as u64).map_err(io_err(name, "ftruncate"))?;
-    // Reserve every page before anything touches one: a sparse object on a
-    // full /dev/shm kills its first writer with SIGBUS.
-    reserve(name, &file, geometry.total_size as u64)?;
+    if !prepared {
+        prepare_locked(name, cfg, shape, &geometry, &file)?;
+    }
     // Listed (and our token held on it) before the initializer can lock
     // anything in it, let alone publish it.
+    let mapping = map(name, &file, geometry.total_size)?;
     let attached =
-        Attached::new(name, map(name, &file, geometry.total_size)?, file, geometry, true, stat)?;
+        Attached::new(name, mapping, file, geometry, true, stat, cfg.unlink_when_unused)?;
     let map = &attached.map;
     // SAFETY: the mapping is `total_size >= HEADER_SIZE` bytes long and
     // page-aligned (so aligned for `Header`), and lives as long as `map`;
     // `Header` is all atomics, so a shared reference is valid whatever other
     // processes write.
     let header = unsafe { &*map.as_ptr().cast::<Header>() };
-    // Relaxed: nobody reads the state until we publish with release below;
-    // the exclusive lock keeps every other initializer out.
-    header.state().store(STATE_INITIALIZING, Ordering::Relaxed);
     // SAFETY: `payload_offset + payload size == total_size`, the mapped
     // length, so the payload range lies inside the mapping.
     let payload = unsafe { map.as_mut_ptr().add(geometry.payload_offset) };
@@ -420,7 +491,6 @@ fn initialize_locked(
         // under a shared lock).
         unsafe { core::ptr::write_bytes(payload, 0, payload_len) };
     }
-    header.write(shape, &geometry, &creator());
 
     init(payload, geometry.element_count);
     guard.armed = false;
@@ -441,6 +511,46 @@ fn initialize_locked(
     }
     futex_wake(header.state(), u32::MAX);
     Ok(attached)
+}
+
+/// Sizes the object whose exclusive lock `file` holds, reserves its pages,
+/// writes the field map and the header, in state `INITIALIZING`: what a
+/// creator does before its initializer runs. On the `O_TMPFILE` path this
+/// runs before the object gets its name, so a creator killed at any point
+/// leaves either no name or a segment `open_or_create` and
+/// `inspect::remove_stale` recognize as its creator's leftovers.
+fn prepare_locked(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    geometry: &Geometry,
+    file: &ObjectFd,
+) -> Result<()> {
+    // The payload, then the field map (for inspectors; see field_map.rs).
+    let field_map = shape.field_map(geometry.element_count);
+    // `geometry` fits `i64` with room for the largest map.
+    let object_size = geometry.field_map_offset + field_map.len();
+    // Never below HEADER_SIZE (total_size includes the header), so waiters'
+    // header-only mappings stay valid.
+    sys::ftruncate(file.as_fd(), object_size as u64).map_err(io_err(name, "ftruncate"))?;
+    // Reserve every page before anything touches one: a sparse object on a
+    // full /dev/shm kills its first writer with SIGBUS.
+    reserve(name, file, object_size as u64)?;
+    // The field map is written once, before publication; handles map only
+    // up to the payload's end, inspectors read the map with `pread`.
+    sys::write_at(file.as_fd(), &field_map, geometry.field_map_offset as u64)
+        .map_err(io_err(name, "pwrite (field map)"))?;
+    let head = map(name, file, HEADER_SIZE)?;
+    // SAFETY: HEADER_SIZE mapped bytes of an object at least that long
+    // (sized above), page-aligned, alive as long as `head`; `Header` is all
+    // atomics, so a shared reference is valid whatever others write.
+    let header = unsafe { &*head.as_ptr().cast::<Header>() };
+    // Relaxed: nobody reads the state until the release store of READY;
+    // the exclusive lock keeps every other initializer out.
+    header.state().store(STATE_INITIALIZING, Ordering::Relaxed);
+    let flags = if cfg.unlink_when_unused { FLAG_UNLINK_WHEN_UNUSED } else { 0 };
+    header.write(shape, geometry, field_map.len(), flags, &creator());
+    Ok(())
 }
 
 fn creator() -> Creator {
@@ -589,7 +699,7 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
     drop(head);
     // `check` proved total_size <= stat.size: the whole mapping is backed.
     let map = map(name, &file, geometry.total_size)?;
-    match Attached::new(name, map, file, geometry, false, stat) {
+    match Attached::new(name, map, file, geometry, false, stat, snapshot.unlink_when_unused()) {
         Ok(attached) => Ok(Attempt::Attached(attached)),
         // Unlinked while we opened it: `open` says NotFound, and
         // `open_or_create` tries again (and creates a new one).

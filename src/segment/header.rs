@@ -1,13 +1,19 @@
 //! The segment header: its binary format, its state word, and the
 //! validation of a header read back from shared memory.
 //!
-//! # Format (version 2)
+//! # Format (version 3)
 //!
 //! Version 2 changed no byte of the header; it changed what the payload's
 //! lock words mean (the high half names the owner's process token, not its
 //! thread's start time) and which byte ranges the OFD locks take (see
 //! `sys/shm.rs`). A version-1 process and a version-2 process would each
 //! misjudge the other's lock owners, so each refuses the other's segments.
+//!
+//! Version 3 added the field map (`field_map_offset`, `field_map_len`, cut
+//! from the end of `type_name`) and the first flag, `UNLINK_WHEN_UNUSED`.
+//! It also pins the internal layout of the crate's primitives as the field
+//! map names them (a `mutex` is its lock word at offset 0, …): a change to
+//! one is a new format version, so that an inspector never misreads one.
 //!
 //! The header sits at offset 0 of every segment, is [`HEADER_SIZE`] bytes
 //! (four cache lines) and is `#[repr(C, align(64))]`. Every field is an
@@ -21,7 +27,7 @@
 //! | 8 | `version` | [`FORMAT_VERSION`] |
 //! | 12 | `state` | see the state table below (a futex word) |
 //! | 16 | `header_size` | [`HEADER_SIZE`] |
-//! | 20 | `flags` | none defined: must be 0 |
+//! | 20 | `flags` | bit 0 `UNLINK_WHEN_UNUSED`: the last handle to close removes the name; other bits must be 0 |
 //! | 24 | `payload_offset` | where the payload starts: `HEADER_SIZE` rounded up to the payload's alignment |
 //! | 32 | `payload_size` | `element_size * element_count` bytes |
 //! | 40 | `payload_align` | the payload's alignment |
@@ -36,9 +42,12 @@
 //! | 104 | `type_name_len` | bytes used in `type_name` |
 //! | 108 | reserved | zero |
 //! | 112 | `type_name` | the payload's type name, UTF-8, cut at [`TYPE_NAME_CAPACITY`] bytes |
+//! | 240 | `field_map_offset` | where the field map starts: the payload's end rounded up to 8 |
+//! | 248 | `field_map_len` | its length in bytes (see `field_map.rs`) |
 //!
 //! `magic` and `version` stay at offsets 0 and 8 in every future version, so
 //! any version can recognize a segment and name the version it found.
+//! The object is `field_map_offset + field_map_len` bytes long.
 //!
 //! # State table (`state`)
 //!
@@ -53,16 +62,21 @@
 //! the initializer died. Openers sleep on `state` with `futex_wait`; the
 //! creator wakes them after publishing.
 
+use super::field_map::{self, MAX_MAP_BYTES};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// `b"SHMSYNC\0"`.
 pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
 /// The header format this build reads and writes.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+pub(crate) const FORMAT_VERSION: u32 = 3;
 /// Bytes in the header.
 pub(crate) const HEADER_SIZE: usize = 256;
 /// Bytes reserved for the type name.
-pub(crate) const TYPE_NAME_CAPACITY: usize = 144;
+pub(crate) const TYPE_NAME_CAPACITY: usize = 128;
+/// `flags`: the last handle to close removes the name.
+pub(crate) const FLAG_UNLINK_WHEN_UNUSED: u32 = 1;
+/// Every flag this build knows.
+const KNOWN_FLAGS: u32 = FLAG_UNLINK_WHEN_UNUSED;
 
 /// `state`: freshly truncated.
 pub(crate) const STATE_UNINIT: u32 = 0;
@@ -93,18 +107,21 @@ pub(crate) struct Header {
     type_name_len: AtomicU32,
     reserved: AtomicU32,
     type_name: [AtomicU64; TYPE_NAME_CAPACITY / 8],
+    field_map_offset: AtomicU64,
+    field_map_len: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<Header>() == HEADER_SIZE);
 const _: () = assert!(core::mem::align_of::<Header>() == 64);
 const _: () = assert!(core::mem::offset_of!(Header, state) == 12);
 const _: () = assert!(core::mem::offset_of!(Header, type_name) == 112);
+const _: () = assert!(core::mem::offset_of!(Header, field_map_offset) == 240);
 
 /// The shape of a payload, computed from the Rust type (never from a header).
 ///
 /// `pub` only because the sealed `SegmentPayload` trait names it; the
 /// module is private, so no one outside the crate can.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct PayloadShape {
     pub(crate) fingerprint: u64,
     pub(crate) type_name: &'static str,
@@ -112,6 +129,10 @@ pub struct PayloadShape {
     pub(crate) align: usize,
     /// `true` for `[E]` (any element count), `false` for a single `T`.
     pub(crate) is_slice: bool,
+    /// The element type's field layout, written as the field map.
+    pub(crate) layout: &'static crate::layout::Layout,
+    /// The element type's name (`type_name` itself for a single `T`).
+    pub(crate) element_type_name: &'static str,
 }
 
 /// Where a validated payload lies.
@@ -119,8 +140,10 @@ pub struct PayloadShape {
 pub(crate) struct Geometry {
     pub(crate) payload_offset: usize,
     pub(crate) element_count: usize,
-    /// The object's size this geometry needs.
+    /// Where the payload ends: the length a handle maps.
     pub(crate) total_size: usize,
+    /// Where the field map starts (`total_size` rounded up to 8).
+    pub(crate) field_map_offset: usize,
 }
 
 impl PayloadShape {
@@ -130,11 +153,25 @@ impl PayloadShape {
         let payload_offset = round_up(HEADER_SIZE, self.align.max(1))?;
         let payload_size = self.element_size.checked_mul(element_count)?;
         let total_size = payload_offset.checked_add(payload_size)?;
-        // mmap and ftruncate take sizes that must fit `off_t`.
-        if i64::try_from(total_size).is_err() {
+        let field_map_offset = round_up(total_size, 8)?;
+        // mmap and ftruncate take sizes that must fit `off_t`, with room
+        // for the field map.
+        if i64::try_from(field_map_offset.checked_add(MAX_MAP_BYTES as usize)?).is_err() {
             return None;
         }
-        Some(Geometry { payload_offset, element_count, total_size })
+        Some(Geometry { payload_offset, element_count, total_size, field_map_offset })
+    }
+
+    /// The field map of a payload of `element_count` elements.
+    pub(crate) fn field_map(&self, element_count: usize) -> Vec<u8> {
+        field_map::encode(
+            self.layout,
+            self.type_name,
+            self.element_type_name,
+            self.element_size,
+            element_count,
+            self.is_slice,
+        )
     }
 }
 
@@ -162,16 +199,26 @@ impl Header {
     }
 
     /// Writes every field except `state` (which the caller moves), for a
-    /// payload of `shape` laid out as `geometry`. Called only by the holder
+    /// payload of `shape` laid out as `geometry`, followed by a field map of
+    /// `field_map_len` bytes, with `flags`. Called only by the holder
     /// of the exclusive OFD lock, so no legitimate process reads these
     /// fields concurrently; the stores are relaxed because the release store
     /// of `STATE_READY` publishes them.
-    pub(crate) fn write(&self, shape: &PayloadShape, geometry: &Geometry, creator: &Creator) {
+    pub(crate) fn write(
+        &self,
+        shape: &PayloadShape,
+        geometry: &Geometry,
+        field_map_len: usize,
+        flags: u32,
+        creator: &Creator,
+    ) {
         let r = Ordering::Relaxed;
         self.magic.store(u64::from_le_bytes(MAGIC), r);
         self.version.store(FORMAT_VERSION, r);
         self.header_size.store(HEADER_SIZE as u32, r);
-        self.flags.store(0, r);
+        self.flags.store(flags, r);
+        self.field_map_offset.store(geometry.field_map_offset as u64, r);
+        self.field_map_len.store(field_map_len as u64, r);
         self.payload_offset.store(geometry.payload_offset as u64, r);
         self.payload_size.store((geometry.total_size - geometry.payload_offset) as u64, r);
         self.payload_align.store(shape.align as u64, r);
@@ -218,8 +265,76 @@ impl Header {
             element_count: self.element_count.load(r),
             fingerprint: self.fingerprint.load(r),
             creator_pid: self.creator_pid.load(r),
+            created_unix_nanos: self.created_unix_nanos.load(r),
             type_name_len: self.type_name_len.load(r),
             type_name,
+            field_map_offset: self.field_map_offset.load(r),
+            field_map_len: self.field_map_len.load(r),
+        }
+    }
+}
+
+/// Header format versions older shmsyncs wrote: still recognized as
+/// shmsync segments (to list and clean up), never opened.
+const OLDER_FORMAT_VERSIONS: [u32; 2] = [1, 2];
+
+impl Snapshot {
+    /// Whether a shmsync wrote this header: the magic and a known format
+    /// version, and for this version a valid state word, header size and
+    /// flags. What inspection and cleanup accept as a segment (a file that
+    /// only starts with the magic is someone else's).
+    pub(crate) fn is_shmsync(&self) -> bool {
+        if self.magic != MAGIC {
+            return false;
+        }
+        if self.version == FORMAT_VERSION {
+            self.state <= STATE_READY
+                && self.header_size as usize == HEADER_SIZE
+                && self.flags & !KNOWN_FLAGS == 0
+        } else {
+            OLDER_FORMAT_VERSIONS.contains(&self.version)
+        }
+    }
+
+    /// A header's fields from a copy of its bytes (`pread` by an
+    /// inspector): the same values [`Header::snapshot`] would load. Bytes
+    /// past the end of `bytes` read as zero.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Snapshot {
+        use core::mem::offset_of;
+        let mut all = [0u8; HEADER_SIZE];
+        let n = bytes.len().min(HEADER_SIZE);
+        all[..n].copy_from_slice(&bytes[..n]);
+        let u64_at = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&all[at..at + 8]);
+            u64::from_ne_bytes(b)
+        };
+        let u32_at = |at: usize| {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&all[at..at + 4]);
+            u32::from_ne_bytes(b)
+        };
+        let mut type_name = [0u8; TYPE_NAME_CAPACITY];
+        let name_at = offset_of!(Header, type_name);
+        type_name.copy_from_slice(&all[name_at..name_at + TYPE_NAME_CAPACITY]);
+        Snapshot {
+            magic: u64_at(offset_of!(Header, magic)).to_le_bytes(),
+            version: u32_at(offset_of!(Header, version)),
+            state: u32_at(offset_of!(Header, state)),
+            header_size: u32_at(offset_of!(Header, header_size)),
+            flags: u32_at(offset_of!(Header, flags)),
+            payload_offset: u64_at(offset_of!(Header, payload_offset)),
+            payload_size: u64_at(offset_of!(Header, payload_size)),
+            payload_align: u64_at(offset_of!(Header, payload_align)),
+            element_size: u64_at(offset_of!(Header, element_size)),
+            element_count: u64_at(offset_of!(Header, element_count)),
+            fingerprint: u64_at(offset_of!(Header, fingerprint)),
+            creator_pid: u32_at(offset_of!(Header, creator_pid)),
+            created_unix_nanos: u64_at(offset_of!(Header, created_unix_nanos)),
+            type_name_len: u32_at(offset_of!(Header, type_name_len)),
+            type_name,
+            field_map_offset: u64_at(offset_of!(Header, field_map_offset)),
+            field_map_len: u64_at(offset_of!(Header, field_map_len)),
         }
     }
 }
@@ -251,8 +366,11 @@ pub(crate) struct Snapshot {
     pub(crate) element_count: u64,
     pub(crate) fingerprint: u64,
     pub(crate) creator_pid: u32,
+    pub(crate) created_unix_nanos: u64,
     pub(crate) type_name_len: u32,
     pub(crate) type_name: [u8; TYPE_NAME_CAPACITY],
+    pub(crate) field_map_offset: u64,
+    pub(crate) field_map_len: u64,
 }
 
 /// What a header says, once checked.
@@ -312,7 +430,7 @@ impl Snapshot {
         if self.header_size as usize != HEADER_SIZE {
             return Err(Rejection::NotASegment("invalid header size"));
         }
-        if self.flags != 0 {
+        if self.flags & !KNOWN_FLAGS != 0 {
             return Err(Rejection::NotASegment("unknown flag bits"));
         }
         if self.fingerprint != expected.fingerprint {
@@ -341,10 +459,28 @@ impl Snapshot {
         {
             return Err(Rejection::NotASegment("payload offset or size disagrees with its shape"));
         }
+        // The payload first: a header whose sizes agree with each other but
+        // not with the object is a truncated (or forged-long) segment.
         if (geometry.total_size as u64) > file_size {
             return Err(Rejection::Size { expected: geometry.total_size as u64, found: file_size });
         }
+        if self.field_map_offset != geometry.field_map_offset as u64
+            || self.field_map_len > MAX_MAP_BYTES
+        {
+            return Err(Rejection::NotASegment("field map offset or length is invalid"));
+        }
+        // Both terms are bounded above (offset: checked against the
+        // geometry, which fits `i64` with room for the largest map).
+        let object_size = self.field_map_offset + self.field_map_len;
+        if object_size > file_size {
+            return Err(Rejection::Size { expected: object_size, found: file_size });
+        }
         Ok(Verdict::Ready(geometry))
+    }
+
+    /// Whether the last handle to close removes the name.
+    pub(crate) fn unlink_when_unused(&self) -> bool {
+        self.flags & FLAG_UNLINK_WHEN_UNUSED != 0
     }
 }
 
@@ -359,6 +495,8 @@ mod tests {
             element_size: 24,
             align: 8,
             is_slice: false,
+            layout: &crate::layout::Layout::PLAIN,
+            element_type_name: "Thing",
         }
     }
 
@@ -367,7 +505,7 @@ mod tests {
         let h: Box<Header> = Box::new(unsafe { core::mem::zeroed() });
         let g = shape().geometry(1).expect("fits");
         let c = Creator { pid: 7, tid: 7, token: 1, pid_namespace: 9, unix_nanos: 1 };
-        h.write(&shape(), &g, &c);
+        h.write(&shape(), &g, 0, 0, &c);
         h.state().store(STATE_READY, Ordering::Release);
         (h, g)
     }
@@ -379,6 +517,19 @@ mod tests {
         assert_eq!(snap.type_name(), Some("Thing"));
         assert_eq!(snap.check(&shape(), g.total_size as u64), Ok(Verdict::Ready(g)));
         assert_eq!(g.payload_offset, HEADER_SIZE);
+    }
+
+    #[test]
+    fn a_header_read_as_bytes_is_the_header_loaded() {
+        let (h, _) = ready_header();
+        // SAFETY: the header is HEADER_SIZE initialized bytes (all atomics,
+        // no padding: the size assertions above), read while nobody writes.
+        let bytes = unsafe {
+            core::slice::from_raw_parts((&*h as *const Header).cast::<u8>(), HEADER_SIZE)
+        };
+        let (a, b) = (Snapshot::from_bytes(bytes), h.snapshot());
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.type_name(), Some("Thing"));
     }
 
     #[test]

@@ -8,15 +8,17 @@
 //! * `options.rs` — the [`SegmentOptions`] builder
 //! * `slice.rs` — runtime-length array segments (`Segment<[E]>`)
 
-mod attach;
-mod header;
-mod name;
+pub(crate) mod attach;
+pub(crate) mod field_map;
+pub(crate) mod header;
+pub(crate) mod name;
 mod options;
 mod payload;
 mod slice;
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
 
@@ -57,11 +59,19 @@ use name::SegmentName;
 /// segment mapped keep using it; later `open`s get [`NotFound`]. A handle
 /// from [`open`] never unlinks. Use [`unlink`](crate::unlink) to remove a
 /// stale name and [`is_attached`](crate::is_attached) to ask whether anyone
-/// still uses it.
+/// still uses it, or [`inspect::remove_stale`](crate::inspect::remove_stale)
+/// to remove every segment nobody has open.
 ///
 /// Ownership belongs to the creating *process*: a child that `fork`s with an
 /// owner's handle (and drops its copy, or returns from the scope) is not an
 /// owner and leaves the name alone, since its parent still uses it.
+///
+/// A segment created with
+/// [`SegmentOptions::unlink_when_unused`] follows another rule: whichever
+/// handle closes last, in any process (one from `open`, or a forked
+/// child's copy, included), removes the name. A process that ends without
+/// dropping its handle (`std::process::exit`, `_exit`, a kill) leaves it to
+/// the others, or, if it was the last, to `remove_stale`.
 ///
 /// # `fork`
 ///
@@ -140,7 +150,8 @@ use name::SegmentName;
 pub struct Segment<T: ?Sized + SegmentPayload> {
     /// The payload inside `inner.map`.
     payload: NonNull<T>,
-    inner: Attached,
+    /// Dropped by hand in `Drop`, before the "last one out" check.
+    inner: ManuallyDrop<Attached>,
     name: SegmentName,
     unlink_on_drop: bool,
     _owns: PhantomData<T>,
@@ -200,7 +211,13 @@ impl<T: ?Sized + SegmentPayload> Segment<T> {
         let raw = T::payload_ptr(payload_base, inner.geometry.element_count);
         // A mapping is never at address 0, so the payload pointer is non-null.
         let payload = NonNull::new(raw).expect("a mapped payload is never null");
-        Segment { payload, inner, name, unlink_on_drop, _owns: PhantomData }
+        Segment {
+            payload,
+            inner: ManuallyDrop::new(inner),
+            name,
+            unlink_on_drop,
+            _owns: PhantomData,
+        }
     }
 }
 
@@ -333,15 +350,24 @@ impl<T: ?Sized + SegmentPayload> fmt::Debug for Segment<T> {
 
 impl<T: ?Sized + SegmentPayload> Drop for Segment<T> {
     fn drop(&mut self) {
+        let stat = self.inner.stat;
+        let last_one_out = self.inner.unlink_when_unused;
         // `is_owner`: only the creating process unlinks, never a forked
         // child dropping its copy of the handle (the parent still uses the
         // name, and a later `open_or_create` would silently split them).
-        if self.is_owner() && self.unlink_on_drop {
-            attach::unlink_if_same(&self.name, &self.inner.stat);
+        if !last_one_out && self.is_owner() && self.unlink_on_drop {
+            attach::unlink_if_same(&self.name, &stat);
         }
-        // `inner` drops next: unlisted from the liveness registry (closing
-        // its token descriptor), unmapped, then its descriptor closed
-        // (releasing this handle's shared OFD lock).
+        // Unlisted from the liveness registry (closing its token
+        // descriptor), unmapped, then its descriptor closed (releasing this
+        // handle's shared OFD lock).
+        // SAFETY: `inner` is dropped exactly once, here, and not used after
+        // (`payload` points into its mapping and is not touched again).
+        unsafe { ManuallyDrop::drop(&mut self.inner) };
+        if last_one_out {
+            // Our lock is gone: if nobody else holds one, the name goes.
+            attach::unlink_if_unused(&self.name, &stat);
+        }
     }
 }
 

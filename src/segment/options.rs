@@ -17,6 +17,7 @@ use super::{Segment, SegmentPayload};
 /// | [`mode`](SegmentOptions::mode) | `0o600` |
 /// | [`open_timeout`](SegmentOptions::open_timeout) | 5 s |
 /// | [`unlink_on_drop`](SegmentOptions::unlink_on_drop) | `true` |
+/// | [`unlink_when_unused`](SegmentOptions::unlink_when_unused) | `false` |
 ///
 /// # Examples
 ///
@@ -48,6 +49,7 @@ impl<T: ?Sized + SegmentPayload> core::fmt::Debug for SegmentOptions<T> {
             .field("mode", &format_args!("{:#o}", self.cfg.mode))
             .field("open_timeout", &self.cfg.open_timeout)
             .field("unlink_on_drop", &self.cfg.unlink_on_drop)
+            .field("unlink_when_unused", &self.cfg.unlink_when_unused)
             .finish()
     }
 }
@@ -62,7 +64,12 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
     /// The defaults (see the table above).
     pub fn new() -> Self {
         SegmentOptions {
-            cfg: Config { mode: 0o600, open_timeout: DEFAULT_OPEN_TIMEOUT, unlink_on_drop: true },
+            cfg: Config {
+                mode: 0o600,
+                open_timeout: DEFAULT_OPEN_TIMEOUT,
+                unlink_on_drop: true,
+                unlink_when_unused: false,
+            },
             _payload: PhantomData,
         }
     }
@@ -89,6 +96,52 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
     /// it with [`unlink`](crate::unlink).
     pub fn unlink_on_drop(mut self, unlink: bool) -> Self {
         self.cfg.unlink_on_drop = unlink;
+        self
+    }
+
+    /// Whether the name is removed when the **last** handle to the segment,
+    /// in any process, closes (default `false`): the "last one out" rule,
+    /// for a group of processes none of which is in charge.
+    ///
+    /// Only `create` (or the creating call of `open_or_create`) reads this:
+    /// it records the choice in the segment's header, and every handle of
+    /// every process follows the header, whatever options it opened with.
+    /// With it, the owner does not unlink on drop while others are attached
+    /// ([`unlink_on_drop`](Self::unlink_on_drop) has no effect).
+    ///
+    /// Handles close when they are dropped, which includes unwinding from a
+    /// panic but not `std::process::exit`, `abort` or a kill: if the last
+    /// process to go was killed, the name stays, and
+    /// [`inspect::remove_stale`](crate::inspect::remove_stale) (or
+    /// `shmsync gc`) removes it. The same holds in one rare race: while a
+    /// thread of the process starts a program (between its `fork` and its
+    /// `exec`), the new process briefly holds copies of every descriptor,
+    /// and with them this handle's lock, so a last handle closing at that
+    /// instant sees the segment still in use and keeps the name.
+    ///
+    /// Race-free: a process that opens the name while the last handle
+    /// closes either attaches to the segment (and keeps it, and its name,
+    /// alive) or finds the name gone ([`open`](Self::open) fails with
+    /// [`NotFound`](crate::Error::NotFound), `open_or_create` makes a new
+    /// segment); it never attaches to a removed object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::Segment;
+    /// use std::sync::atomic::AtomicU64;
+    ///
+    /// # let name = format!("doc-last-one-out-{}", std::process::id());
+    /// let first = Segment::<AtomicU64>::options().unlink_when_unused(true).open_or_create(&name)?;
+    /// let second = Segment::<AtomicU64>::open(&name)?; // plain options: the header decides
+    /// drop(first);
+    /// assert!(Segment::<AtomicU64>::open(&name).is_ok(), "still in use");
+    /// drop(second);
+    /// assert!(matches!(Segment::<AtomicU64>::open(&name), Err(shmsync::Error::NotFound { .. })));
+    /// # Ok::<(), shmsync::Error>(())
+    /// ```
+    pub fn unlink_when_unused(mut self, unlink: bool) -> Self {
+        self.cfg.unlink_when_unused = unlink;
         self
     }
 

@@ -47,6 +47,8 @@ impl<T: ShmSafe> sealed::Sealed for T {
             element_size: core::mem::size_of::<T>(),
             align: core::mem::align_of::<T>(),
             is_slice: false,
+            layout: &T::LAYOUT,
+            element_type_name: T::TYPE_NAME,
         }
     };
 
@@ -69,6 +71,8 @@ impl<E: ShmSafe> sealed::Sealed for [E] {
             element_size: core::mem::size_of::<E>(),
             align: core::mem::align_of::<E>(),
             is_slice: true,
+            layout: &E::LAYOUT,
+            element_type_name: E::TYPE_NAME,
         }
     };
 

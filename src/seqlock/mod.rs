@@ -430,6 +430,9 @@ unsafe impl<T: ShmSafe + Pod> ShmSafe for SeqLock<T> {
             core::mem::align_of::<Self>(),
         ),
     );
+    // A leaf: the value is read only through the seqlock protocol, which an
+    // inspector does not run; it shows the version and the writer lock.
+    const LAYOUT: crate::layout::Layout = crate::layout::Layout::leaf(crate::layout::Kind::SeqLock);
 }
 
 #[cfg(all(test, not(loom)))]

@@ -221,6 +221,19 @@ pub(crate) fn plan_sleep(_addr: usize, _token: u32) -> SleepPlan {
     SleepPlan::Poll
 }
 
+/// The model of waiting for several processes at once: `Dead` if one of
+/// them died, else `Poll` (no watchers in the model; a simulated death
+/// wakes every sleeper), `Never` for none.
+pub(crate) fn plan_sleep_many(addr: usize, tokens: &[u32]) -> SleepPlan {
+    if tokens.is_empty() {
+        SleepPlan::Never
+    } else if tokens.iter().any(|&t| owner_liveness(addr, t) == Liveness::Dead) {
+        SleepPlan::Dead
+    } else {
+        SleepPlan::Poll
+    }
+}
+
 /// Never called under loom (no plan is `Watched`).
 pub(crate) fn sleep_watched(
     word: &AtomicU64,

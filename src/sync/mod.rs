@@ -13,6 +13,7 @@
 //! | [`LIVENESS_RECHECK`] | [`RECHECK_INTERVAL`] | `None`: untimed; a simulated process death wakes every waiter, standing for the timer that would fire |
 //! | `current_thread` | cached `gettid` + process token | `ThreadId(n)` + 1; the token is the thread's simulated process (its own unless it joined another's) |
 //! | `owner_liveness` | `F_OFD_GETLK` on the token's byte of the word's segment | dead iff the token's simulated process died ([`loom_hooks::simulate_process_death`]) |
+//! | `plan_sleep_many` (a barrier waiting for several processes) | a watch on each token, then a proof of each | `Dead` if one of the tokens' processes died, else `Poll` |
 //! | `arrival_probe_due` | at most once per [`LIVENESS_RECHECK`] per thread | always (every arrival probes) |
 //! | death vs. sleeping waiters | the waiter's liveness timer fires | a death wakes every sleeper, and a waiter that sleeps after a death it has not been woken for returns at once |
 //! | [`Instant`] | `std::time::Instant` | the per-thread fake clock |
@@ -195,6 +196,39 @@ mod imp {
                 PROVEN.with(|p| p.set((addr, token, epoch, unmaps)));
                 SleepPlan::Watched { epoch }
             }
+        }
+    }
+
+    /// How a waiter should sleep while it waits for the processes holding
+    /// `tokens` (a barrier's parties that have not arrived) on the segment
+    /// of the word at `addr`: like [`plan_sleep`] for several owners at
+    /// once, without its per-thread cache. `Dead` if any of them is proven
+    /// gone; `Watched` only if every one of them is watched, with the death
+    /// epoch read before the first watch, so a death after the proofs
+    /// changes it; `Poll` if some cannot be watched; `Never` if `tokens` is
+    /// empty or the word is outside every segment (nobody can be proven
+    /// dead there).
+    pub(crate) fn plan_sleep_many(addr: usize, tokens: &[u32]) -> SleepPlan {
+        use crate::sys::watch::watch;
+        if tokens.is_empty() || !crate::sys::liveness::in_a_segment(addr) {
+            return SleepPlan::Never;
+        }
+        let mut epoch = None;
+        let mut watched = true;
+        for &token in tokens {
+            match watch(addr, token) {
+                Some(e) => {
+                    epoch.get_or_insert(e);
+                }
+                None => watched = false,
+            }
+        }
+        if tokens.iter().any(|&t| owner_liveness(addr, t) == Liveness::Dead) {
+            return SleepPlan::Dead;
+        }
+        match epoch {
+            Some(epoch) if watched => SleepPlan::Watched { epoch },
+            _ => SleepPlan::Poll,
         }
     }
 

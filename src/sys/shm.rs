@@ -29,8 +29,8 @@ pub(crate) type Mapping = memmap2::MmapRaw;
 #[cfg(miri)]
 pub(crate) use super::shm_model::{
     available_bytes, dev_shm_available_bytes, fchmod, fstat, ftruncate, link_tmpfile, map,
-    ofd_wait_token_released, reopen, reserve, shm_open, shm_tmpfile, shm_unlink, stat, Mapping,
-    ObjectFd,
+    object_names, ofd_wait_token_released, read_at, reopen, reserve, shm_open, shm_tmpfile,
+    shm_unlink, stat, write_at, Mapping, ObjectFd,
 };
 #[cfg(miri)]
 use super::shm_model::{conflicts, try_set};
@@ -89,6 +89,8 @@ pub(crate) struct FileStat {
     pub(crate) mode: u32,
     /// Names the object has (0 once it is unlinked everywhere).
     pub(crate) nlink: u64,
+    /// The owner's user id.
+    pub(crate) uid: u32,
 }
 
 #[cfg(not(miri))]
@@ -101,6 +103,7 @@ fn from_stat(st: &libc::stat) -> FileStat {
         ino: u64::from(st.st_ino),
         #[allow(clippy::useless_conversion)]
         mode: u32::from(st.st_mode),
+        uid: st.st_uid,
         #[allow(clippy::useless_conversion)]
         nlink: u64::from(st.st_nlink),
     }
@@ -405,6 +408,79 @@ pub(crate) fn available_bytes(fd: BorrowedFd<'_>) -> io::Result<u64> {
 pub(crate) fn dev_shm_available_bytes() -> Option<u64> {
     let dir = std::fs::File::open("/dev/shm").ok()?;
     available_bytes(std::os::fd::AsFd::as_fd(&dir)).ok()
+}
+
+/// The names in the shared memory directory (`/dev/shm`) that name regular
+/// files, in no particular order; names that are not UTF-8 are left out
+/// (no segment has one).
+#[cfg(not(miri))]
+pub(crate) fn object_names() -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir("/dev/shm")? {
+        let entry = entry?;
+        // `file_type` does not follow links: a symlink is nobody's segment.
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+/// `pwrite`s all of `bytes` at `offset` of the object (`EINTR` and short
+/// writes retried).
+#[cfg(not(miri))]
+pub(crate) fn write_at(fd: BorrowedFd<'_>, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let at = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset exceeds off_t"))?;
+        // SAFETY: `fd` is live; `bytes` is valid for reads of its length.
+        let n = unsafe { libc::pwrite(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), at) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            return Err(io::Error::from(io::ErrorKind::WriteZero));
+        }
+        // `n` is positive and at most `bytes.len()`.
+        bytes = &bytes[n as usize..];
+        offset += n as u64;
+    }
+    Ok(())
+}
+
+/// `pread`s up to `buf.len()` bytes at `offset`; returns how many were read
+/// (fewer at the object's end). A copy through the kernel: unlike a
+/// mapping, it cannot fault on an object another program truncated, and
+/// the bytes, once in `buf`, are this process's own.
+#[cfg(not(miri))]
+pub(crate) fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = libc::off_t::try_from(offset + done as u64)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset exceeds off_t"))?;
+        let rest = &mut buf[done..];
+        // SAFETY: `fd` is live; `rest` is valid for writes of its length.
+        let n = unsafe { libc::pread(fd.as_raw_fd(), rest.as_mut_ptr().cast(), rest.len(), at) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if n == 0 {
+            break;
+        }
+        done += n as usize;
+    }
+    Ok(done)
 }
 
 /// Maps the first `len` bytes of the object `fd` refers to, shared and

@@ -342,7 +342,14 @@ pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
 /// counts links (registration refuses an object with none).
 fn stat_of(ino: u64, object: &Object, names: &BTreeMap<Vec<u8>, u64>) -> FileStat {
     let nlink = names.values().filter(|&&i| i == ino).count() as u64;
-    FileStat { size: object.size as u64, dev: 0, ino, mode: libc::S_IFREG | object.mode, nlink }
+    FileStat {
+        size: object.size as u64,
+        dev: 0,
+        ino,
+        mode: libc::S_IFREG | object.mode,
+        nlink,
+        uid: 0,
+    }
 }
 
 pub(crate) fn fstat(fd: BorrowedFd<'_>) -> io::Result<FileStat> {
@@ -469,6 +476,34 @@ pub(crate) fn reserve(fd: BorrowedFd<'_>, len: u64) -> io::Result<()> {
         object.resize(len)?;
     }
     Ok(())
+}
+
+/// The names of the objects, as listing `/dev/shm` shows them.
+pub(crate) fn object_names() -> io::Result<Vec<String>> {
+    Ok(table().names.keys().map(|k| String::from_utf8_lossy(k).into_owned()).collect())
+}
+
+/// `pwrite` through a description open for writing.
+pub(crate) fn write_at(fd: BorrowedFd<'_>, bytes: &[u8], offset: u64) -> io::Result<()> {
+    let mut table = table();
+    let d = table.description(fd)?;
+    if !d.writable {
+        return Err(errno(libc::EBADF));
+    }
+    let ino = d.ino;
+    let offset = usize::try_from(offset).map_err(|_| errno(libc::EFBIG))?;
+    table.object(ino)?.write_at(offset, bytes)
+}
+
+/// `pread`: up to `buf.len()` bytes at `offset`, fewer at the end.
+pub(crate) fn read_at(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut table = table();
+    let ino = table.description(fd)?.ino;
+    let bytes = table.object(ino)?.read();
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+    let n = buf.len().min(bytes.len() - start);
+    buf[..n].copy_from_slice(&bytes[start..start + n]);
+    Ok(n)
 }
 
 /// No space limit is modeled.

@@ -155,7 +155,9 @@ fn start(mut command: Command, entry: &str, role: &str, args: &[&str]) -> ChildP
         .env(ROLE_ENV, role)
         .env(ARGS_ENV, args.join("\u{1f}"))
         .env(ENTRY_ENV, entry)
-        .stdin(Stdio::null())
+        // Piped, so a role can wait for a line (`send_line`); a role that
+        // never reads it is unaffected.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -212,6 +214,15 @@ impl ChildProcess {
     /// reaped here, so a zombie does not count as running).
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Writes `line` to the child's standard input (a role waiting with
+    /// `read_line` goes on).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{line}").expect("write to the child's stdin");
+        stdin.flush().expect("flush the child's stdin");
     }
 
     /// SIGKILLs the child and reaps it.
