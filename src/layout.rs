@@ -61,12 +61,17 @@ pub enum Kind {
     Event,
     /// A [`ShmBarrier`](crate::ShmBarrier).
     Barrier,
+    /// A [`Broadcast`](crate::Broadcast); [`Layout::len`] is its capacity
+    /// `N` (its values are read only through the ring's protocol, which an
+    /// inspector does not run: it shows the sequence and the sender lock).
+    Broadcast,
 }
 
 impl Kind {
     /// The kind's name in the field map and in `shmsync inspect --json`:
     /// `plain`, `atomic`, `struct`, `array`, `mutex`, `condvar`,
-    /// `atomic_counter`, `sharded_counter`, `seqlock`, `event`, `barrier`.
+    /// `atomic_counter`, `sharded_counter`, `seqlock`, `event`, `barrier`,
+    /// `broadcast`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -81,6 +86,7 @@ impl Kind {
             Kind::SeqLock => "seqlock",
             Kind::Event => "event",
             Kind::Barrier => "barrier",
+            Kind::Broadcast => "broadcast",
         }
     }
 
@@ -99,6 +105,7 @@ impl Kind {
             "seqlock" => Kind::SeqLock,
             "event" => Kind::Event,
             "barrier" => Kind::Barrier,
+            "broadcast" => Kind::Broadcast,
             _ => return None,
         })
     }
@@ -113,7 +120,7 @@ pub struct Layout {
     /// element at offset 0 (element `i` is at `i * size`). `Mutex`: one
     /// entry, the guarded value. Otherwise empty.
     pub fields: &'static [Field],
-    /// `Array`: the element count. Otherwise 1.
+    /// `Array`: the element count. `Broadcast`: its capacity. Otherwise 1.
     pub len: usize,
 }
 

@@ -411,3 +411,59 @@ fn send_errors_convert_into_error() {
     assert!(matches!(e, shmsync::Error::Broadcast(SendError::Corrupt)), "{e:?}");
     assert_eq!(e.to_string(), SendError::Corrupt.to_string());
 }
+
+/// `shmsync::inspect` (and so `shmsync inspect`) shows a ring in a segment
+/// by its field path: values sent, capacity and the sender lock, held or
+/// not, read from the segment without attaching.
+#[test]
+fn inspection_shows_the_sequence_the_capacity_and_the_sender_lock() {
+    use shmsync::inspect::{self, FieldState, LockState};
+    use shmsync::layout::Kind;
+
+    #[derive(ShmSafe)]
+    #[repr(C)]
+    struct Sensor {
+        sent: shmsync::AtomicCounter,
+        readings: Broadcast<[u64; 2], 8>,
+    }
+
+    let name = common::unique_name("bcast-inspect");
+    let seg = Segment::<Sensor>::create(&name).expect("create");
+    for v in 0..3 {
+        seg.readings.send([v, v]).unwrap();
+    }
+    let readings = |state: &str| {
+        let report = inspect::inspect(&name).expect("inspect");
+        let field = report.fields.into_iter().find(|f| f.path == "readings").expect("the ring");
+        assert_eq!((field.kind, field.kind_name.as_str()), (Some(Kind::Broadcast), "broadcast"));
+        match field.state {
+            FieldState::Broadcast { sequence, capacity, sender } => (sequence, capacity, sender),
+            other => panic!("{state}: {other:?}"),
+        }
+    };
+    let (sequence, capacity, sender) = readings("idle");
+    assert_eq!((sequence, capacity), (3, 8));
+    assert_eq!(sender.state, LockState::Unlocked);
+
+    let seg = &seg;
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        s.spawn(move || {
+            seg.readings
+                .send_with(|seq| {
+                    tx.send(()).unwrap();
+                    done_rx.recv().unwrap();
+                    [seq, seq]
+                })
+                .unwrap();
+        });
+        rx.recv().unwrap();
+        let (sequence, _, sender) = readings("sending");
+        assert_eq!(sequence, 3, "a send in progress is not counted");
+        assert_eq!(sender.state, LockState::Locked);
+        assert_eq!(sender.owner_alive, Some(true));
+        done_tx.send(()).unwrap();
+    });
+    assert_eq!(readings("after").0, 4);
+}

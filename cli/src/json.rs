@@ -145,6 +145,11 @@ fn field(f: &FieldReport) -> Value {
             object.insert("broken".to_owned(), b.broken.into());
             object.insert("dead".to_owned(), b.dead.into());
         }
+        FieldState::Broadcast { sequence, capacity, sender } => {
+            object.insert("sequence".to_owned(), (*sequence).into());
+            object.insert("capacity".to_owned(), (*capacity).into());
+            object.insert("sender".to_owned(), Value::Object(mutex(sender)));
+        }
         FieldState::Invalid(problem) => {
             object.insert("problem".to_owned(), problem.clone().into());
         }

@@ -611,6 +611,11 @@ unsafe impl<T: ShmSafe + Pod, const N: usize> ShmSafe for Broadcast<T, N> {
             ),
         )
     };
+    // A leaf whose `len` is the capacity: inspection reads the head line
+    // (sender lock word, then the sequence word: the documented layout)
+    // and never a value, which only the ring's protocol can read whole.
+    const LAYOUT: crate::layout::Layout =
+        crate::layout::Layout { kind: crate::layout::Kind::Broadcast, fields: &[], len: N };
 }
 
 #[cfg(all(test, not(loom)))]

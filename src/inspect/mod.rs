@@ -204,6 +204,15 @@ pub enum FieldState {
     Event(EventReport),
     /// A barrier's words.
     Barrier(BarrierReport),
+    /// A broadcast ring: values sent, capacity and the sender lock.
+    Broadcast {
+        /// The number of values sent (the next one's sequence number).
+        sequence: u64,
+        /// How many values the ring holds (`N`).
+        capacity: u64,
+        /// The sender lock.
+        sender: MutexReport,
+    },
     /// The field map says something this build cannot read safely (outside
     /// the payload, a size that does not match the kind).
     Invalid(String),
