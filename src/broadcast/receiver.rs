@@ -20,9 +20,10 @@
 //!    them, so a sender on the same CPU runs;
 //! 3. **sleep**: announce on the wake word, attempt once more, then sleep
 //!    on it (`wake.rs`) for at most [`RECV_RECHECK`] or until the
-//!    deadline, and start the phase again. The bound is what keeps a
-//!    sender killed between sending and waking from stranding a receiver;
-//!    it costs an idle receiver 20 wake-ups a second.
+//!    deadline, and start the phase again. A sender killed between
+//!    sending and waking is taken over from by the next sender, which
+//!    wakes every sleeper; the bound covers the last sender killed so,
+//!    and costs an idle receiver 20 wake-ups a second.
 
 use super::{Attempt, Broadcast, RecvError, RecvTimeoutError, TryRecvError};
 use crate::sync::{spin_loop, yield_now, Instant};
@@ -48,8 +49,9 @@ const YIELDS: u32 = 16;
 const YIELDS: u32 = 0;
 
 /// The longest a receiver sleeps before it looks at the ring by itself.
-/// A safety net for a sender killed between sending and waking (any live
-/// sender wakes sleepers itself), so it may be long. Under loom there is no
+/// A safety net for the last sender killed between sending and waking
+/// (live senders, and a sender taking over from a dead one, wake sleepers
+/// themselves), so it may be long. Under loom there is no
 /// timer: a simulated process death wakes every sleeper instead.
 #[cfg(not(loom))]
 pub(crate) const RECV_RECHECK: Option<Duration> = Some(Duration::from_millis(50));
