@@ -212,6 +212,10 @@ pub enum Error {
     #[error(transparent)]
     SeqLock(#[from] crate::SeqLockError),
 
+    /// A broadcast send failed (see [`SendError`](crate::SendError)).
+    #[error(transparent)]
+    Broadcast(#[from] crate::SendError),
+
     /// An operating system call failed for another reason.
     #[error("{op} failed for segment {name:?}: {source}")]
     Io {

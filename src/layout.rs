@@ -66,13 +66,17 @@ pub enum Kind {
     RwLock,
     /// A [`ShmSemaphore`](crate::ShmSemaphore).
     Semaphore,
+    /// A [`Broadcast`](crate::Broadcast); [`Layout::len`] is its capacity
+    /// `N` (its values are read only through the ring's protocol, which an
+    /// inspector does not run: it shows the sequence and the sender lock).
+    Broadcast,
 }
 
 impl Kind {
     /// The kind's name in the field map and in `shmsync inspect --json`:
     /// `plain`, `atomic`, `struct`, `array`, `mutex`, `condvar`,
     /// `atomic_counter`, `sharded_counter`, `seqlock`, `event`, `barrier`,
-    /// `rwlock`, `semaphore`.
+    /// `rwlock`, `semaphore`, `broadcast`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -89,6 +93,7 @@ impl Kind {
             Kind::Barrier => "barrier",
             Kind::RwLock => "rwlock",
             Kind::Semaphore => "semaphore",
+            Kind::Broadcast => "broadcast",
         }
     }
 
@@ -109,6 +114,7 @@ impl Kind {
             "barrier" => Kind::Barrier,
             "rwlock" => Kind::RwLock,
             "semaphore" => Kind::Semaphore,
+            "broadcast" => Kind::Broadcast,
             _ => return None,
         })
     }
@@ -123,7 +129,7 @@ pub struct Layout {
     /// element at offset 0 (element `i` is at `i * size`). `Mutex` and
     /// `RwLock`: one entry, the guarded value. Otherwise empty.
     pub fields: &'static [Field],
-    /// `Array`: the element count. Otherwise 1.
+    /// `Array`: the element count. `Broadcast`: its capacity. Otherwise 1.
     pub len: usize,
 }
 

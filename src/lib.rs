@@ -28,6 +28,7 @@ mod sync;
 mod sys;
 
 mod barrier;
+mod broadcast;
 mod condvar;
 mod counter;
 mod event;
@@ -81,6 +82,9 @@ pub use semaphore::{AcquireError, SemaphorePermit, ShmSemaphore};
 pub use bytemuck;
 pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};
 pub use seqlock::{SeqLock, SeqLockError};
+
+// Broadcast exports (src/broadcast/).
+pub use broadcast::{Broadcast, Receiver, RecvError, RecvTimeoutError, SendError, TryRecvError};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;

@@ -103,20 +103,71 @@ fn crash_recovery_repairs_the_books() {
     assert!(text.contains("invariant holds"), "{text}");
 }
 
+/// The number after `word` in `line` (`"received 3 readings"`, "received").
+fn number_after(line: &str, word: &str) -> u64 {
+    let rest = line.split(word).nth(1).unwrap_or_else(|| panic!("no {word:?} in {line:?}"));
+    rest.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {word:?} in {line:?}"))
+}
+
+/// Runs the sensor analyzer; returns (readings sent, spikes injected, and
+/// per analyzer the line it printed).
+fn sensor_analyzer(args: &[&str]) -> (u64, u64, String, String) {
+    let out = run("sensor_analyzer", args);
+    let text = stdout(&out);
+    let line = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{text}"))
+            .to_owned()
+    };
+    let producer = line("producer: sent");
+    let sent = number_after(&producer, "sent");
+    let spikes = number_after(&producer, "(");
+    (sent, spikes, line("stats:"), line("anomaly:"))
+}
+
+/// Both analyzers account for every reading the producer sent (received +
+/// lost to lagging); when the anomaly analyzer lost none, it flagged every
+/// injected spike.
 #[test]
 #[cfg_attr(miri, ignore = "runs the example programs")]
-fn latest_value_analyzers_see_readings() {
-    let out = run("latest_value", &["--secs", "1", "--rate", "2000"]);
-    let text = stdout(&out);
-    let stats = text.lines().find(|l| l.starts_with("stats:")).expect("a stats line");
-    let distinct: u64 = stats
-        .split(" distinct")
-        .next()
-        .and_then(|s| s.rsplit(' ').next())
-        .and_then(|n| n.parse().ok())
-        .expect("distinct count");
-    assert!(distinct > 0, "{stats}");
-    assert!(text.lines().any(|l| l.starts_with("anomaly:")), "{text}");
+fn sensor_analyzers_account_for_every_reading() {
+    let (sent, spikes, stats, anomaly) = sensor_analyzer(&["--secs", "1", "--rate", "2000"]);
+    assert!(sent > 0);
+    for line in [&stats, &anomaly] {
+        let (received, lost) = (number_after(line, "received"), number_after(line, "lost"));
+        assert_eq!(received + lost, sent, "{line}");
+        assert!(received > 0, "{line}");
+    }
+    if number_after(&anomaly, "lost") == 0 {
+        assert_eq!(number_after(&anomaly, "flagged"), spikes, "{anomaly}");
+    }
+}
+
+/// An anomaly analyzer four times slower than the sensor falls more than
+/// the ring's 1024 readings behind within a second: it reports the
+/// readings it lost, and still accounts for all of them.
+#[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
+fn a_slow_sensor_analyzer_reports_what_it_lost() {
+    let (sent, _, stats, anomaly) =
+        sensor_analyzer(&["--secs", "1", "--rate", "4000", "--work-us", "1000"]);
+    let (received, lost) = (number_after(&anomaly, "received"), number_after(&anomaly, "lost"));
+    assert!(lost > 0, "{anomaly}");
+    assert_eq!(received + lost, sent, "{anomaly}");
+    assert_eq!(number_after(&stats, "received") + number_after(&stats, "lost"), sent, "{stats}");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "runs the example programs")]
+fn sensor_analyzer_rejects_bad_flags() {
+    for args in [&["--rate", "0"][..], &["--secs", "x"], &["--work-us", "-1"]] {
+        let out = Command::new(example("sensor_analyzer")).args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "{args:?} should be a usage error");
+    }
 }
 
 #[test]

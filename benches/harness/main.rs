@@ -24,6 +24,8 @@
 //! | `death-blocked-cpu` | CPU of a waiter blocked behind a live owner |
 //! | `seqlock` | snapshot reads under a writer |
 //! | `rwlock` | read-mostly and write-heavy rwlock mixes, 2 and 4 processes |
+//! | `broadcast-latency` | one-way latency: `Broadcast` vs the spin floor, a pipe, a Unix datagram socket |
+//! | `broadcast-throughput` | 8-byte values to 1 and 2 receiver processes |
 //!
 //! so `--only death` runs the three owner-liveness families and nothing else.
 //!
@@ -31,6 +33,7 @@
 //! objects and exits with 130, writing no results.
 
 mod blocked_waiter;
+mod broadcast;
 mod clocks;
 #[path = "../support/floor.rs"]
 mod floor;
@@ -223,6 +226,16 @@ fn run_all(opts: &Options) -> Report {
             }
         }
     }
+    if opts.wants("broadcast-latency") {
+        eprintln!("one-way latency between 2 processes on two CPUs");
+        broadcast::measure_latency(opts, &mut r);
+    }
+    if opts.wants("broadcast-throughput") {
+        for receivers in [1, 2] {
+            eprintln!("broadcast of 8-byte values to {receivers} receiver processes");
+            broadcast::measure_throughput(opts, &mut r, receivers);
+        }
+    }
     r
 }
 
@@ -251,6 +264,9 @@ fn run_child(role: &str, args: &[String]) {
             (pingpong::ROLE, "glibc-cond", _) => pingpong::child::<GlibcCondvarPingPong>(args),
             (pingpong::ROLE, "spin", _) => pingpong::child::<SpinPingPong>(args),
             (pingpong::PIPE_ROLE, _, _) => pingpong::pipe_child(args),
+            (broadcast::PONG_ROLE, _, _) => broadcast::pong_child(args),
+            (broadcast::DGRAM_ROLE, _, _) => broadcast::dgram_child(args),
+            (broadcast::THROUGHPUT_ROLE, _, _) => broadcast::throughput_child(args),
             (owner_death::ROLE, _, "shmsync") => owner_death::child::<OurMutex>(args),
             (owner_death::ROLE, _, "glibc-robust") => owner_death::child::<GlibcRobust>(args),
             (owner_exec::ROLE, _, "shmsync") => owner_exec::child::<OurMutex>(args),

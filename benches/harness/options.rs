@@ -26,7 +26,9 @@ struct Flags {
     svg: Option<PathBuf>,
     /// Run only the benchmarks whose key contains one of the words: uncontended,
     /// contended, counter, pingpong, death-kill, death-exec, death-blocked-cpu,
-    /// seqlock, rwlock (so `death` runs the three owner-liveness families)
+    /// seqlock, rwlock, broadcast-latency, broadcast-throughput (so `death`
+    /// runs the three owner-liveness families, `broadcast` both broadcast
+    /// ones)
     #[arg(long, value_name = "WORD[,WORD...]")]
     only: Option<String>,
     /// Given by `cargo bench`, not by `cargo test --benches`: the harness

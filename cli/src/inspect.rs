@@ -117,6 +117,9 @@ fn row(f: &FieldReport) -> Vec<String> {
             }
             text
         }
+        FieldState::Broadcast { sequence, capacity, sender } => {
+            format!("sequence {sequence}, capacity {capacity}, sender {}", human::lock(sender))
+        }
         FieldState::Invalid(problem) => format!("unreadable: {problem}"),
         // A slice's length is not in its type name.
         _ if f.path.is_empty() && f.kind == Some(Kind::Array) => format!("{} elements", f.len),

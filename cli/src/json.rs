@@ -170,6 +170,11 @@ fn field(f: &FieldReport) -> Value {
             object.insert("holder_processes".to_owned(), (*holder_processes).into());
             object.insert("holder_processes_dead".to_owned(), (*holder_processes_dead).into());
         }
+        FieldState::Broadcast { sequence, capacity, sender } => {
+            object.insert("sequence".to_owned(), (*sequence).into());
+            object.insert("capacity".to_owned(), (*capacity).into());
+            object.insert("sender".to_owned(), Value::Object(mutex(sender)));
+        }
         FieldState::Invalid(problem) => {
             object.insert("problem".to_owned(), problem.clone().into());
         }

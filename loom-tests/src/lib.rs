@@ -16,12 +16,37 @@
 /// failing interleaving), and on a deadlock loom finds.
 #[cfg(loom)]
 pub fn check(name: &str, preemptions: usize, model: impl Fn() + Sync + Send + 'static) -> usize {
+    run(name, preemptions, None, model)
+}
+
+/// As [`check`], but with at most `cap` preemptions whatever
+/// `LOOM_MAX_PREEMPTIONS` says: for a model whose next bound would not
+/// finish in CI's time. The model's docs must say why.
+///
+/// # Panics
+///
+/// As [`check`].
+#[cfg(loom)]
+pub fn check_capped(name: &str, cap: usize, model: impl Fn() + Sync + Send + 'static) -> usize {
+    run(name, cap, Some(cap), model)
+}
+
+#[cfg(loom)]
+fn run(
+    name: &str,
+    preemptions: usize,
+    cap: Option<usize>,
+    model: impl Fn() + Sync + Send + 'static,
+) -> usize {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
     let mut builder = loom::model::Builder::new();
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(preemptions);
+    }
+    if let (Some(cap), Some(bound)) = (cap, builder.preemption_bound) {
+        builder.preemption_bound = Some(bound.min(cap));
     }
     // Counted outside the model (std atomics): loom restarts `model` once
     // per execution.

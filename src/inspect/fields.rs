@@ -331,6 +331,19 @@ impl Walk<'_, '_> {
                 }
                 _ => invalid("the event"),
             },
+            Some(Kind::Broadcast) => {
+                // A head line and at least one slot line; the head starts
+                // with the sender lock word, then the sequence word.
+                if node.size < 128 || node.size % 64 != 0 || node.len == 0 {
+                    return invalid("the broadcast ring");
+                }
+                match (p.lock_at(at), p.u64_at(at + 8)) {
+                    (Some(sender), Some(sequence)) => {
+                        FieldState::Broadcast { sequence, capacity: node.len, sender }
+                    }
+                    _ => invalid("the broadcast ring"),
+                }
+            }
             Some(Kind::Barrier) => match p.barrier_at(at, node.size) {
                 Some(b) => FieldState::Barrier(b),
                 None => invalid("the barrier"),

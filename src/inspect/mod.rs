@@ -234,6 +234,15 @@ pub enum FieldState {
         /// acquirer that finds no permit takes theirs back.
         holder_processes_dead: u64,
     },
+    /// A broadcast ring: values sent, capacity and the sender lock.
+    Broadcast {
+        /// The number of values sent (the next one's sequence number).
+        sequence: u64,
+        /// How many values the ring holds (`N`).
+        capacity: u64,
+        /// The sender lock.
+        sender: MutexReport,
+    },
     /// The field map says something this build cannot read safely (outside
     /// the payload, a size that does not match the kind).
     Invalid(String),

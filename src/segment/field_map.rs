@@ -18,7 +18,8 @@
 //!   plain data.
 //! * `offset`: bytes from the start of the parent (an array's element is
 //!   at 0; element `i` of an array is at `i * size` of its element).
-//! * `size`: bytes; `len`: an array's element count, else 1.
+//! * `size`: bytes; `len`: an array's element count, a broadcast ring's
+//!   capacity, else 1.
 //! * `name`: the field name, `.` when it has none (the root, an array's
 //!   element); never contains a space.
 //! * `type name`: the rest of the line (it may contain spaces: `[u8; 4]`).

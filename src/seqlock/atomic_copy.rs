@@ -1,4 +1,4 @@
-//! [`AtomicCopy`]: one copy of a `T` that is only ever read and written as
+//! [`AtomicWords`] and [`AtomicCopy`]: a `T` that is only ever read and written as
 //! relaxed atomic words, so that a reader racing a writer is not a data race.
 //!
 //! # Why atomics and not volatile reads
@@ -14,16 +14,20 @@
 //!
 //! # How a `T` is cut into atomics
 //!
-//! The copy is stored `#[repr(C, align(64))]`: it starts on a cache line (so
-//! the two copies of a seqlock never share one), and `T`'s bytes start
+//! [`AtomicWords`] holds the `T`, `#[repr(C, align(8))]`: its bytes start
 //! 8-aligned whatever `T`'s own alignment. Its `size_of::<T>()` bytes are
 //! accessed as consecutive `AtomicU64` words, then, for a size that is not a
 //! multiple of 8, at most one `AtomicU32`, one `AtomicU16` and one
 //! `AtomicU8`, each naturally aligned. Every process cuts a given `T` the
 //! same way, so there are never mixed-size atomic accesses to one location.
-//! Bytes past `size_of::<T>()` (the padding up to the cache line) are never
+//! Bytes past `size_of::<T>()` (padding up to the alignment) are never
 //! touched. Any size works, including sizes that are not a multiple of 8
 //! and zero.
+//!
+//! [`AtomicCopy`] is the seqlock's copy: the same, starting a cache line
+//! (`#[repr(C, align(64))]`), so that the two copies of a seqlock never share
+//! one. A broadcast slot puts its stamp word and an `AtomicWords` on one
+//! line instead, so that a reader of a small value touches one line.
 //!
 //! Every access uses `Relaxed`; the seqlock's fences order them.
 //!
@@ -35,10 +39,51 @@
 use bytemuck::Pod;
 
 #[cfg(not(loom))]
-pub(crate) use real::AtomicCopy;
+pub(crate) use real::AtomicWords;
 
 #[cfg(loom)]
-pub(crate) use model::AtomicCopy;
+pub(crate) use model::AtomicWords;
+
+/// One copy of a `T` starting a cache line: the seqlock's copies.
+///
+/// Valid when zeroed if `T` is (every `Pod` type is). The same layout as a
+/// `T` alone in a `#[repr(C, align(64))]` struct.
+#[repr(C, align(64))]
+pub(crate) struct AtomicCopy<T> {
+    words: AtomicWords<T>,
+}
+
+impl<T: Pod> AtomicCopy<T> {
+    /// A copy holding `value`. Not yet shared, so no atomics are needed.
+    #[cfg(not(loom))]
+    pub(crate) const fn new(value: T) -> Self {
+        Self { words: AtomicWords::new(value) }
+    }
+
+    /// A copy holding `value` (loom atomics have no `const` constructor).
+    #[cfg(loom)]
+    pub(crate) fn new(value: T) -> Self {
+        Self { words: AtomicWords::new(value) }
+    }
+
+    /// See [`AtomicWords::load`].
+    #[inline(always)]
+    pub(crate) fn load(&self) -> T {
+        self.words.load()
+    }
+
+    /// See [`AtomicWords::store`].
+    #[inline(always)]
+    pub(crate) fn store(&self, value: &T) {
+        self.words.store(value);
+    }
+
+    /// See `AtomicWords::store_prefix` (loom death models).
+    #[cfg(loom)]
+    pub(crate) fn store_prefix(&self, value: &T, words: usize) {
+        self.words.store_prefix(value, words);
+    }
+}
 
 #[cfg(not(loom))]
 mod real {
@@ -50,12 +95,12 @@ mod real {
     /// One copy of a `T`, read and written only as relaxed atomics.
     ///
     /// Valid when zeroed if `T` is (every `Pod` type is).
-    #[repr(C, align(64))]
-    pub(crate) struct AtomicCopy<T> {
+    #[repr(C, align(8))]
+    pub(crate) struct AtomicWords<T> {
         bytes: UnsafeCell<T>,
     }
 
-    impl<T: Pod> AtomicCopy<T> {
+    impl<T: Pod> AtomicWords<T> {
         /// A copy holding `value`. Not yet shared, so no atomics are needed.
         pub(crate) const fn new(value: T) -> Self {
             Self { bytes: UnsafeCell::new(value) }
@@ -73,7 +118,7 @@ mod real {
             let mut at = 0;
             while at + 8 <= size {
                 // SAFETY: `src + at .. + 8` lies inside the `T` (at + 8 ≤
-                // size), is 8-aligned (the struct is 64-aligned and `at` a
+                // size), is 8-aligned (the struct is 8-aligned and `at` a
                 // multiple of 8) and valid for the borrow of `self`; this
                 // location is only ever accessed as an `AtomicU64` (module
                 // docs), so there is no mixed-size or non-atomic access.
@@ -176,7 +221,7 @@ mod model {
 
     /// The loom stand-in: `T`'s bytes, zero-padded to whole words, in loom
     /// atomics (which cannot live at an address we choose).
-    pub(crate) struct AtomicCopy<T> {
+    pub(crate) struct AtomicWords<T> {
         words: Box<[AtomicU64]>,
         _value: PhantomData<T>,
     }
@@ -187,7 +232,7 @@ mod model {
         padded.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap())).collect()
     }
 
-    impl<T: Pod> AtomicCopy<T> {
+    impl<T: Pod> AtomicWords<T> {
         pub(crate) fn new(value: T) -> Self {
             let words = to_words(&value).into_iter().map(AtomicU64::new).collect();
             Self { words, _value: PhantomData }
@@ -268,5 +313,12 @@ mod tests {
     fn copy_is_cache_line_aligned_and_padded() {
         assert_eq!(core::mem::align_of::<AtomicCopy<u8>>(), 64);
         assert_eq!(core::mem::size_of::<AtomicCopy<[u8; 65]>>(), 128);
+    }
+
+    #[test]
+    fn words_are_8_aligned_and_padded_to_whole_words() {
+        assert_eq!(core::mem::align_of::<AtomicWords<u8>>(), 8);
+        assert_eq!(core::mem::size_of::<AtomicWords<[u8; 13]>>(), 16);
+        assert_eq!(core::mem::align_of::<AtomicWords<u128>>(), 16);
     }
 }

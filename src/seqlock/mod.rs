@@ -6,7 +6,7 @@
 //! * [`atomic_copy`] — how a `T` is copied as relaxed atomic words.
 //! * [`writer`] — the robust writer lock and recovery from a dead writer.
 
-mod atomic_copy;
+pub(crate) mod atomic_copy;
 mod latch;
 mod writer;
 

@@ -340,6 +340,9 @@ pub mod loom_hooks {
     pub fn futex_wake(word: &super::AtomicU32, count: u32) {
         super::loom_model::futex_wake(word, count);
     }
+
+    /// Where `Broadcast::loom_send_then_die` makes its sender die.
+    pub use crate::broadcast::SendDeath;
 }
 
 // ---------------------------------------------------------------------------
