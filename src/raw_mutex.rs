@@ -453,9 +453,10 @@ impl RawMutex {
                 match Self::judge_owner(me, w, oracle) {
                     Owner::Me => {
                         panic!(
-                            "locking a shmsync lock (ShmMutex, or a SeqLock's writer lock) that \
-                             this thread already holds (self-deadlock): drop the first guard, or \
-                             finish the `update`, before locking again"
+                            "locking a shmsync lock (a ShmMutex, a ShmRwLock for writing, or a \
+                             SeqLock's or Broadcast's sender lock) that this thread already \
+                             holds (self-deadlock): drop the first guard, or finish the \
+                             `update`, before locking again"
                         )
                     }
                     Owner::Dead => {

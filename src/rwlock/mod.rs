@@ -305,7 +305,10 @@ impl<T> ShmRwLock<T> {
     /// # Panics
     ///
     /// If the calling thread already holds the write lock (a
-    /// self-deadlock).
+    /// self-deadlock). A thread that holds a *read* guard and calls `write`
+    /// waits for itself forever (the lock cannot tell its read share from
+    /// another thread's of the same process): drop the read guard first, or
+    /// use [`try_write`](Self::try_write) / [`write_timeout`](Self::write_timeout).
     ///
     /// # Examples
     ///
