@@ -271,7 +271,7 @@ mod model {
 
     proptest! {
         #![proptest_config(ProptestConfig {
-            cases: if cfg!(miri) { 8 } else { 256 },
+            cases: if cfg!(miri) { 4 } else { 256 },
             #[cfg(miri)]
             failure_persistence: None,
             ..ProptestConfig::default()
