@@ -74,10 +74,22 @@ pub use receiver::Receiver;
 ///   takes over from a dead one wakes them all). A sleeping receiver also
 ///   looks again every 50 ms on its own, so even a last sender killed
 ///   between sending and waking cannot strand it.
-/// * Every byte of the ring is untrusted: a corrupt word never makes a
-///   safe call misbehave (undefined behavior, a panic); at worst `send`
-///   returns [`SendError::Corrupt`] or [`SendError::NotRecoverable`] and
-///   receivers see a lag or nothing new.
+/// * Every byte of the ring is untrusted: a corrupt word is never undefined
+///   behavior. The guarantees above are for processes that use the ring
+///   through this type; a program that writes the segment's bytes by hand
+///   can break them, as follows. A forged sequence or stamp makes `send`
+///   return [`SendError::Corrupt`] (or [`SendError::NotRecoverable`]) and
+///   receivers see a lag or nothing new; a receiver that was told of a lag
+///   to a forged sequence (2^62 or more) stays there, seeing nothing new:
+///   [`resubscribe`](Receiver::resubscribe) it. Value bytes are not
+///   checksummed: bytes written into a slot by hand are delivered as they
+///   are. A sender-lock word overwritten by hand can let two senders in at
+///   once, as for any shmsync lock: their values may then tear, and the
+///   unlock that finds its ownership gone panics (see [`send`](Self::send)).
+///
+/// After a `Lagged(n)` the receiver stands at the oldest value still held,
+/// which is the next one a sender overwrites: a receiver that cannot keep
+/// up with continuous sending mostly collects lags.
 ///
 /// # What `T` may be
 ///
