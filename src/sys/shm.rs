@@ -284,6 +284,24 @@ pub(crate) fn ofd_wait_token_released(fd: BorrowedFd<'_>, token: u32) -> io::Res
 
 /// Whether any open file description other than `fd`'s holds process token
 /// `token`: one `F_OFD_GETLK` write-lock test on its byte.
+///
+/// Only a *shared* lock there is a holder. A watcher (see `sys/watch.rs`)
+/// is granted the byte exclusively once every holder is gone, and holds it
+/// for an instant: a conflicting exclusive lock therefore proves the token
+/// released, not held. (Taken for a holder, it made a one-shot check, such
+/// as a barrier's `reset` freeing dead parties' places, miss a death.)
+#[cfg(not(miri))]
+pub(crate) fn ofd_token_held(fd: BorrowedFd<'_>, token: u32) -> io::Result<bool> {
+    let mut fl = token_byte(OfdLock::Exclusive, token);
+    // SAFETY: `fd` is live; `fl` is a valid flock the kernel reads and
+    // overwrites with the first conflicting lock (or F_UNLCK).
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) })?;
+    Ok(fl.l_type == libc::F_RDLCK as libc::c_short)
+}
+
+/// Under Miri: no watcher ever takes a token's byte, so any lock there is
+/// a holder's.
+#[cfg(miri)]
 pub(crate) fn ofd_token_held(fd: BorrowedFd<'_>, token: u32) -> io::Result<bool> {
     conflicts(fd, token_byte(OfdLock::Exclusive, token))
 }
