@@ -291,6 +291,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "decodes a quarter megabyte of text: minutes under Miri")]
     fn long_names_are_cut_when_read() {
         let long = "é".repeat(70_000);
         let map = format!("{MAGIC_LINE}\n0 struct 0 8 1 . S\n1 mutex 0 8 1 {long} {long}\n");
@@ -300,6 +301,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "encodes over a megabyte of text: many minutes under Miri")]
     fn a_map_too_big_to_read_back_is_recorded_as_the_payload_alone() {
         // 16 fields of 16 fields of … : 16^4 leaves, over a megabyte of map.
         const LEAF: Layout = Layout::leaf(Kind::Atomic);
