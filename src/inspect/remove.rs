@@ -177,8 +177,7 @@ fn remove_if_stale(name: &SegmentName, dry_run: bool) -> bool {
     }
     if dry_run {
         // `/dev/shm` is sticky: only the owner (or root) may remove a name.
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        let me = unsafe { libc::geteuid() };
+        let me = crate::sys::process::effective_uid();
         if me != 0 && me != stat.uid {
             return false;
         }

@@ -36,3 +36,17 @@ pub(crate) fn unix_time_nanos() -> u64 {
 pub(crate) fn unix_time_nanos() -> u64 {
     0
 }
+
+/// This process's effective user id (`geteuid`).
+#[cfg(not(miri))]
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Under Miri: the in-memory objects of `shm_model.rs` all belong to user
+/// 0, the model's one user, so this process is that user.
+#[cfg(miri)]
+pub(crate) fn effective_uid() -> u32 {
+    0
+}
