@@ -15,7 +15,7 @@
 mod support;
 
 use clap::{Parser, Subcommand};
-use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::time::Duration;
 
 /// A worker SIGKILLs itself while holding a ShmMutex over a two-account
@@ -121,7 +121,7 @@ fn run(amount: i64, transfers: u64) -> Result<(), String> {
     // The next locker learns of the death instead of hanging.
     let mut books = match bank.books.lock_timeout(Duration::from_secs(10)) {
         Ok(_) => return Err("the lock was free: the worker did not die holding it".into()),
-        Err(TryLockError::OwnerDied(guard)) => guard,
+        Err(LockTimeoutError::OwnerDied(guard)) => guard,
         Err(e) => return Err(format!("unexpected: {e}")),
     };
     println!("next locker: OwnerDied; the books as the worker left them: {:?}", *books);

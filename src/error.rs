@@ -12,8 +12,9 @@ use std::time::Duration;
 /// `anyhow::Error`.
 ///
 /// A dead owner is not an error of this type, since it comes with a guard
-/// to repair through: see [`LockError`](crate::LockError) and
-/// [`TryLockError`](crate::TryLockError), or let
+/// to repair through: see [`LockError`](crate::LockError),
+/// [`TryLockError`](crate::TryLockError) and
+/// [`LockTimeoutError`](crate::LockTimeoutError), or let
 /// [`ShmMutex::lock_or_repair`](crate::ShmMutex::lock_or_repair) run the
 /// repair and return `Result<guard, Error>`.
 #[derive(Debug, thiserror::Error)]

@@ -65,7 +65,7 @@ pub use segment::{is_attached, unlink, Segment, SegmentOptions, SegmentPayload};
 
 // Mutex and condvar exports (src/mutex.rs, src/condvar.rs).
 pub use condvar::{ShmCondvar, WaitTimeoutResult};
-pub use mutex::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
+pub use mutex::{LockError, LockTimeoutError, ShmMutex, ShmMutexGuard, TryLockError};
 
 // Event and barrier exports (src/event.rs, src/barrier.rs).
 pub use barrier::{BarrierError, BarrierParty, BarrierWaitResult, ShmBarrier};

@@ -120,7 +120,7 @@ unsafe impl<T: Send> Send for ShmMutex<T> {}
 /// ```
 ///
 /// A guard obtained through [`LockError::OwnerDied`] (or
-/// [`TryLockError::OwnerDied`]) is *inconsistent* until
+/// [`TryLockError::OwnerDied`], [`LockTimeoutError::OwnerDied`]) is *inconsistent* until
 /// [`make_consistent`](Self::make_consistent) is called; dropping it before
 /// makes the mutex not recoverable.
 ///
@@ -168,18 +168,36 @@ pub enum LockError<'a, T> {
     NotRecoverable,
 }
 
-/// Why [`ShmMutex::try_lock`] or [`ShmMutex::lock_timeout`] did not return
-/// a plain guard.
+/// Why [`ShmMutex::try_lock`] did not return a plain guard.
 pub enum TryLockError<'a, T> {
     /// As [`LockError::OwnerDied`]: the caller holds the lock, inconsistent.
     OwnerDied(ShmMutexGuard<'a, T>),
     /// As [`LockError::NotRecoverable`].
     NotRecoverable,
-    /// `try_lock` only: a live thread (possibly the caller) holds the lock.
+    /// A live thread (possibly the caller) holds the lock.
     WouldBlock,
-    /// `lock_timeout` only: the timeout elapsed while a live thread held
-    /// the lock.
+}
+
+/// Why [`ShmMutex::lock_timeout`] did not return a plain guard.
+pub enum LockTimeoutError<'a, T> {
+    /// As [`LockError::OwnerDied`]: the caller holds the lock, inconsistent.
+    OwnerDied(ShmMutexGuard<'a, T>),
+    /// As [`LockError::NotRecoverable`].
+    NotRecoverable,
+    /// The timeout elapsed while a live thread held the lock.
     TimedOut,
+}
+
+/// What one lock operation makes of the raw lock's outcomes other than a
+/// clean lock: each operation's error type names only the failures that
+/// operation can meet.
+trait LockOutcome<'a, T> {
+    /// The lock was taken over from a dead owner and is held through
+    /// `guard`, inconsistent.
+    fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self;
+    /// The raw lock refused; an operation meets only some refusals (an
+    /// untimed lock never times out, only `try_lock` refuses to wait).
+    fn refused(e: RawLockError) -> Self;
 }
 
 impl<T> ShmMutex<T> {
@@ -258,15 +276,7 @@ impl<T> ShmMutex<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> Result<ShmMutexGuard<'_, T>, LockError<'_, T>> {
-        match self.raw.lock(None) {
-            Ok(Acquired::Clean) => Ok(self.guard(true)),
-            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(self.guard(false))),
-            Err(RawLockError::NotRecoverable) => Err(LockError::NotRecoverable),
-            // No deadline: the raw lock can only fail as not recoverable.
-            Err(RawLockError::TimedOut | RawLockError::WouldBlock) => {
-                unreachable!("an untimed lock neither times out nor refuses to wait")
-            }
-        }
+        self.outcome(self.raw.lock(None))
     }
 
     /// Acquires the mutex, first repairing the data with `repair` if the
@@ -338,15 +348,13 @@ impl<T> ShmMutex<T> {
     ) -> Result<ShmMutexGuard<'_, T>, crate::Error> {
         match self.lock_timeout(timeout) {
             Ok(guard) => Ok(guard),
-            Err(TryLockError::OwnerDied(mut guard)) => {
+            Err(LockTimeoutError::OwnerDied(mut guard)) => {
                 repair(&mut guard);
                 ShmMutexGuard::make_consistent(&mut guard);
                 Ok(guard)
             }
-            Err(TryLockError::NotRecoverable) => Err(crate::Error::NotRecoverable),
-            Err(TryLockError::TimedOut | TryLockError::WouldBlock) => {
-                Err(crate::Error::TimedOut { timeout })
-            }
+            Err(LockTimeoutError::NotRecoverable) => Err(crate::Error::NotRecoverable),
+            Err(LockTimeoutError::TimedOut) => Err(crate::Error::TimedOut { timeout }),
         }
     }
 
@@ -356,23 +364,18 @@ impl<T> ShmMutex<T> {
     /// # Errors
     ///
     /// [`TryLockError::WouldBlock`] if a live thread holds the lock (this
-    /// includes the caller), otherwise as [`lock`](Self::lock). Never
-    /// `TimedOut`.
+    /// includes the caller), otherwise as [`lock`](Self::lock).
     #[inline]
     pub fn try_lock(&self) -> Result<ShmMutexGuard<'_, T>, TryLockError<'_, T>> {
-        match self.raw.try_lock() {
-            Ok(Acquired::Clean) => Ok(self.guard(true)),
-            Ok(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(self.guard(false))),
-            Err(e) => Err(TryLockError::from_raw(e)),
-        }
+        self.outcome(self.raw.try_lock())
     }
 
     /// Locks the mutex, waiting at most `timeout` for a live holder.
     ///
     /// # Errors
     ///
-    /// [`TryLockError::TimedOut`] if `timeout` elapsed while a live thread
-    /// held the lock, otherwise as [`lock`](Self::lock). Never `WouldBlock`.
+    /// [`LockTimeoutError::TimedOut`] if `timeout` elapsed while a live
+    /// thread held the lock, otherwise as [`lock`](Self::lock).
     ///
     /// # Panics
     ///
@@ -381,7 +384,7 @@ impl<T> ShmMutex<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmsync::{ShmMutex, TryLockError};
+    /// use shmsync::{LockTimeoutError, ShmMutex};
     /// use std::time::Duration;
     ///
     /// let m = ShmMutex::new(0u32);
@@ -389,7 +392,7 @@ impl<T> ShmMutex<T> {
     /// std::thread::scope(|s| {
     ///     s.spawn(|| {
     ///         let r = m.lock_timeout(Duration::from_millis(10));
-    ///         assert!(matches!(r, Err(TryLockError::TimedOut)));
+    ///         assert!(matches!(r, Err(LockTimeoutError::TimedOut)));
     ///     });
     /// });
     /// drop(held);
@@ -397,14 +400,10 @@ impl<T> ShmMutex<T> {
     pub fn lock_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<ShmMutexGuard<'_, T>, TryLockError<'_, T>> {
+    ) -> Result<ShmMutexGuard<'_, T>, LockTimeoutError<'_, T>> {
         // A timeout too long to represent is no timeout.
         let deadline = Instant::now().checked_add(timeout);
-        match self.raw.lock(deadline) {
-            Ok(Acquired::Clean) => Ok(self.guard(true)),
-            Ok(Acquired::OwnerDied) => Err(TryLockError::OwnerDied(self.guard(false))),
-            Err(e) => Err(TryLockError::from_raw(e)),
-        }
+        self.outcome(self.raw.lock(deadline))
     }
 
     /// Locks the mutex only if it is free and consistent with no sleepers
@@ -412,6 +411,23 @@ impl<T> ShmMutex<T> {
     #[inline]
     pub(crate) fn try_lock_uncontended(&self) -> Option<ShmMutexGuard<'_, T>> {
         self.raw.try_lock_fast(crate::sync::current_thread()).then(|| self.guard(true))
+    }
+
+    /// The guard, or the operation's error, for what the raw lock returned:
+    /// the one place a raw outcome becomes a typed one.
+    ///
+    /// Always inlined, like [`guard`](Self::guard): it sits on the
+    /// uncontended path of every lock operation.
+    #[inline(always)]
+    fn outcome<'a, E: LockOutcome<'a, T>>(
+        &'a self,
+        raw: Result<Acquired, RawLockError>,
+    ) -> Result<ShmMutexGuard<'a, T>, E> {
+        match raw {
+            Ok(Acquired::Clean) => Ok(self.guard(true)),
+            Ok(Acquired::OwnerDied) => Err(E::owner_died(self.guard(false))),
+            Err(e) => Err(E::refused(e)),
+        }
     }
 
     /// The guard of a lock this thread just took.
@@ -558,19 +574,21 @@ impl<'a, T> LockError<'a, T> {
 }
 
 impl<'a, T> TryLockError<'a, T> {
-    fn from_raw(e: RawLockError) -> Self {
-        match e {
-            RawLockError::WouldBlock => TryLockError::WouldBlock,
-            RawLockError::TimedOut => TryLockError::TimedOut,
-            RawLockError::NotRecoverable => TryLockError::NotRecoverable,
-        }
-    }
-
     /// The guard of an `OwnerDied` error, if this is one.
     pub fn into_guard(self) -> Option<ShmMutexGuard<'a, T>> {
         match self {
             TryLockError::OwnerDied(g) => Some(g),
-            _ => None,
+            TryLockError::NotRecoverable | TryLockError::WouldBlock => None,
+        }
+    }
+}
+
+impl<'a, T> LockTimeoutError<'a, T> {
+    /// The guard of an `OwnerDied` error, if this is one.
+    pub fn into_guard(self) -> Option<ShmMutexGuard<'a, T>> {
+        match self {
+            LockTimeoutError::OwnerDied(g) => Some(g),
+            LockTimeoutError::NotRecoverable | LockTimeoutError::TimedOut => None,
         }
     }
 }
@@ -580,6 +598,56 @@ impl<'a, T> From<LockError<'a, T>> for TryLockError<'a, T> {
         match e {
             LockError::OwnerDied(g) => TryLockError::OwnerDied(g),
             LockError::NotRecoverable => TryLockError::NotRecoverable,
+        }
+    }
+}
+
+impl<'a, T> From<LockError<'a, T>> for LockTimeoutError<'a, T> {
+    fn from(e: LockError<'a, T>) -> Self {
+        match e {
+            LockError::OwnerDied(g) => LockTimeoutError::OwnerDied(g),
+            LockError::NotRecoverable => LockTimeoutError::NotRecoverable,
+        }
+    }
+}
+
+impl<'a, T> LockOutcome<'a, T> for LockError<'a, T> {
+    fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self {
+        LockError::OwnerDied(guard)
+    }
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => LockError::NotRecoverable,
+            // No deadline: the raw lock can only fail as not recoverable.
+            RawLockError::TimedOut | RawLockError::WouldBlock => {
+                unreachable!("an untimed lock neither times out nor refuses to wait")
+            }
+        }
+    }
+}
+
+impl<'a, T> LockOutcome<'a, T> for TryLockError<'a, T> {
+    fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self {
+        TryLockError::OwnerDied(guard)
+    }
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => TryLockError::NotRecoverable,
+            RawLockError::WouldBlock => TryLockError::WouldBlock,
+            RawLockError::TimedOut => unreachable!("a try_lock has no deadline to miss"),
+        }
+    }
+}
+
+impl<'a, T> LockOutcome<'a, T> for LockTimeoutError<'a, T> {
+    fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self {
+        LockTimeoutError::OwnerDied(guard)
+    }
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => LockTimeoutError::NotRecoverable,
+            RawLockError::TimedOut => LockTimeoutError::TimedOut,
+            RawLockError::WouldBlock => unreachable!("a timed lock waits rather than refuse"),
         }
     }
 }
@@ -614,7 +682,6 @@ impl<T> fmt::Debug for TryLockError<'_, T> {
             TryLockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
             TryLockError::NotRecoverable => f.write_str("NotRecoverable"),
             TryLockError::WouldBlock => f.write_str("WouldBlock"),
-            TryLockError::TimedOut => f.write_str("TimedOut"),
         }
     }
 }
@@ -625,7 +692,26 @@ impl<T> fmt::Display for TryLockError<'_, T> {
             TryLockError::OwnerDied(_) => OWNER_DIED_MSG,
             TryLockError::NotRecoverable => NOT_RECOVERABLE_MSG,
             TryLockError::WouldBlock => "the mutex is held by a live thread",
-            TryLockError::TimedOut => "timed out waiting for a mutex held by a live thread",
+        })
+    }
+}
+
+impl<T> fmt::Debug for LockTimeoutError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockTimeoutError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            LockTimeoutError::NotRecoverable => f.write_str("NotRecoverable"),
+            LockTimeoutError::TimedOut => f.write_str("TimedOut"),
+        }
+    }
+}
+
+impl<T> fmt::Display for LockTimeoutError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockTimeoutError::OwnerDied(_) => OWNER_DIED_MSG,
+            LockTimeoutError::NotRecoverable => NOT_RECOVERABLE_MSG,
+            LockTimeoutError::TimedOut => "timed out waiting for a mutex held by a live thread",
         })
     }
 }

@@ -7,7 +7,9 @@ mod common;
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use shmsync::{Error, LockError, Segment, SeqLockError, ShmMutex, ShmSafe, TryLockError};
+use shmsync::{
+    Error, LockError, LockTimeoutError, Segment, SeqLockError, ShmMutex, ShmSafe, TryLockError,
+};
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -81,7 +83,7 @@ fn lock_or_repair_reports_not_recoverable_as_a_static_error() {
     child.kill();
     // Someone gets OwnerDied and gives up without make_consistent.
     match seg.accounts.lock_timeout(TIMEOUT) {
-        Err(TryLockError::OwnerDied(g)) => drop(g),
+        Err(LockTimeoutError::OwnerDied(g)) => drop(g),
         other => panic!("expected OwnerDied, got {other:?}"),
     }
     let err: Box<dyn StdError> = transfer(&seg, 5).expect_err("not recoverable");

@@ -3,7 +3,9 @@
 //! non-robust segment option. Multi-process behaviour is in
 //! `mutex_multiprocess.rs`, `mutex_kill.rs` and `mutex_torture.rs`.
 
-use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{
+    LockError, LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -30,7 +32,7 @@ fn lock_try_lock_and_timeout_on_a_live_holder() {
             let t0 = Instant::now();
             assert!(matches!(
                 m.lock_timeout(Duration::from_millis(30)),
-                Err(TryLockError::TimedOut)
+                Err(LockTimeoutError::TimedOut)
             ));
             assert!(t0.elapsed() >= Duration::from_millis(30));
         });
@@ -179,7 +181,7 @@ fn not_recoverable_is_forever_and_wakes_every_waiter() {
     for _ in 0..3 {
         assert!(matches!(m.lock(), Err(LockError::NotRecoverable)));
         assert!(matches!(m.try_lock(), Err(TryLockError::NotRecoverable)));
-        assert!(matches!(m.lock_timeout(Duration::ZERO), Err(TryLockError::NotRecoverable)));
+        assert!(matches!(m.lock_timeout(Duration::ZERO), Err(LockTimeoutError::NotRecoverable)));
     }
 }
 
@@ -233,7 +235,7 @@ fn debug_and_display_say_what_happened() {
     assert_eq!(format!("{m:?}"), "ShmMutex { state: \"not recoverable\", .. }");
     let e = m.lock().expect_err("not recoverable");
     assert!(e.to_string().contains("not recoverable"), "{e}");
-    let e = TryLockError::<u32>::TimedOut;
+    let e = LockTimeoutError::<u32>::TimedOut;
     assert_eq!(format!("{e:?}"), "TimedOut");
     assert!(e.to_string().contains("timed out"));
 }
@@ -268,7 +270,7 @@ fn a_thread_exiting_with_a_leaked_guard_keeps_the_lock_in_this_process() {
     assert!(matches!(seg.value.try_lock(), Err(TryLockError::WouldBlock)));
     assert!(matches!(
         seg.value.lock_timeout(Duration::from_millis(500)),
-        Err(TryLockError::TimedOut)
+        Err(LockTimeoutError::TimedOut)
     ));
 
     // Box::leak: the `&'static mut` outlives its thread and stays usable.
@@ -286,7 +288,7 @@ fn a_thread_exiting_with_a_leaked_guard_keeps_the_lock_in_this_process() {
     .expect("leaker");
     leaked.push(1);
     assert!(matches!(M.try_lock(), Err(TryLockError::WouldBlock)));
-    assert!(matches!(M.lock_timeout(Duration::from_millis(50)), Err(TryLockError::TimedOut)));
+    assert!(matches!(M.lock_timeout(Duration::from_millis(50)), Err(LockTimeoutError::TimedOut)));
     leaked.push(2);
     assert_eq!(leaked.len(), 2);
 }

@@ -2,7 +2,9 @@
 //! `OwnerDied` (once per death), repairs, and the mutex works again; a repair
 //! that is abandoned makes it `NotRecoverable` for every process.
 
-use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{
+    LockError, LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError,
+};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -174,7 +176,7 @@ fn abandoned_repair_is_not_recoverable_for_every_process() {
         assert!(matches!(seg.pair.try_lock(), Err(TryLockError::NotRecoverable)));
         assert!(matches!(
             seg.pair.lock_timeout(Duration::from_millis(10)),
-            Err(TryLockError::NotRecoverable)
+            Err(LockTimeoutError::NotRecoverable)
         ));
     }
     common::spawn("child_entry", "expect_not_recoverable", &[&name])

@@ -1,7 +1,7 @@
 //! `ShmMutex` across real processes: mutual exclusion under contention, and
 //! a live holder that is never taken for dead.
 
-use shmsync::{Segment, ShmMutex, ShmSafe, TryLockError};
+use shmsync::{LockTimeoutError, Segment, ShmMutex, ShmSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -52,10 +52,10 @@ fn child_entry() {
                         assert_eq!(seg.released.load(Ordering::SeqCst), 1);
                         break;
                     }
-                    Err(TryLockError::TimedOut) => {
+                    Err(LockTimeoutError::TimedOut) => {
                         seg.timeouts.fetch_add(1, Ordering::SeqCst);
                     }
-                    Err(TryLockError::OwnerDied(_)) => {
+                    Err(LockTimeoutError::OwnerDied(_)) => {
                         seg.owner_died.fetch_add(1, Ordering::SeqCst);
                         panic!("a live holder was declared dead");
                     }
@@ -109,7 +109,7 @@ fn live_holder_is_never_declared_dead() {
                 assert_eq!(*g, [1, 1]);
                 break;
             }
-            Err(TryLockError::TimedOut) => own_timeouts += 1,
+            Err(LockTimeoutError::TimedOut) => own_timeouts += 1,
             Err(e) => panic!("a live holder must only cause timeouts, got {e:?}"),
         }
     }

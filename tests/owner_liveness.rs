@@ -4,7 +4,7 @@
 //! at once, although its PID (and, for the main thread, its thread id and
 //! start time) lives on in the new program, which cannot reach the guard.
 
-use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -108,7 +108,7 @@ fn create(tag: &str) -> (String, Segment<Shared>) {
 /// `lock_timeout(wait)` must time out: a live process holds the lock.
 fn expect_timed_out(seg: &Shared, wait: Duration, why: &str) {
     match seg.m.lock_timeout(wait) {
-        Err(TryLockError::TimedOut) => {}
+        Err(LockTimeoutError::TimedOut) => {}
         other => panic!("{why}: expected TimedOut, got {other:?}"),
     }
 }
@@ -116,7 +116,7 @@ fn expect_timed_out(seg: &Shared, wait: Duration, why: &str) {
 /// `lock_timeout(wait)` must report the holder dead; repairs and unlocks.
 fn expect_owner_died(seg: &Shared, wait: Duration, why: &str) {
     match seg.m.lock_timeout(wait) {
-        Err(TryLockError::OwnerDied(mut g)) => {
+        Err(LockTimeoutError::OwnerDied(mut g)) => {
             assert_eq!(*g, WRITTEN, "the dead holder's write is visible");
             ShmMutexGuard::make_consistent(&mut g);
         }

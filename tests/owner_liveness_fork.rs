@@ -9,7 +9,7 @@
 //! child locking. A grandchild whose role process is killed is re-parented
 //! to this test process (a child subreaper), which kills and reaps it.
 
-use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
 use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -58,7 +58,16 @@ fn outcome<T>(r: Result<ShmMutexGuard<'_, T>, TryLockError<'_, T>>) -> u32 {
         }
         Err(TryLockError::NotRecoverable) => OUTCOME_NOT_RECOVERABLE,
         Err(TryLockError::WouldBlock) => OUTCOME_WOULD_BLOCK,
-        Err(TryLockError::TimedOut) => OUTCOME_TIMED_OUT,
+    }
+}
+
+/// As [`outcome`], for a `lock_timeout` result.
+fn timeout_outcome<T>(r: Result<ShmMutexGuard<'_, T>, LockTimeoutError<'_, T>>) -> u32 {
+    match r {
+        Err(LockTimeoutError::TimedOut) => OUTCOME_TIMED_OUT,
+        Err(LockTimeoutError::NotRecoverable) => OUTCOME_NOT_RECOVERABLE,
+        Err(LockTimeoutError::OwnerDied(g)) => outcome(Err(TryLockError::OwnerDied(g))),
+        Ok(g) => outcome(Ok(g)),
     }
 }
 
@@ -97,7 +106,7 @@ fn child_entry() {
                 let pid = fork_child(|| {
                     let tried = outcome(seg.held.try_lock());
                     seg.try_lock_outcome.store(tried, Ordering::SeqCst);
-                    let waited = outcome(seg.held.lock_timeout(Duration::from_millis(200)));
+                    let waited = timeout_outcome(seg.held.lock_timeout(Duration::from_millis(200)));
                     seg.lock_timeout_outcome.store(waited, Ordering::SeqCst);
                     0
                 });
@@ -115,7 +124,7 @@ fn child_entry() {
                 // the child inherits and must not keep using.
                 drop(lock_held(&seg));
                 let pid = fork_child(|| {
-                    let got = outcome(seg.other.lock_timeout(Duration::from_secs(5)));
+                    let got = timeout_outcome(seg.other.lock_timeout(Duration::from_secs(5)));
                     seg.other_outcome.store(got, Ordering::SeqCst);
                     if got == OUTCOME_CLEAN {
                         common::die_now();
@@ -255,7 +264,7 @@ fn create(tag: &str) -> (String, Segment<Shared>) {
 /// `lock_timeout` of `held` must report its holder dead; repairs and unlocks.
 fn expect_owner_died(m: &ShmMutex<u64>, written: u64, wait: Duration, why: &str) {
     match m.lock_timeout(wait) {
-        Err(TryLockError::OwnerDied(mut g)) => {
+        Err(LockTimeoutError::OwnerDied(mut g)) => {
             assert_eq!(*g, written, "the dead holder's write is visible");
             ShmMutexGuard::make_consistent(&mut g);
         }
@@ -276,7 +285,7 @@ fn lock_stays_held_while_a_forked_child_lives_and_is_recovered_after_it_dies() {
     let mut grandchild = Orphan::of(&seg);
     holder.kill();
     match seg.held.lock_timeout(Duration::from_millis(500)) {
-        Err(TryLockError::TimedOut) => {}
+        Err(LockTimeoutError::TimedOut) => {}
         other => panic!("the holder's forked child lives: expected TimedOut, got {other:?}"),
     }
     assert!(grandchild.is_alive(), "the forked child must still be alive");

@@ -6,7 +6,7 @@
 //! Each test first checks that `unshare` may create the namespace here (it
 //! needs privileges); if not, it prints `SKIPPED: <why>` and returns.
 
-use shmsync::{Segment, ShmEvent, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{LockTimeoutError, Segment, ShmEvent, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -192,7 +192,7 @@ fn live_holder_is_never_robbed_and_unlocks_cleanly(ns: Namespace, tag: &str) {
     holder.wait_for("locked", Duration::from_secs(10));
     assert_in_namespace(ns, &seg);
     match seg.m.lock_timeout(Duration::from_millis(500)) {
-        Err(TryLockError::TimedOut) => {}
+        Err(LockTimeoutError::TimedOut) => {}
         other => panic!("the holder is alive and holds the lock: expected TimedOut, got {other:?}"),
     }
     assert!(holder.is_running(), "the holder must still be alive");
@@ -237,7 +237,7 @@ fn killed_holder_is_recovered(ns: Namespace, tag: &str) {
         ),
     }
     match seg.m.lock_timeout(Duration::from_secs(5)) {
-        Err(TryLockError::OwnerDied(mut g)) => {
+        Err(LockTimeoutError::OwnerDied(mut g)) => {
             assert_eq!(*g, WRITTEN, "the dead holder's write is visible");
             ShmMutexGuard::make_consistent(&mut g);
         }

@@ -17,7 +17,7 @@
 //! deadline of a few seconds would hide a waiter that only re-checks on
 //! timeouts.
 
-use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
+use shmsync::{LockError, LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -196,7 +196,7 @@ fn wait_under_signal_storm(seg: &Shared, how: &str, period: Duration) {
                 }
             },
             "lock_timeout" => match seg.m.lock_timeout(WAITER_TIMEOUT) {
-                Err(TryLockError::OwnerDied(mut g)) => {
+                Err(LockTimeoutError::OwnerDied(mut g)) => {
                     ShmMutexGuard::make_consistent(&mut g);
                     OUTCOME_OWNER_DIED
                 }

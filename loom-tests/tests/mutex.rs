@@ -17,7 +17,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 use shmsync::loom_hooks::{join_process_of, simulate_process_death};
-use shmsync::{LockError, ShmMutex, ShmMutexGuard, TryLockError};
+use shmsync::{LockError, LockTimeoutError, ShmMutex, ShmMutexGuard, TryLockError};
 use shmsync_loom_tests::{check, leak};
 // Outside the model: counts explored executions by outcome, to show that
 // the interesting ones were explored.
@@ -212,7 +212,7 @@ fn try_lock_and_timeout() {
         }
         match g.mutex.lock_timeout(Duration::from_millis(1)) {
             Ok(_l) => g.bump(),
-            Err(TryLockError::TimedOut) => {}
+            Err(LockTimeoutError::TimedOut) => {}
             Err(e) => panic!("unexpected {e:?}"),
         }
         holder.join().unwrap();
@@ -256,7 +256,7 @@ fn leaked_guard_of_an_exited_thread_keeps_the_lock_while_its_process_lives() {
                 g.bump();
                 OUTCOMES[2].fetch_add(1, Relaxed);
             }
-            Err(TryLockError::TimedOut) => {
+            Err(LockTimeoutError::TimedOut) => {
                 OUTCOMES[3].fetch_add(1, Relaxed);
             }
             Err(e) => panic!("lock_timeout against a guard leaked in a live process: {e:?}"),
@@ -270,7 +270,7 @@ fn leaked_guard_of_an_exited_thread_keeps_the_lock_while_its_process_lives() {
             Err(e) => panic!("try_lock after the leaker exited: {e:?}"),
         }
         match g.mutex.lock_timeout(Duration::from_millis(1)) {
-            Err(TryLockError::TimedOut) => {}
+            Err(LockTimeoutError::TimedOut) => {}
             Ok(_) => panic!("lock_timeout took a lock whose guard is leaked"),
             Err(e) => panic!("lock_timeout after the leaker exited: {e:?}"),
         }
