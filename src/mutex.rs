@@ -722,9 +722,11 @@ mod shm_safe_impl {
     use crate::layout::{Field, Kind, Layout};
     use crate::shm_safe::{fingerprint, ShmSafe};
 
-    // SAFETY: `ShmMutex<T>` is `repr(C)`: a `RawMutex` (two atomics and a
-    // `u32`, all valid when zeroed, zero = unlocked) followed by `T`, which
-    // is `ShmSafe` (fixed layout, no pointers, valid when zeroed, no Drop).
+    // SAFETY: `ShmMutex<T>` is `repr(C)`: a `RawMutex` (one `AtomicU64`
+    // lock word, low 32 bits WAITERS|OWNER_DIED|TID, high 32 bits the owning
+    // process's token; every bit pattern is a state it handles, and zero is
+    // unlocked and consistent) followed by `T`, which is `ShmSafe` (fixed
+    // layout, no pointers, valid when zeroed, no Drop).
     // It holds no process-local handle and is `Send + Sync` because `T` is.
     unsafe impl<T: ShmSafe> ShmSafe for ShmMutex<T> {
         const TYPE_NAME: &'static str = "ShmMutex";
