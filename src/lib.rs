@@ -71,7 +71,10 @@ pub use mutex::{LockError, LockTimeoutError, ShmMutex, ShmMutexGuard, TryLockErr
 pub use barrier::{BarrierError, BarrierParty, BarrierWaitResult, ShmBarrier};
 pub use event::ShmEvent;
 // Reader-writer lock and semaphore exports (src/rwlock/, src/semaphore/).
-pub use rwlock::{RwLockError, ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard, TryRwLockError};
+pub use rwlock::{
+    RwLockError, RwLockTimeoutError, ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard,
+    TryRwLockError,
+};
 pub use semaphore::{AcquireError, SemaphorePermit, ShmSemaphore};
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).

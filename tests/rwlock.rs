@@ -6,8 +6,8 @@
 use shmsync::inspect::{self, FieldState, LockState};
 use shmsync::layout::Kind;
 use shmsync::{
-    Error, RwLockError, Segment, ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard, ShmSafe,
-    TryRwLockError,
+    Error, RwLockError, RwLockTimeoutError, Segment, ShmRwLock, ShmRwLockReadGuard,
+    ShmRwLockWriteGuard, ShmSafe, TryRwLockError,
 };
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ fn readers_share_and_a_live_holder_blocks_the_try_and_timeout_forms() {
             assert!(matches!(l.try_write(), Err(TryRwLockError::WouldBlock)));
             let t0 = Instant::now();
             let r = l.write_timeout(Duration::from_millis(30));
-            assert!(matches!(r, Err(TryRwLockError::TimedOut)), "{r:?}");
+            assert!(matches!(r, Err(RwLockTimeoutError::TimedOut)), "{r:?}");
             assert!(t0.elapsed() >= Duration::from_millis(30));
         });
     });
@@ -57,7 +57,7 @@ fn readers_share_and_a_live_holder_blocks_the_try_and_timeout_forms() {
             assert!(matches!(l.try_read(), Err(TryRwLockError::WouldBlock)));
             assert!(matches!(l.try_write(), Err(TryRwLockError::WouldBlock)));
             let r = l.read_timeout(Duration::from_millis(20));
-            assert!(matches!(r, Err(TryRwLockError::TimedOut)), "{r:?}");
+            assert!(matches!(r, Err(RwLockTimeoutError::TimedOut)), "{r:?}");
         });
     });
     drop(w);
@@ -116,7 +116,7 @@ fn a_waiting_writer_keeps_new_readers_out() {
         s.spawn(|| {
             assert!(matches!(l.try_read(), Err(TryRwLockError::WouldBlock)));
             let r = l.read_timeout(Duration::from_millis(20));
-            assert!(matches!(r, Err(TryRwLockError::TimedOut)), "{r:?}");
+            assert!(matches!(r, Err(RwLockTimeoutError::TimedOut)), "{r:?}");
         })
         .join()
         .expect("a reader thread");
@@ -192,13 +192,13 @@ fn a_panicking_writer_hands_owner_died_to_the_try_and_timeout_forms() {
                 .is_err());
         });
         let r = match form {
-            0 => l.try_read().map(drop),
-            1 => l.read_timeout(TIMEOUT).map(drop),
-            2 => l.try_write().map(drop),
-            _ => l.write_timeout(TIMEOUT).map(drop),
+            0 => l.try_read().map(drop).map_err(TryRwLockError::into_guard),
+            1 => l.read_timeout(TIMEOUT).map(drop).map_err(RwLockTimeoutError::into_guard),
+            2 => l.try_write().map(drop).map_err(TryRwLockError::into_guard),
+            _ => l.write_timeout(TIMEOUT).map(drop).map_err(RwLockTimeoutError::into_guard),
         };
         let mut g = match r {
-            Err(TryRwLockError::OwnerDied(g)) => g,
+            Err(Some(g)) => g,
             other => panic!("form {form}: expected OwnerDied, got {other:?}"),
         };
         ShmRwLockWriteGuard::make_consistent(&mut g);
@@ -222,8 +222,8 @@ fn an_abandoned_repair_is_not_recoverable_for_every_form() {
     assert!(matches!(l.write(), Err(RwLockError::NotRecoverable)));
     assert!(matches!(l.try_read(), Err(TryRwLockError::NotRecoverable)));
     assert!(matches!(l.try_write(), Err(TryRwLockError::NotRecoverable)));
-    assert!(matches!(l.read_timeout(TIMEOUT), Err(TryRwLockError::NotRecoverable)));
-    assert!(matches!(l.write_timeout(TIMEOUT), Err(TryRwLockError::NotRecoverable)));
+    assert!(matches!(l.read_timeout(TIMEOUT), Err(RwLockTimeoutError::NotRecoverable)));
+    assert!(matches!(l.write_timeout(TIMEOUT), Err(RwLockTimeoutError::NotRecoverable)));
     assert!(matches!(l.read_or_repair(|_| {}), Err(Error::NotRecoverable)));
     assert!(matches!(l.write_or_repair(|_| {}), Err(Error::NotRecoverable)));
     assert!(format!("{l:?}").contains("not recoverable"));

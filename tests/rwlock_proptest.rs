@@ -6,7 +6,9 @@
 //! (`src/rwlock/tests.rs`), which can fake process identities.
 
 use proptest::prelude::*;
-use shmsync::{ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard, TryRwLockError};
+use shmsync::{
+    RwLockTimeoutError, ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard, TryRwLockError,
+};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug)]
@@ -64,38 +66,53 @@ struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    fn got_read(&mut self, r: Result<ShmRwLockReadGuard<'a, u64>, TryRwLockError<'a, u64>>) -> Got {
+    fn got_read<E>(
+        &mut self,
+        r: Result<ShmRwLockReadGuard<'a, u64>, E>,
+        got_error: fn(&mut Self, E) -> Got,
+    ) -> Got {
         match r {
             Ok(g) => {
                 self.reads.push(g);
                 Got::Read
             }
-            Err(e) => self.got_error(e),
+            Err(e) => got_error(self, e),
         }
     }
 
-    fn got_write(
+    fn got_write<E>(
         &mut self,
-        r: Result<ShmRwLockWriteGuard<'a, u64>, TryRwLockError<'a, u64>>,
+        r: Result<ShmRwLockWriteGuard<'a, u64>, E>,
+        got_error: fn(&mut Self, E) -> Got,
     ) -> Got {
         match r {
             Ok(g) => {
                 self.write = Some(g);
                 Got::Write
             }
-            Err(e) => self.got_error(e),
+            Err(e) => got_error(self, e),
         }
     }
 
-    fn got_error(&mut self, e: TryRwLockError<'a, u64>) -> Got {
+    fn got_try_error(&mut self, e: TryRwLockError<'a, u64>) -> Got {
         match e {
             TryRwLockError::OwnerDied(g) => {
                 self.write = Some(g);
                 Got::OwnerDied
             }
             TryRwLockError::WouldBlock => Got::WouldBlock,
-            TryRwLockError::TimedOut => Got::TimedOut,
             TryRwLockError::NotRecoverable => Got::NotRecoverable,
+        }
+    }
+
+    fn got_timeout_error(&mut self, e: RwLockTimeoutError<'a, u64>) -> Got {
+        match e {
+            RwLockTimeoutError::OwnerDied(g) => {
+                self.write = Some(g);
+                Got::OwnerDied
+            }
+            RwLockTimeoutError::TimedOut => Got::TimedOut,
+            RwLockTimeoutError::NotRecoverable => Got::NotRecoverable,
         }
     }
 
@@ -137,24 +154,26 @@ impl<'a> World<'a> {
         match op {
             Op::TryRead => {
                 let want = self.expect_read(Got::WouldBlock);
-                let got = self.got_read(self.lock.try_read());
+                let got = self.got_read(self.lock.try_read(), Self::got_try_error);
                 prop_assert_eq!(got, want, "{:?}", op);
             }
             // A zero timeout while this thread holds the write lock would
             // be a self-deadlock (it panics; tested apart).
             Op::ReadNow if !holds_write => {
                 let want = self.expect_read(Got::TimedOut);
-                let got = self.got_read(self.lock.read_timeout(Duration::ZERO));
+                let got =
+                    self.got_read(self.lock.read_timeout(Duration::ZERO), Self::got_timeout_error);
                 prop_assert_eq!(got, want, "{:?}", op);
             }
             Op::TryWrite => {
                 let want = self.expect_write(Got::WouldBlock);
-                let got = self.got_write(self.lock.try_write());
+                let got = self.got_write(self.lock.try_write(), Self::got_try_error);
                 prop_assert_eq!(got, want, "{:?}", op);
             }
             Op::WriteNow if !holds_write => {
                 let want = self.expect_write(Got::TimedOut);
-                let got = self.got_write(self.lock.write_timeout(Duration::ZERO));
+                let got = self
+                    .got_write(self.lock.write_timeout(Duration::ZERO), Self::got_timeout_error);
                 prop_assert_eq!(got, want, "{:?}", op);
             }
             Op::DropRead(i) if !self.reads.is_empty() => {

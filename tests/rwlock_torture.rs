@@ -17,7 +17,9 @@
 //! first 8 bytes of `ShmRwLock`, laid out as a `ShmMutex` lock word (owner
 //! thread id in bits 0..30, `OWNER_DIED` in bit 30, see its docs).
 
-use shmsync::{Segment, ShmRwLock, ShmRwLockWriteGuard, ShmSafe, TryRwLockError};
+use shmsync::{
+    RwLockTimeoutError, Segment, ShmRwLock, ShmRwLockWriteGuard, ShmSafe, TryRwLockError,
+};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -82,17 +84,17 @@ fn work_thread(t: &Torture, slot: usize, thread: usize) {
         if kind < 2 {
             // Write.
             let r = if kind == 0 {
-                t.pair.write().map_err(TryRwLockError::from)
+                t.pair.write().map_err(RwLockTimeoutError::from)
             } else {
                 t.pair.write_timeout(Duration::from_millis(1))
             };
             let mut g = match r {
                 Ok(g) => g,
-                Err(TryRwLockError::OwnerDied(g)) => {
+                Err(RwLockTimeoutError::OwnerDied(g)) => {
                     repair(t, g);
                     continue;
                 }
-                Err(TryRwLockError::TimedOut) => continue,
+                Err(RwLockTimeoutError::TimedOut) => continue,
                 Err(e) => fail(t, 1, &format!("write: {e:?}")),
             };
             if g[0] != g[1] {

@@ -30,7 +30,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 use shmsync::loom_hooks::simulate_process_death;
-use shmsync::{RwLockError, ShmRwLock, ShmRwLockWriteGuard, TryRwLockError};
+use shmsync::{RwLockError, RwLockTimeoutError, ShmRwLock, ShmRwLockWriteGuard, TryRwLockError};
 use shmsync_loom_tests::{check, leak};
 // Outside the model: counts explored executions by outcome.
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed};
@@ -261,7 +261,7 @@ fn try_and_timeout_forms_never_rob_a_live_holder() {
             Ok(_r) => {
                 let _ = g.value();
             }
-            Err(TryRwLockError::TimedOut) => {}
+            Err(RwLockTimeoutError::TimedOut) => {}
             Err(e) => panic!("read_timeout: {e:?}"),
         }
         writer.join().unwrap();

@@ -33,24 +33,44 @@ pub enum RwLockError<'a, T> {
     NotRecoverable,
 }
 
-/// Why [`try_read`](super::ShmRwLock::try_read),
-/// [`try_write`](super::ShmRwLock::try_write),
-/// [`read_timeout`](super::ShmRwLock::read_timeout) or
-/// [`write_timeout`](super::ShmRwLock::write_timeout) did not return a
-/// plain guard.
+/// Why [`try_read`](super::ShmRwLock::try_read) or
+/// [`try_write`](super::ShmRwLock::try_write) did not return a plain guard.
 pub enum TryRwLockError<'a, T> {
     /// As [`RwLockError::OwnerDied`]: the caller holds the write lock,
     /// inconsistent.
     OwnerDied(ShmRwLockWriteGuard<'a, T>),
     /// As [`RwLockError::NotRecoverable`].
     NotRecoverable,
-    /// `try_*` only: a live thread holds the lock in a way that conflicts
-    /// (for `try_read`: a writer holds it or waits for it; for
-    /// `try_write`: anyone holds it).
+    /// A live thread holds the lock in a way that conflicts (for
+    /// `try_read`: a writer holds it or waits for it; for `try_write`:
+    /// anyone holds it).
     WouldBlock,
-    /// `*_timeout` only: the timeout elapsed while live threads held the
-    /// lock.
+}
+
+/// Why [`read_timeout`](super::ShmRwLock::read_timeout) or
+/// [`write_timeout`](super::ShmRwLock::write_timeout) did not return a
+/// plain guard.
+pub enum RwLockTimeoutError<'a, T> {
+    /// As [`RwLockError::OwnerDied`]: the caller holds the write lock,
+    /// inconsistent.
+    OwnerDied(ShmRwLockWriteGuard<'a, T>),
+    /// As [`RwLockError::NotRecoverable`].
+    NotRecoverable,
+    /// The timeout elapsed while live threads held the lock.
     TimedOut,
+}
+
+/// What one lock operation makes of the raw lock's outcomes other than a
+/// clean lock: each operation's error type names only the failures that
+/// operation can meet.
+pub(super) trait RwLockOutcome<'a, T> {
+    /// A writer died; the caller holds the write lock through `guard`,
+    /// inconsistent.
+    fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self;
+    /// The raw lock refused; an operation meets only some refusals (an
+    /// untimed lock never times out, only the `try_*` forms refuse to
+    /// wait).
+    fn refused(e: RawLockError) -> Self;
 }
 
 impl<'a, T> RwLockError<'a, T> {
@@ -64,19 +84,21 @@ impl<'a, T> RwLockError<'a, T> {
 }
 
 impl<'a, T> TryRwLockError<'a, T> {
-    pub(super) fn from_raw(e: RawLockError) -> Self {
-        match e {
-            RawLockError::WouldBlock => TryRwLockError::WouldBlock,
-            RawLockError::TimedOut => TryRwLockError::TimedOut,
-            RawLockError::NotRecoverable => TryRwLockError::NotRecoverable,
-        }
-    }
-
     /// The guard of an `OwnerDied` error, if this is one.
     pub fn into_guard(self) -> Option<ShmRwLockWriteGuard<'a, T>> {
         match self {
             TryRwLockError::OwnerDied(g) => Some(g),
-            _ => None,
+            TryRwLockError::NotRecoverable | TryRwLockError::WouldBlock => None,
+        }
+    }
+}
+
+impl<'a, T> RwLockTimeoutError<'a, T> {
+    /// The guard of an `OwnerDied` error, if this is one.
+    pub fn into_guard(self) -> Option<ShmRwLockWriteGuard<'a, T>> {
+        match self {
+            RwLockTimeoutError::OwnerDied(g) => Some(g),
+            RwLockTimeoutError::NotRecoverable | RwLockTimeoutError::TimedOut => None,
         }
     }
 }
@@ -86,6 +108,56 @@ impl<'a, T> From<RwLockError<'a, T>> for TryRwLockError<'a, T> {
         match e {
             RwLockError::OwnerDied(g) => TryRwLockError::OwnerDied(g),
             RwLockError::NotRecoverable => TryRwLockError::NotRecoverable,
+        }
+    }
+}
+
+impl<'a, T> From<RwLockError<'a, T>> for RwLockTimeoutError<'a, T> {
+    fn from(e: RwLockError<'a, T>) -> Self {
+        match e {
+            RwLockError::OwnerDied(g) => RwLockTimeoutError::OwnerDied(g),
+            RwLockError::NotRecoverable => RwLockTimeoutError::NotRecoverable,
+        }
+    }
+}
+
+impl<'a, T> RwLockOutcome<'a, T> for RwLockError<'a, T> {
+    fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self {
+        RwLockError::OwnerDied(guard)
+    }
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => RwLockError::NotRecoverable,
+            // No deadline: the raw lock can only fail as not recoverable.
+            RawLockError::TimedOut | RawLockError::WouldBlock => {
+                unreachable!("an untimed lock neither times out nor refuses to wait")
+            }
+        }
+    }
+}
+
+impl<'a, T> RwLockOutcome<'a, T> for TryRwLockError<'a, T> {
+    fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self {
+        TryRwLockError::OwnerDied(guard)
+    }
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => TryRwLockError::NotRecoverable,
+            RawLockError::WouldBlock => TryRwLockError::WouldBlock,
+            RawLockError::TimedOut => unreachable!("a try_* lock has no deadline to miss"),
+        }
+    }
+}
+
+impl<'a, T> RwLockOutcome<'a, T> for RwLockTimeoutError<'a, T> {
+    fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self {
+        RwLockTimeoutError::OwnerDied(guard)
+    }
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => RwLockTimeoutError::NotRecoverable,
+            RawLockError::TimedOut => RwLockTimeoutError::TimedOut,
+            RawLockError::WouldBlock => unreachable!("a timed lock waits rather than refuse"),
         }
     }
 }
@@ -120,7 +192,6 @@ impl<T> fmt::Debug for TryRwLockError<'_, T> {
             TryRwLockError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
             TryRwLockError::NotRecoverable => f.write_str("NotRecoverable"),
             TryRwLockError::WouldBlock => f.write_str("WouldBlock"),
-            TryRwLockError::TimedOut => f.write_str("TimedOut"),
         }
     }
 }
@@ -131,7 +202,43 @@ impl<T> fmt::Display for TryRwLockError<'_, T> {
             TryRwLockError::OwnerDied(_) => OWNER_DIED_MSG,
             TryRwLockError::NotRecoverable => NOT_RECOVERABLE_MSG,
             TryRwLockError::WouldBlock => "the rwlock is held by a live thread",
-            TryRwLockError::TimedOut => "timed out waiting for an rwlock held by a live thread",
         })
+    }
+}
+
+impl<T> fmt::Debug for RwLockTimeoutError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RwLockTimeoutError::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            RwLockTimeoutError::NotRecoverable => f.write_str("NotRecoverable"),
+            RwLockTimeoutError::TimedOut => f.write_str("TimedOut"),
+        }
+    }
+}
+
+impl<T> fmt::Display for RwLockTimeoutError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RwLockTimeoutError::OwnerDied(_) => OWNER_DIED_MSG,
+            RwLockTimeoutError::NotRecoverable => NOT_RECOVERABLE_MSG,
+            RwLockTimeoutError::TimedOut => "timed out waiting for an rwlock held by a live thread",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RwLockTimeoutError, TryRwLockError};
+
+    /// Each operation's error shows its own failure, by name and in words.
+    #[test]
+    fn each_error_shows_the_failure_of_its_operation() {
+        let e = TryRwLockError::<u32>::WouldBlock;
+        assert_eq!(format!("{e:?}"), "WouldBlock");
+        assert_eq!(e.to_string(), "the rwlock is held by a live thread");
+        let e = RwLockTimeoutError::<u32>::TimedOut;
+        assert_eq!(format!("{e:?}"), "TimedOut");
+        assert_eq!(e.to_string(), "timed out waiting for an rwlock held by a live thread");
+        assert!(RwLockTimeoutError::<u32>::NotRecoverable.into_guard().is_none());
     }
 }

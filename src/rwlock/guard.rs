@@ -94,7 +94,8 @@ impl<T: fmt::Display> fmt::Display for ShmRwLockReadGuard<'_, T> {
 /// ```
 ///
 /// A guard obtained through [`RwLockError::OwnerDied`](super::RwLockError::OwnerDied)
-/// (or [`TryRwLockError::OwnerDied`](super::TryRwLockError::OwnerDied)) is
+/// (or [`TryRwLockError::OwnerDied`](super::TryRwLockError::OwnerDied),
+/// [`RwLockTimeoutError::OwnerDied`](super::RwLockTimeoutError::OwnerDied)) is
 /// *inconsistent* until [`make_consistent`](Self::make_consistent) is
 /// called; dropping it before makes the lock not recoverable. A guard
 /// dropped while its thread panics leaves the lock owner-died for the next

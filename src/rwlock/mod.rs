@@ -14,9 +14,10 @@ mod error;
 mod guard;
 pub(crate) mod raw;
 
-pub use error::{RwLockError, TryRwLockError};
+pub use error::{RwLockError, RwLockTimeoutError, TryRwLockError};
 pub use guard::{ShmRwLockReadGuard, ShmRwLockWriteGuard};
 
+use error::RwLockOutcome;
 use raw::{RawRwLock, ReadAcquired, WriterState};
 
 /// A reader-writer lock that lives in shared memory and survives the death
@@ -221,14 +222,7 @@ impl<T> ShmRwLock<T> {
         if let Some(slot) = self.raw.try_read_fast(me) {
             return Ok(ShmRwLockReadGuard::new(self, slot));
         }
-        match self.raw.read_slow(me, Wait::Until(None), &self.raw.oracle()) {
-            Ok(ReadAcquired::Shared(slot)) => Ok(ShmRwLockReadGuard::new(self, slot)),
-            Ok(ReadAcquired::OwnerDied) => Err(RwLockError::OwnerDied(self.write_guard(false))),
-            Err(RawLockError::NotRecoverable) => Err(RwLockError::NotRecoverable),
-            Err(RawLockError::TimedOut | RawLockError::WouldBlock) => {
-                unreachable!("an untimed read neither times out nor refuses to wait")
-            }
-        }
+        self.read_outcome(self.raw.read_slow(me, Wait::Until(None), &self.raw.oracle()))
     }
 
     /// Locks for reading if that needs no waiting. A writer proven dead is
@@ -238,24 +232,23 @@ impl<T> ShmRwLock<T> {
     ///
     /// [`TryRwLockError::WouldBlock`] if a live writer holds the lock or
     /// waits for it (this includes the caller), or no reader slot is free;
-    /// otherwise as [`read`](Self::read). Never `TimedOut`.
+    /// otherwise as [`read`](Self::read).
     #[inline]
     pub fn try_read(&self) -> Result<ShmRwLockReadGuard<'_, T>, TryRwLockError<'_, T>> {
         let me = current_thread();
         if let Some(slot) = self.raw.try_read_fast(me) {
             return Ok(ShmRwLockReadGuard::new(self, slot));
         }
-        self.read_result(self.raw.read_slow(me, Wait::No, &self.raw.oracle()))
+        self.read_outcome(self.raw.read_slow(me, Wait::No, &self.raw.oracle()))
     }
 
     /// Locks for reading, waiting at most `timeout` for a live writer.
     ///
     /// # Errors
     ///
-    /// [`TryRwLockError::TimedOut`] if `timeout` elapsed while a live writer
-    /// held the lock (or, after a take-over from a dead writer, while live
-    /// readers stayed); otherwise as [`read`](Self::read). Never
-    /// `WouldBlock`.
+    /// [`RwLockTimeoutError::TimedOut`] if `timeout` elapsed while a live
+    /// writer held the lock (or, after a take-over from a dead writer, while
+    /// live readers stayed); otherwise as [`read`](Self::read).
     ///
     /// # Panics
     ///
@@ -264,7 +257,7 @@ impl<T> ShmRwLock<T> {
     /// # Examples
     ///
     /// ```
-    /// use shmsync::{ShmRwLock, TryRwLockError};
+    /// use shmsync::{RwLockTimeoutError, ShmRwLock};
     /// use std::time::Duration;
     ///
     /// let lock = ShmRwLock::new(0u32);
@@ -272,7 +265,7 @@ impl<T> ShmRwLock<T> {
     /// std::thread::scope(|s| {
     ///     s.spawn(|| {
     ///         let r = lock.read_timeout(Duration::from_millis(10));
-    ///         assert!(matches!(r, Err(TryRwLockError::TimedOut)));
+    ///         assert!(matches!(r, Err(RwLockTimeoutError::TimedOut)));
     ///     });
     /// });
     /// drop(w);
@@ -280,13 +273,13 @@ impl<T> ShmRwLock<T> {
     pub fn read_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<ShmRwLockReadGuard<'_, T>, TryRwLockError<'_, T>> {
+    ) -> Result<ShmRwLockReadGuard<'_, T>, RwLockTimeoutError<'_, T>> {
         let me = current_thread();
         if let Some(slot) = self.raw.try_read_fast(me) {
             return Ok(ShmRwLockReadGuard::new(self, slot));
         }
         let deadline = Instant::now().checked_add(timeout);
-        self.read_result(self.raw.read_slow(me, Wait::Until(deadline), &self.raw.oracle()))
+        self.read_outcome(self.raw.read_slow(me, Wait::Until(deadline), &self.raw.oracle()))
     }
 
     /// Locks for writing, blocking until the writer before it and every
@@ -321,14 +314,7 @@ impl<T> ShmRwLock<T> {
     /// ```
     #[inline]
     pub fn write(&self) -> Result<ShmRwLockWriteGuard<'_, T>, RwLockError<'_, T>> {
-        match self.raw.write(current_thread(), Wait::Until(None), &self.raw.oracle()) {
-            Ok(Acquired::Clean) => Ok(self.write_guard(true)),
-            Ok(Acquired::OwnerDied) => Err(RwLockError::OwnerDied(self.write_guard(false))),
-            Err(RawLockError::NotRecoverable) => Err(RwLockError::NotRecoverable),
-            Err(RawLockError::TimedOut | RawLockError::WouldBlock) => {
-                unreachable!("an untimed write neither times out nor refuses to wait")
-            }
-        }
+        self.write_outcome(self.raw.write(current_thread(), Wait::Until(None), &self.raw.oracle()))
     }
 
     /// Locks for writing if that needs no waiting: no live writer holds
@@ -339,18 +325,17 @@ impl<T> ShmRwLock<T> {
     ///
     /// [`TryRwLockError::WouldBlock`] if a live thread (possibly the
     /// caller) holds the lock, for reading or writing; otherwise as
-    /// [`write`](Self::write). Never `TimedOut`.
+    /// [`write`](Self::write).
     pub fn try_write(&self) -> Result<ShmRwLockWriteGuard<'_, T>, TryRwLockError<'_, T>> {
-        self.write_result(self.raw.write(current_thread(), Wait::No, &self.raw.oracle()))
+        self.write_outcome(self.raw.write(current_thread(), Wait::No, &self.raw.oracle()))
     }
 
     /// Locks for writing, waiting at most `timeout` for live holders.
     ///
     /// # Errors
     ///
-    /// [`TryRwLockError::TimedOut`] if `timeout` elapsed while a live
+    /// [`RwLockTimeoutError::TimedOut`] if `timeout` elapsed while a live
     /// writer or reader held the lock; otherwise as [`write`](Self::write).
-    /// Never `WouldBlock`.
     ///
     /// # Panics
     ///
@@ -358,9 +343,9 @@ impl<T> ShmRwLock<T> {
     pub fn write_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<ShmRwLockWriteGuard<'_, T>, TryRwLockError<'_, T>> {
+    ) -> Result<ShmRwLockWriteGuard<'_, T>, RwLockTimeoutError<'_, T>> {
         let deadline = Instant::now().checked_add(timeout);
-        self.write_result(self.raw.write(
+        self.write_outcome(self.raw.write(
             current_thread(),
             Wait::Until(deadline),
             &self.raw.oracle(),
@@ -443,25 +428,32 @@ impl<T> ShmRwLock<T> {
         }
     }
 
-    fn read_result(
-        &self,
-        r: Result<ReadAcquired, RawLockError>,
-    ) -> Result<ShmRwLockReadGuard<'_, T>, TryRwLockError<'_, T>> {
-        match r {
+    /// The read guard, or the operation's error, for what the raw slow
+    /// read path returned: the one place a raw read outcome becomes a typed
+    /// one.
+    #[inline(always)]
+    fn read_outcome<'a, E: RwLockOutcome<'a, T>>(
+        &'a self,
+        raw: Result<ReadAcquired, RawLockError>,
+    ) -> Result<ShmRwLockReadGuard<'a, T>, E> {
+        match raw {
             Ok(ReadAcquired::Shared(slot)) => Ok(ShmRwLockReadGuard::new(self, slot)),
-            Ok(ReadAcquired::OwnerDied) => Err(TryRwLockError::OwnerDied(self.write_guard(false))),
-            Err(e) => Err(TryRwLockError::from_raw(e)),
+            Ok(ReadAcquired::OwnerDied) => Err(E::owner_died(self.write_guard(false))),
+            Err(e) => Err(E::refused(e)),
         }
     }
 
-    fn write_result(
-        &self,
-        r: Result<Acquired, RawLockError>,
-    ) -> Result<ShmRwLockWriteGuard<'_, T>, TryRwLockError<'_, T>> {
-        match r {
+    /// The write guard, or the operation's error, for what the raw write
+    /// returned: the one place a raw write outcome becomes a typed one.
+    #[inline(always)]
+    fn write_outcome<'a, E: RwLockOutcome<'a, T>>(
+        &'a self,
+        raw: Result<Acquired, RawLockError>,
+    ) -> Result<ShmRwLockWriteGuard<'a, T>, E> {
+        match raw {
             Ok(Acquired::Clean) => Ok(self.write_guard(true)),
-            Ok(Acquired::OwnerDied) => Err(TryRwLockError::OwnerDied(self.write_guard(false))),
-            Err(e) => Err(TryRwLockError::from_raw(e)),
+            Ok(Acquired::OwnerDied) => Err(E::owner_died(self.write_guard(false))),
+            Err(e) => Err(E::refused(e)),
         }
     }
 
