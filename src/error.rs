@@ -217,6 +217,19 @@ pub enum Error {
     #[error(transparent)]
     Broadcast(#[from] crate::SendError),
 
+    /// An argument the caller gave cannot be used, whatever the system's
+    /// state (a mode with bits outside `0o777`, a slice length whose bytes
+    /// do not fit the address space). Nothing was created.
+    #[error("invalid {what} for segment {name:?}: {why}")]
+    InvalidArgument {
+        /// The segment name.
+        name: String,
+        /// Which argument, e.g. `"mode"`.
+        what: &'static str,
+        /// What is wrong with it and what is allowed.
+        why: String,
+    },
+
     /// An operating system call failed for another reason.
     #[error("{op} failed for segment {name:?}: {source}")]
     Io {

@@ -84,10 +84,10 @@ fn mode_is_exact_despite_umask_and_defaults_to_0o600() {
 fn mode_outside_permission_bits_is_rejected() {
     let name = common::unique_name("mode-bad");
     match Segment::<AtomicU64>::options().mode(0o4755).create(&name) {
-        Err(Error::Io { source, .. }) => {
-            assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput)
+        Err(e @ Error::InvalidArgument { what: "mode", .. }) => {
+            assert!(e.to_string().contains("0o4755"), "{e}");
         }
-        other => panic!("expected an invalid-input error, got {other:?}"),
+        other => panic!("expected an invalid-argument error, got {other:?}"),
     }
     assert!(matches!(Segment::<AtomicU64>::open(&name), Err(Error::NotFound { .. })));
 }

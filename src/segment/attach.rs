@@ -781,12 +781,12 @@ fn deadline(cfg: &Config) -> Instant {
 }
 
 fn geometry_for(name: &SegmentName, shape: &PayloadShape, count: usize) -> Result<Geometry> {
-    shape.geometry(count).ok_or_else(|| Error::Io {
+    shape.geometry(count).ok_or_else(|| Error::InvalidArgument {
         name: name.as_str().to_owned(),
-        op: "size computation",
-        source: io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the requested payload is larger than the address space",
+        what: "size",
+        why: format!(
+            "{count} element(s) of {} bytes and the header do not fit the address space",
+            shape.element_size
         ),
     })
 }
@@ -795,13 +795,10 @@ fn check_mode(name: &SegmentName, mode: u32) -> Result<()> {
     if mode & !0o777 == 0 {
         return Ok(());
     }
-    Err(Error::Io {
+    Err(Error::InvalidArgument {
         name: name.as_str().to_owned(),
-        op: "fchmod",
-        source: io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("mode {mode:#o} has bits outside 0o777 (permission bits only)"),
-        ),
+        what: "mode",
+        why: format!("{mode:#o} has bits outside 0o777; give permission bits only"),
     })
 }
 

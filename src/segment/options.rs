@@ -76,7 +76,8 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
 
     /// The permission bits (`0o000..=0o777`) a created segment gets,
     /// exactly: the process umask does not apply. Anything outside
-    /// `0o777` makes creation fail with [`Io`](crate::Error::Io).
+    /// `0o777` makes creation fail with
+    /// [`InvalidArgument`](crate::Error::InvalidArgument).
     pub fn mode(mut self, mode: u32) -> Self {
         self.cfg.mode = mode;
         self

@@ -50,8 +50,9 @@ impl<E: ShmSafe> Segment<[E]> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create`]; also [`Io`](crate::Error::Io) if `len`
-    /// elements do not fit the address space.
+    /// As [`Segment::create`]; also
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if `len` elements
+    /// do not fit the address space.
     ///
     /// # Examples
     ///
