@@ -61,7 +61,6 @@
 mod fields;
 mod remove;
 
-use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, SystemTime};
 
@@ -439,13 +438,14 @@ impl Object {
     fn open(name: &SegmentName) -> Result<Object> {
         let (file, stat) = open_regular(name, libc::O_RDONLY)?;
         let mut bytes = [0u8; HEADER_SIZE];
-        let read = sys::read_at(file.as_fd(), &mut bytes, 0).map_err(io_error(name, "pread"))?;
+        let read = sys::read_at(file.as_fd(), &mut bytes, 0).map_err(name.err().io("pread"))?;
         let snapshot = Snapshot::from_bytes(&bytes[..read]);
         if !snapshot.is_shmsync() {
-            return Err(Error::NotASegment {
-                name: name.as_str().to_owned(),
-                reason: if read == 0 { "empty" } else { "no shmsync header" },
-            });
+            return Err(name.err().not_a_segment(if read == 0 {
+                "empty"
+            } else {
+                "no shmsync header"
+            }));
         }
         Ok(Object { file, stat, snapshot })
     }
@@ -453,7 +453,7 @@ impl Object {
     fn info(&self, name: &SegmentName) -> Result<SegmentInfo> {
         let s = &self.snapshot;
         let attached = sys::ofd_conflicting_lock(self.file.as_fd(), OfdLock::Exclusive)
-            .map_err(io_error(name, "fcntl(F_OFD_GETLK)"))?;
+            .map_err(name.err().io("fcntl(F_OFD_GETLK)"))?;
         let known = s.version == FORMAT_VERSION;
         let state = if !known {
             SegmentState::OtherVersion
@@ -464,7 +464,7 @@ impl Object {
                 _ => {
                     // A live initializer holds the exclusive lock.
                     let initializer = sys::ofd_conflicting_lock(self.file.as_fd(), OfdLock::Shared)
-                        .map_err(io_error(name, "fcntl(F_OFD_GETLK)"))?;
+                        .map_err(name.err().io("fcntl(F_OFD_GETLK)"))?;
                     if initializer {
                         SegmentState::Initializing
                     } else {
@@ -535,27 +535,16 @@ pub(super) fn open_regular(
 ) -> Result<(ObjectFd, FileStat)> {
     let file = sys::shm_open(name.shm_name(), access | libc::O_NONBLOCK, 0).map_err(|e| {
         match e.raw_os_error() {
-            Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
-            Some(libc::EACCES) | Some(libc::EPERM) => {
-                Error::PermissionDenied { name: name.as_str().to_owned() }
-            }
             // A directory, a symbolic link, a device without its driver.
             Some(libc::EISDIR) | Some(libc::ELOOP) | Some(libc::ENXIO) | Some(libc::ENODEV) => {
-                Error::NotASegment { name: name.as_str().to_owned(), reason: "not a regular file" }
+                name.err().not_a_segment("not a regular file")
             }
-            _ => Error::Io { name: name.as_str().to_owned(), op: "shm_open", source: e },
+            _ => name.err().os("shm_open", e),
         }
     })?;
-    let stat = sys::fstat(file.as_fd()).map_err(io_error(name, "fstat"))?;
+    let stat = sys::fstat(file.as_fd()).map_err(name.err().io("fstat"))?;
     if stat.mode & libc::S_IFMT != libc::S_IFREG {
-        return Err(Error::NotASegment {
-            name: name.as_str().to_owned(),
-            reason: "not a regular file",
-        });
+        return Err(name.err().not_a_segment("not a regular file"));
     }
     Ok((file, stat))
-}
-
-fn io_error<'a>(name: &'a SegmentName, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io { name: name.as_str().to_owned(), op, source }
 }

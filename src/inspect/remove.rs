@@ -13,7 +13,7 @@
 
 use std::os::fd::AsFd;
 
-use super::{io_error, open_regular};
+use super::open_regular;
 use crate::segment::header::{Snapshot, HEADER_SIZE};
 use crate::segment::name::SegmentName;
 use crate::sys::liveness;
@@ -66,22 +66,16 @@ pub fn remove(name: &str, how: Removal) -> Result<()> {
     let (file, _) = open_regular(&name, libc::O_RDWR)?;
     check_header(&name, &file)?;
     let unused = sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
-        .map_err(io_error(&name, "fcntl(F_OFD_SETLK)"))?;
+        .map_err(name.err().io("fcntl(F_OFD_SETLK)"))?;
     if !unused && how == Removal::IfUnused {
-        return Err(Error::InUse { name: name.as_str().to_owned() });
+        return Err(name.err().in_use());
     }
     if !still_named(&name, &file) {
         // Removed (and perhaps made anew) since we opened it: not ours to
         // remove any more.
-        return Err(Error::NotFound { name: name.as_str().to_owned() });
+        return Err(name.err().not_found());
     }
-    sys::shm_unlink(name.shm_name()).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
-        Some(libc::EACCES) | Some(libc::EPERM) => {
-            Error::PermissionDenied { name: name.as_str().to_owned() }
-        }
-        _ => Error::Io { name: name.as_str().to_owned(), op: "shm_unlink", source: e },
-    })?;
+    sys::shm_unlink(name.shm_name()).map_err(|e| name.err().os("shm_unlink", e))?;
     liveness::release_unlinked();
     Ok(())
 }
@@ -201,14 +195,11 @@ fn remove_if_stale(name: &SegmentName, dry_run: bool) -> bool {
 /// alone is not enough: it is eight bytes anyone can write).
 fn check_header(name: &SegmentName, file: &ObjectFd) -> Result<()> {
     let mut bytes = [0u8; HEADER_SIZE];
-    let read = sys::read_at(file.as_fd(), &mut bytes, 0).map_err(io_error(name, "pread"))?;
+    let read = sys::read_at(file.as_fd(), &mut bytes, 0).map_err(name.err().io("pread"))?;
     if Snapshot::from_bytes(&bytes[..read]).is_shmsync() {
         Ok(())
     } else {
-        Err(Error::NotASegment {
-            name: name.as_str().to_owned(),
-            reason: if read == 0 { "empty" } else { "no shmsync header" },
-        })
+        Err(name.err().not_a_segment(if read == 0 { "empty" } else { "no shmsync header" }))
     }
 }
 

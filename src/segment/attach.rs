@@ -100,8 +100,8 @@ impl Attached {
         })
         .map_err(|e| match e.raw_os_error() {
             // Unlinked before it could be listed: as if it never existed.
-            Some(libc::ENOENT) => Error::NotFound { name: name.as_str().to_owned() },
-            _ => io_err(name, "holding the process token")(e),
+            Some(libc::ENOENT) => name.err().not_found(),
+            _ => name.err().io("holding the process token")(e),
         })?;
         Ok(Attached { map, file, geometry, owner, pid: getpid(), stat, unlink_when_unused })
     }
@@ -134,7 +134,7 @@ pub(crate) fn create(
         Some((file, stat, prepared)) => {
             initialize_locked(name, cfg, shape, geometry, file, stat, init, false, prepared)
         }
-        None => Err(Error::AlreadyExists { name: name.as_str().to_owned() }),
+        None => Err(name.err().already_exists()),
     }
 }
 
@@ -144,24 +144,23 @@ pub(crate) fn open(name: &SegmentName, cfg: &Config, shape: &PayloadShape) -> Re
     loop {
         match attempt_open(name, shape, deadline)? {
             Attempt::Attached(a) => return Ok(a),
-            Attempt::Gone => return Err(Error::NotFound { name: name.as_str().to_owned() }),
+            Attempt::Gone => return Err(name.err().not_found()),
             Attempt::Unfinished { creator_pid, .. } => {
-                return Err(Error::CreatorDied { name: name.as_str().to_owned(), pid: creator_pid })
+                return Err(name.err().creator_died(creator_pid))
             }
             Attempt::Busy => {}
             // A live creator holds its exclusive lock from before the name
             // exists (see `create_locked`), so an empty object nobody locks
             // is a dead creator's (or a truncated object): say so at once.
             Attempt::Empty(_) => {
-                return Err(not_a_segment(
-                    name,
+                return Err(name.err().not_a_segment(
                     "it is empty (0 bytes) and no creator is initializing it: its creator \
                      died before sizing it, or it was truncated; open_or_create takes it over",
                 ))
             }
         }
         if Instant::now() >= deadline {
-            return Err(init_timeout(name, cfg));
+            return Err(name.err().init_timeout(cfg.open_timeout));
         }
     }
 }
@@ -203,7 +202,7 @@ pub(crate) fn open_or_create(
             // converting keeps our view valid: nobody can have re-initialized
             // the object while our shared lock was held.
             if sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
-                .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+                .map_err(name.err().io("fcntl(F_OFD_SETLK)"))?
             {
                 best_effort_fchmod(&file, cfg.mode);
                 // A failed fstat leaves the dead creator's object as it was.
@@ -218,7 +217,7 @@ pub(crate) fn open_or_create(
             backoff.pause();
         }
         if Instant::now() >= deadline {
-            return Err(init_timeout(name, cfg));
+            return Err(name.err().init_timeout(cfg.open_timeout));
         }
     }
 }
@@ -231,12 +230,12 @@ pub(crate) fn is_attached(name: &SegmentName) -> Result<bool> {
         Err(e) => return Err(open_error(name, e)),
     };
     sys::ofd_conflicting_lock(fd.as_fd(), OfdLock::Exclusive)
-        .map_err(io_err(name, "fcntl(F_OFD_GETLK)"))
+        .map_err(name.err().io("fcntl(F_OFD_GETLK)"))
 }
 
 /// `unlink`: removes the name.
 pub(crate) fn unlink(name: &SegmentName) -> Result<()> {
-    sys::shm_unlink(name.shm_name()).map_err(|e| name_error(name, "shm_unlink", e))?;
+    sys::shm_unlink(name.shm_name()).map_err(|e| name.err().os("shm_unlink", e))?;
     // This process may keep a token descriptor of the object, which would
     // pin its memory now that the name is gone.
     liveness::release_unlinked();
@@ -337,16 +336,15 @@ fn create_locked(
         Err(e) => return Err(create_error(name, e)),
     };
     // The exact mode: `open` applied the umask.
-    sys::fchmod(file.as_fd(), mode).map_err(io_err(name, "fchmod"))?;
+    sys::fchmod(file.as_fd(), mode).map_err(name.err().io("fchmod"))?;
     // Unnamed, so nobody else can hold a lock on it: granted at once.
     if !sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
-        .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+        .map_err(name.err().io("fcntl(F_OFD_SETLK)"))?
     {
-        return Err(Error::Io {
-            name: name.as_str().to_owned(),
-            op: "fcntl(F_OFD_SETLK)",
-            source: io::Error::other("an unnamed object was locked by someone else"),
-        });
+        return Err(name.err().io_error(
+            "fcntl(F_OFD_SETLK)",
+            io::Error::other("an unnamed object was locked by someone else"),
+        ));
     }
     // Its identity, taken while it has no name: nothing can fail between
     // the link and the guard that removes the name again on failure.
@@ -401,7 +399,7 @@ fn create_locked_by_name(
         // object and lets go), or an `open_or_create` may have upgraded and
         // taken the empty object over.
         if sys::ofd_try_lock(file.as_fd(), OfdLock::Exclusive)
-            .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+            .map_err(name.err().io("fcntl(F_OFD_SETLK)"))?
         {
             break;
         }
@@ -412,7 +410,7 @@ fn create_locked_by_name(
             // Not unlinked: by now another process may have taken the name
             // over; an empty object left behind is taken over by the next
             // `open_or_create`.
-            return Err(init_timeout(name, cfg));
+            return Err(name.err().init_timeout(cfg.open_timeout));
         }
         backoff.pause();
     }
@@ -425,7 +423,7 @@ fn create_locked_by_name(
     }
     if let Err(e) = sys::fchmod(file.as_fd(), mode) {
         unlink_if_same(name, &stat);
-        return Err(io_err(name, "fchmod")(e));
+        return Err(name.err().io("fchmod")(e));
     }
     Ok(Some((file, stat)))
 }
@@ -501,13 +499,11 @@ fn initialize_locked(
     header.state().store(STATE_READY, Ordering::Release);
     // Converting exclusive → shared is atomic and cannot conflict.
     if !sys::ofd_try_lock(attached.file.as_fd(), OfdLock::Shared)
-        .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+        .map_err(name.err().io("fcntl(F_OFD_SETLK)"))?
     {
-        return Err(Error::Io {
-            name: name.as_str().to_owned(),
-            op: "fcntl(F_OFD_SETLK)",
-            source: io::Error::other("could not downgrade our own lock"),
-        });
+        return Err(name
+            .err()
+            .io_error("fcntl(F_OFD_SETLK)", io::Error::other("could not downgrade our own lock")));
     }
     futex_wake(header.state(), u32::MAX);
     Ok(attached)
@@ -532,14 +528,14 @@ fn prepare_locked(
     let object_size = geometry.field_map_offset + field_map.len();
     // Never below HEADER_SIZE (total_size includes the header), so waiters'
     // header-only mappings stay valid.
-    sys::ftruncate(file.as_fd(), object_size as u64).map_err(io_err(name, "ftruncate"))?;
+    sys::ftruncate(file.as_fd(), object_size as u64).map_err(name.err().io("ftruncate"))?;
     // Reserve every page before anything touches one: a sparse object on a
     // full /dev/shm kills its first writer with SIGBUS.
     reserve(name, file, object_size as u64)?;
     // The field map is written once, before publication; handles map only
     // up to the payload's end, inspectors read the map with `pread`.
     sys::write_at(file.as_fd(), &field_map, geometry.field_map_offset as u64)
-        .map_err(io_err(name, "pwrite (field map)"))?;
+        .map_err(name.err().io("pwrite (field map)"))?;
     let head = map(name, file, HEADER_SIZE)?;
     // SAFETY: HEADER_SIZE mapped bytes of an object at least that long
     // (sized above), page-aligned, alive as long as `head`; `Header` is all
@@ -572,14 +568,14 @@ fn reserve(name: &SegmentName, file: &ObjectFd, len: u64) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Err(no_space(name, file, len)),
-        Err(e) => Err(io_err(name, "fallocate")(e)),
+        Err(e) => Err(name.err().io("fallocate")(e)),
     }
 }
 
 /// `NoSpace` for `needed` bytes, with what the file system has free.
 fn no_space(name: &SegmentName, file: &ObjectFd, needed: u64) -> Error {
     let available = sys::available_bytes(file.as_fd()).unwrap_or(0);
-    Error::NoSpace { name: name.as_str().to_owned(), needed, available }
+    name.err().no_space(needed, available)
 }
 
 /// Maps an error of creating the object `name` (no space for one more
@@ -587,7 +583,7 @@ fn no_space(name: &SegmentName, file: &ObjectFd, needed: u64) -> Error {
 fn create_error(name: &SegmentName, e: io::Error) -> Error {
     if e.raw_os_error() == Some(libc::ENOSPC) {
         let available = sys::dev_shm_available_bytes().unwrap_or(0);
-        return Error::NoSpace { name: name.as_str().to_owned(), needed: 0, available };
+        return name.err().no_space(0, available);
     }
     open_error(name, e)
 }
@@ -626,22 +622,18 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
         Err(e) => return Err(open_error(name, e)),
     };
     if !sys::ofd_try_lock(file.as_fd(), OfdLock::Shared)
-        .map_err(io_err(name, "fcntl(F_OFD_SETLK)"))?
+        .map_err(name.err().io("fcntl(F_OFD_SETLK)"))?
     {
         wait_for_initializer(name, &file, deadline)?;
         return Ok(Attempt::Busy);
     }
     let stat = fstat(name, &file)?;
-    let size_mismatch = |expected: u64| Error::SizeMismatch {
-        name: name.as_str().to_owned(),
-        expected,
-        found: stat.size,
-    };
+    let size_mismatch = |expected: u64| name.err().size_mismatch(expected, stat.size);
     if stat.size == 0 {
         return Ok(Attempt::Empty(file));
     }
     if stat.size < MAGIC.len() as u64 {
-        return Err(not_a_segment(name, "smaller than a header"));
+        return Err(name.err().not_a_segment("smaller than a header"));
     }
     if stat.size < HEADER_SIZE as u64 {
         // Too short to hold a header: a truncated segment if the magic is
@@ -658,7 +650,7 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
         return Err(if magic == MAGIC {
             size_mismatch(HEADER_SIZE as u64)
         } else {
-            not_a_segment(name, "bad magic")
+            name.err().not_a_segment("bad magic")
         });
     }
 
@@ -671,29 +663,21 @@ fn attempt_open(name: &SegmentName, shape: &PayloadShape, deadline: Instant) -> 
         Ok(Verdict::Unfinished { creator_pid }) => {
             return Ok(Attempt::Unfinished { file, creator_pid })
         }
-        Err(Rejection::NotASegment(reason)) => return Err(not_a_segment(name, reason)),
+        Err(Rejection::NotASegment(reason)) => return Err(name.err().not_a_segment(reason)),
         Err(Rejection::Version(found)) => {
-            return Err(Error::VersionMismatch {
-                name: name.as_str().to_owned(),
-                expected: super::header::FORMAT_VERSION,
-                found,
-            })
+            return Err(name.err().version_mismatch(super::header::FORMAT_VERSION, found))
         }
         Err(Rejection::Layout { found_name, found_fingerprint, found_size, found_align }) => {
-            return Err(Error::LayoutMismatch {
-                name: name.as_str().to_owned(),
-                expected: shape.type_name,
-                found: found_name,
-                expected_fingerprint: shape.fingerprint,
+            return Err(name.err().layout_mismatch(
+                shape,
+                found_name,
                 found_fingerprint,
-                expected_size: shape.element_size as u64,
                 found_size,
-                expected_align: shape.align as u64,
                 found_align,
-            })
+            ))
         }
         Err(Rejection::Size { expected, found }) => {
-            return Err(Error::SizeMismatch { name: name.as_str().to_owned(), expected, found })
+            return Err(name.err().size_mismatch(expected, found))
         }
     };
     drop(head);
@@ -739,11 +723,7 @@ fn check_count(name: &SegmentName, a: Attached, count: usize) -> Result<Attached
     if a.geometry.element_count == count {
         Ok(a)
     } else {
-        Err(Error::LengthMismatch {
-            name: name.as_str().to_owned(),
-            expected: count,
-            found: a.geometry.element_count,
-        })
+        Err(name.err().length_mismatch(count, a.geometry.element_count))
     }
 }
 
@@ -781,13 +761,14 @@ fn deadline(cfg: &Config) -> Instant {
 }
 
 fn geometry_for(name: &SegmentName, shape: &PayloadShape, count: usize) -> Result<Geometry> {
-    shape.geometry(count).ok_or_else(|| Error::InvalidArgument {
-        name: name.as_str().to_owned(),
-        what: "size",
-        why: format!(
-            "{count} element(s) of {} bytes and the header do not fit the address space",
-            shape.element_size
-        ),
+    shape.geometry(count).ok_or_else(|| {
+        name.err().invalid_argument(
+            "size",
+            format!(
+                "{count} element(s) of {} bytes and the header do not fit the address space",
+                shape.element_size
+            ),
+        )
     })
 }
 
@@ -795,45 +776,21 @@ fn check_mode(name: &SegmentName, mode: u32) -> Result<()> {
     if mode & !0o777 == 0 {
         return Ok(());
     }
-    Err(Error::InvalidArgument {
-        name: name.as_str().to_owned(),
-        what: "mode",
-        why: format!("{mode:#o} has bits outside 0o777; give permission bits only"),
-    })
+    Err(name.err().invalid_argument(
+        "mode",
+        format!("{mode:#o} has bits outside 0o777; give permission bits only"),
+    ))
 }
 
 fn map(name: &SegmentName, file: &ObjectFd, len: usize) -> Result<Mapping> {
-    sys::map(file.as_fd(), len).map_err(io_err(name, "mmap"))
+    sys::map(file.as_fd(), len).map_err(name.err().io("mmap"))
 }
 
 fn fstat(name: &SegmentName, file: &ObjectFd) -> Result<FileStat> {
-    sys::fstat(file.as_fd()).map_err(io_err(name, "fstat"))
-}
-
-fn io_err<'a>(name: &'a SegmentName, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io { name: name.as_str().to_owned(), op, source }
-}
-
-fn not_a_segment(name: &SegmentName, reason: &'static str) -> Error {
-    Error::NotASegment { name: name.as_str().to_owned(), reason }
-}
-
-fn init_timeout(name: &SegmentName, cfg: &Config) -> Error {
-    Error::InitTimeout { name: name.as_str().to_owned(), timeout: cfg.open_timeout }
+    sys::fstat(file.as_fd()).map_err(name.err().io("fstat"))
 }
 
 /// Maps an error of `shm_open` on `name`.
 fn open_error(name: &SegmentName, e: io::Error) -> Error {
-    name_error(name, "shm_open", e)
-}
-
-/// Maps an error of a call that resolves `name` (`shm_open`, `shm_unlink`).
-fn name_error(name: &SegmentName, op: &'static str, e: io::Error) -> Error {
-    let name_s = name.as_str().to_owned();
-    match e.raw_os_error() {
-        Some(libc::ENOENT) => Error::NotFound { name: name_s },
-        Some(libc::EACCES) | Some(libc::EPERM) => Error::PermissionDenied { name: name_s },
-        Some(libc::EEXIST) => Error::AlreadyExists { name: name_s },
-        _ => Error::Io { name: name_s, op, source: e },
-    }
+    name.err().os("shm_open", e)
 }

@@ -9,6 +9,7 @@
 //! * `slice.rs` — runtime-length array segments (`Segment<[E]>`)
 
 pub(crate) mod attach;
+mod errors;
 pub(crate) mod field_map;
 pub(crate) mod header;
 pub(crate) mod name;
