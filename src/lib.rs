@@ -75,7 +75,7 @@ pub use rwlock::{
     RwLockError, RwLockTimeoutError, ShmRwLock, ShmRwLockReadGuard, ShmRwLockWriteGuard,
     TryRwLockError,
 };
-pub use semaphore::{AcquireError, SemaphorePermit, ShmSemaphore};
+pub use semaphore::{AcquireTimeoutError, SemaphorePermit, ShmSemaphore, TryAcquireError};
 
 // Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
 /// The `bytemuck` crate, whose [`Pod`](bytemuck::Pod) bound a

@@ -3,7 +3,9 @@
 
 use shmsync::inspect::{self, FieldState};
 use shmsync::layout::Kind;
-use shmsync::{AcquireError, Segment, SemaphorePermit, ShmSafe, ShmSemaphore};
+use shmsync::{
+    AcquireTimeoutError, Segment, SemaphorePermit, ShmSafe, ShmSemaphore, TryAcquireError,
+};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -21,11 +23,14 @@ fn permits_run_out_and_come_back() {
     let a = sem.acquire();
     let b = sem.try_acquire().expect("a second permit");
     assert_eq!((sem.available(), sem.in_use(), sem.total()), (0, 2, 2));
-    assert_eq!(sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     let t0 = Instant::now();
-    assert_eq!(sem.acquire_timeout(Duration::from_millis(30)).err(), Some(AcquireError::TimedOut));
+    assert_eq!(
+        sem.acquire_timeout(Duration::from_millis(30)).err(),
+        Some(AcquireTimeoutError::TimedOut)
+    );
     assert!(t0.elapsed() >= Duration::from_millis(30));
-    assert_eq!(sem.acquire_timeout(Duration::ZERO).err(), Some(AcquireError::TimedOut));
+    assert_eq!(sem.acquire_timeout(Duration::ZERO).err(), Some(AcquireTimeoutError::TimedOut));
     drop(a);
     let c = sem.acquire_timeout(Duration::ZERO).expect("one back");
     drop((b, c));
@@ -116,7 +121,7 @@ fn forget_hands_a_permit_over_and_release_puts_it_back() {
     let permit: SemaphorePermit<'_> = sem.acquire();
     permit.forget();
     assert_eq!((sem.available(), sem.in_use(), sem.total()), (0, 0, 0));
-    assert_eq!(sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     sem.release(1);
     assert_eq!((sem.available(), sem.total()), (1, 1));
     sem.release(0);
@@ -129,7 +134,7 @@ fn zeroed_and_default_have_no_permits_and_debug_shows_the_counts() {
     // SAFETY: ShmSemaphore is ShmSafe: all-zero bytes are a semaphore
     // with no permits.
     let zeroed: ShmSemaphore = unsafe { core::mem::zeroed() };
-    assert_eq!(zeroed.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(zeroed.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     assert_eq!(ShmSemaphore::default().total(), 0);
     let sem = ShmSemaphore::new(3);
     let p = sem.acquire();
@@ -138,8 +143,8 @@ fn zeroed_and_default_have_no_permits_and_debug_shows_the_counts() {
         "ShmSemaphore { available: 2, in_use: 1, total: 3, holder_processes: 1 }"
     );
     assert_eq!(format!("{p:?}"), "SemaphorePermit { .. }");
-    assert_eq!(AcquireError::WouldBlock.to_string(), "no permit of the semaphore is available");
-    assert!(AcquireError::TimedOut.to_string().contains("timed out"));
+    assert_eq!(TryAcquireError::WouldBlock.to_string(), "no permit of the semaphore is available");
+    assert!(AcquireTimeoutError::TimedOut.to_string().contains("timed out"));
 }
 
 #[derive(ShmSafe)]

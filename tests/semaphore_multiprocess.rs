@@ -4,7 +4,7 @@
 //! outlive the process that forgot them.
 
 use shmsync::inspect::{self, FieldState};
-use shmsync::{AcquireError, Segment, ShmSafe, ShmSemaphore};
+use shmsync::{Segment, ShmSafe, ShmSemaphore, TryAcquireError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,7 @@ fn spawn_holder(name: &str, permits: usize) -> common::ChildProcess {
 fn a_killed_holders_permit_comes_back() {
     let (name, seg) = create("sem-kill-holder", 1);
     let holder = spawn_holder(&name, 1);
-    assert_eq!(seg.sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(seg.sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     holder.kill();
     let t0 = Instant::now();
     let permit = seg.sem.acquire_timeout(DETECTION_BOUND).expect("the dead holder's permit");
@@ -88,11 +88,11 @@ fn try_acquire_takes_a_killed_holders_permits_back_at_once() {
     let (name, seg) = create("sem-kill-holder-try", 3);
     let holder = spawn_holder(&name, 2);
     let mine = seg.sem.try_acquire().expect("the third permit");
-    assert_eq!(seg.sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(seg.sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     holder.kill();
     let a = seg.sem.try_acquire().expect("the dead holder's permits are back");
     let b = seg.sem.try_acquire().expect("both of them");
-    assert_eq!(seg.sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(seg.sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     drop((mine, a, b));
     assert_eq!(seg.sem.available(), 3);
 }
@@ -123,7 +123,7 @@ fn a_forgotten_permit_stays_out_until_another_process_releases_it() {
     common::spawn("child_entry", "forget", &[&name]).expect_success(POINT_TIMEOUT);
     // The process that forgot it is gone; the permit did not come back.
     assert_eq!((seg.sem.available(), seg.sem.in_use(), seg.sem.total()), (0, 0, 0));
-    assert_eq!(seg.sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(seg.sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     common::spawn("child_entry", "release", &[&name]).expect_success(POINT_TIMEOUT);
     drop(seg.sem.try_acquire().expect("released by hand"));
 }

@@ -6,7 +6,7 @@
 //! identities.
 
 use proptest::prelude::*;
-use shmsync::{AcquireError, SemaphorePermit, ShmSemaphore};
+use shmsync::{SemaphorePermit, ShmSemaphore};
 use std::time::Duration;
 
 #[derive(Clone, Copy, Debug)]
@@ -51,8 +51,8 @@ proptest! {
             match op {
                 Op::TryAcquire | Op::AcquireNow => {
                     let r = match op {
-                        Op::TryAcquire => sem.try_acquire(),
-                        _ => sem.acquire_timeout(Duration::ZERO),
+                        Op::TryAcquire => sem.try_acquire().map_err(|e| format!("{e:?}")),
+                        _ => sem.acquire_timeout(Duration::ZERO).map_err(|e| format!("{e:?}")),
                     };
                     match r {
                         Ok(p) => {
@@ -60,10 +60,10 @@ proptest! {
                             held.push(p);
                         }
                         Err(e) => {
-                            prop_assert!(!free, "{:?}: {:?} with a permit free", op, e);
+                            prop_assert!(!free, "{:?}: {} with a permit free", op, e);
                             let want = match op {
-                                Op::TryAcquire => AcquireError::WouldBlock,
-                                _ => AcquireError::TimedOut,
+                                Op::TryAcquire => "WouldBlock",
+                                _ => "TimedOut",
                             };
                             prop_assert_eq!(e, want);
                         }

@@ -11,7 +11,7 @@
 //! `SHMSYNC_TORTURE_KILLS=1000 cargo test --release --test semaphore_torture -- --ignored`
 //! (the kill count defaults to 1000; `SHMSYNC_TORTURE_SEED` replays a run).
 
-use shmsync::{AcquireError, Segment, ShmSafe, ShmSemaphore};
+use shmsync::{AcquireTimeoutError, Segment, ShmSafe, ShmSemaphore, TryAcquireError};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -63,12 +63,12 @@ fn work_thread(t: &Torture, slot: usize, thread: usize) {
             0 => t.sem.acquire(),
             1 => match t.sem.try_acquire() {
                 Ok(p) => p,
-                Err(AcquireError::WouldBlock) => continue,
+                Err(TryAcquireError::WouldBlock) => continue,
                 Err(e) => panic!("{e}"),
             },
             _ => match t.sem.acquire_timeout(Duration::from_millis(1)) {
                 Ok(p) => p,
-                Err(AcquireError::TimedOut) => continue,
+                Err(AcquireTimeoutError::TimedOut) => continue,
                 Err(e) => panic!("{e}"),
             },
         };
@@ -166,7 +166,7 @@ fn torture(kills: u32) {
     // Every permit is back (a dead holder's taken back by these).
     let all: Vec<_> =
         (0..PERMITS).map(|_| t.sem.try_acquire().expect("every permit comes back")).collect();
-    assert_eq!(t.sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(t.sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     drop(all);
     assert_eq!((t.sem.available(), t.sem.total()), (u64::from(PERMITS), u64::from(PERMITS)));
     assert!(holder_deaths > 0 || kills < 100, "no kill hit a holder: the torture tested little");

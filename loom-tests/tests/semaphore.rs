@@ -26,7 +26,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use shmsync::loom_hooks::simulate_process_death;
-use shmsync::{AcquireError, ShmSemaphore};
+use shmsync::{ShmSemaphore, TryAcquireError};
 use shmsync_loom_tests::{check, leak};
 
 /// A semaphore and a loom-tracked cell written only by permit holders.
@@ -88,7 +88,7 @@ fn try_acquire_respects_a_live_holder() {
         });
         match g.sem.try_acquire() {
             Ok(_p) => g.bump(),
-            Err(AcquireError::WouldBlock) => {}
+            Err(TryAcquireError::WouldBlock) => {}
             Err(e) => panic!("{e}"),
         }
         other.join().unwrap();

@@ -153,17 +153,33 @@ pub struct SemaphorePermit<'a> {
     _not_send: PhantomData<*const ()>,
 }
 
-/// Why [`ShmSemaphore::try_acquire`] or [`ShmSemaphore::acquire_timeout`]
-/// returned no permit.
+/// Why [`ShmSemaphore::try_acquire`] returned no permit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum AcquireError {
-    /// `try_acquire`: no permit is available (every permit is held by a
-    /// live process, or no holder slot is free).
+pub enum TryAcquireError {
+    /// No permit is available (every permit is held by a live process, or
+    /// no holder slot is free).
     #[error("no permit of the semaphore is available")]
     WouldBlock,
-    /// `acquire_timeout`: no permit became available within the timeout.
+}
+
+/// Why [`ShmSemaphore::acquire_timeout`] returned no permit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcquireTimeoutError {
+    /// No permit became available within the timeout.
     #[error("timed out waiting for a permit of the semaphore")]
+    TimedOut,
+}
+
+/// Why the state machine ([`ShmSemaphore::acquire_as`]) gave no permit:
+/// which of the two depends on how it was told to wait, and each public
+/// operation turns the one it can meet into its own error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// Told not to wait, and no permit was free.
+    WouldBlock,
+    /// The deadline passed with no permit free.
     TimedOut,
 }
 
@@ -221,7 +237,7 @@ impl ShmSemaphore {
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         match self.acquire_as(current_thread(), Wait::Until(None), &self.oracle()) {
             Ok(slot) => self.permit(slot),
-            Err(e) => unreachable!("an untimed acquire cannot fail: {e}"),
+            Err(e) => unreachable!("an untimed acquire cannot fail: {e:?}"),
         }
     }
 
@@ -230,44 +246,55 @@ impl ShmSemaphore {
     ///
     /// # Errors
     ///
-    /// [`AcquireError::WouldBlock`] if every permit is held by a live
+    /// [`TryAcquireError::WouldBlock`] if every permit is held by a live
     /// process (or no holder slot is free).
     ///
     /// # Examples
     ///
     /// ```
-    /// use shmsync::{AcquireError, ShmSemaphore};
+    /// use shmsync::{ShmSemaphore, TryAcquireError};
     ///
     /// let sem = ShmSemaphore::new(1);
     /// let held = sem.try_acquire()?;
-    /// assert_eq!(sem.try_acquire().err(), Some(AcquireError::WouldBlock));
+    /// assert_eq!(sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     /// drop(held);
-    /// # Ok::<(), AcquireError>(())
+    /// # Ok::<(), TryAcquireError>(())
     /// ```
-    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
-        self.acquire_as(current_thread(), Wait::No, &self.oracle()).map(|slot| self.permit(slot))
+    pub fn try_acquire(&self) -> Result<SemaphorePermit<'_>, TryAcquireError> {
+        match self.acquire_as(current_thread(), Wait::No, &self.oracle()) {
+            Ok(slot) => Ok(self.permit(slot)),
+            Err(Refused::WouldBlock) => Err(TryAcquireError::WouldBlock),
+            Err(Refused::TimedOut) => unreachable!("a try_acquire has no deadline to miss"),
+        }
     }
 
     /// Takes a permit, waiting at most `timeout` for one.
     ///
     /// # Errors
     ///
-    /// [`AcquireError::TimedOut`] if no permit became available in time.
+    /// [`AcquireTimeoutError::TimedOut`] if no permit became available in
+    /// time.
     ///
     /// # Examples
     ///
     /// ```
-    /// use shmsync::{AcquireError, ShmSemaphore};
+    /// use shmsync::{AcquireTimeoutError, ShmSemaphore};
     /// use std::time::Duration;
     ///
     /// let sem = ShmSemaphore::new(0);
     /// let r = sem.acquire_timeout(Duration::from_millis(5));
-    /// assert_eq!(r.err(), Some(AcquireError::TimedOut));
+    /// assert_eq!(r.err(), Some(AcquireTimeoutError::TimedOut));
     /// ```
-    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit<'_>, AcquireError> {
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<SemaphorePermit<'_>, AcquireTimeoutError> {
         let deadline = Instant::now().checked_add(timeout);
-        self.acquire_as(current_thread(), Wait::Until(deadline), &self.oracle())
-            .map(|slot| self.permit(slot))
+        match self.acquire_as(current_thread(), Wait::Until(deadline), &self.oracle()) {
+            Ok(slot) => Ok(self.permit(slot)),
+            Err(Refused::TimedOut) => Err(AcquireTimeoutError::TimedOut),
+            Err(Refused::WouldBlock) => unreachable!("a timed acquire waits rather than refuse"),
+        }
     }
 
     /// Adds `n` permits to the pool (saturating at `u64::MAX`) and wakes
@@ -337,7 +364,7 @@ impl ShmSemaphore {
         me: ThreadIdentity,
         wait: Wait,
         oracle: &impl OwnerOracle,
-    ) -> Result<usize, AcquireError> {
+    ) -> Result<usize, Refused> {
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
         let mut yields = YIELDS_BEFORE_SLEEP;
         loop {
@@ -354,7 +381,7 @@ impl ShmSemaphore {
                     continue;
                 }
             }
-            let Wait::Until(deadline) = wait else { return Err(AcquireError::WouldBlock) };
+            let Wait::Until(deadline) = wait else { return Err(Refused::WouldBlock) };
             if yields > 0 {
                 yields -= 1;
                 yield_now();
@@ -375,7 +402,7 @@ impl ShmSemaphore {
             };
             match self.wake.sleep(expected, plan, deadline) {
                 Ok(judge_next) => judge = judge_next,
-                Err(Expired) => return Err(AcquireError::TimedOut),
+                Err(Expired) => return Err(Refused::TimedOut),
             }
         }
     }

@@ -17,7 +17,7 @@ fn zeroed_memory_has_no_permits() {
     // "no permits" state.
     let s: ShmSemaphore = unsafe { core::mem::zeroed() };
     assert_eq!((s.available(), s.in_use(), s.total()), (0, 0, 0));
-    assert_eq!(s.try_acquire().err(), Some(AcquireError::WouldBlock));
+    assert_eq!(s.try_acquire().err(), Some(TryAcquireError::WouldBlock));
     assert_eq!(core::mem::size_of::<ShmSemaphore>(), 64 + SLOTS * 8);
     assert_eq!(core::mem::align_of::<ShmSemaphore>(), 64);
 }
@@ -32,8 +32,8 @@ fn permits_of_several_processes_add_up_to_the_total() {
     assert_eq!(sa, sa2, "threads of a process share its slot");
     let sb = s.acquire_as(b, Wait::No, &o).expect("3rd");
     assert_eq!((s.available(), s.in_use()), (0, 3));
-    assert_eq!(s.acquire_as(b, Wait::No, &o), Err(AcquireError::WouldBlock));
-    assert_eq!(s.acquire_as(b, soon(), &o), Err(AcquireError::TimedOut));
+    assert_eq!(s.acquire_as(b, Wait::No, &o), Err(Refused::WouldBlock));
+    assert_eq!(s.acquire_as(b, soon(), &o), Err(Refused::TimedOut));
     assert_eq!(s.in_use(), 3, "a failed acquire leaves no trace");
     s.give_back_as(a, sa);
     assert_eq!(s.acquire_as(b, Wait::No, &o), Ok(sb));
@@ -47,7 +47,7 @@ fn a_dead_holders_permits_come_back() {
     let s = ShmSemaphore::new(2);
     s.acquire_as(dead, Wait::No, &o).expect("1st");
     s.acquire_as(dead, Wait::No, &o).expect("2nd");
-    assert_eq!(s.acquire_as(b, Wait::No, &o), Err(AcquireError::WouldBlock));
+    assert_eq!(s.acquire_as(b, Wait::No, &o), Err(Refused::WouldBlock));
     o.kill(10);
     assert_eq!(s.in_use(), 2, "counted until someone proves the death");
     s.acquire_as(b, Wait::No, &o).expect("a dead holder's permit");
@@ -70,7 +70,7 @@ fn a_permit_held_by_a_live_process_whose_thread_exited_stays_held() {
     let (a, b) = (o.thread(1, 10), o.thread(2, 20));
     let s = ShmSemaphore::new(1);
     s.acquire_as(a, Wait::No, &o).expect("1st"); // thread 1 "exits" with it
-    assert_eq!(s.acquire_as(b, soon(), &o), Err(AcquireError::TimedOut));
+    assert_eq!(s.acquire_as(b, soon(), &o), Err(Refused::TimedOut));
 }
 
 #[test]
@@ -95,8 +95,8 @@ fn with_every_slot_taken_an_acquirer_waits_until_a_holder_dies() {
         s.acquire_as(o.thread(100 + p, 1000 + p), Wait::No, &o).expect("a slot");
     }
     let late = o.thread(1, 10);
-    assert_eq!(s.acquire_as(late, Wait::No, &o), Err(AcquireError::WouldBlock));
-    assert_eq!(s.acquire_as(late, soon(), &o), Err(AcquireError::TimedOut));
+    assert_eq!(s.acquire_as(late, Wait::No, &o), Err(Refused::WouldBlock));
+    assert_eq!(s.acquire_as(late, soon(), &o), Err(Refused::TimedOut));
     o.kill(1003);
     s.acquire_as(late, Wait::No, &o).expect("the dead holder's slot");
 }
@@ -111,7 +111,7 @@ fn more_holders_than_permits_after_a_forget_block_until_back_in_bounds() {
     s.acquire_as(a, Wait::No, &o).expect("1st");
     s.total.store(0, Ordering::Relaxed); // the forget's first step
     assert_eq!(s.available(), 0);
-    assert_eq!(s.acquire_as(b, Wait::No, &o), Err(AcquireError::WouldBlock));
+    assert_eq!(s.acquire_as(b, Wait::No, &o), Err(Refused::WouldBlock));
 }
 
 #[test]
@@ -227,7 +227,7 @@ mod model {
                     let want_ok = self.live() + self.dead < self.total;
                     match got {
                         Ok(slot) if want_ok => self.held[t].push(slot),
-                        Err(AcquireError::WouldBlock) if !want_ok => {}
+                        Err(Refused::WouldBlock) if !want_ok => {}
                         other => {
                             prop_assert!(false, "{:?}: got {:?}, want ok {}", op, other, want_ok)
                         }
