@@ -87,7 +87,10 @@ pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};
 pub use seqlock::{SeqLock, SeqLockError};
 
 // Broadcast exports (src/broadcast/).
-pub use broadcast::{Broadcast, Receiver, RecvError, RecvTimeoutError, SendError, TryRecvError};
+pub use broadcast::{
+    Broadcast, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
 
 #[cfg(loom)]
 pub use sync::loom_hooks;

@@ -2,7 +2,10 @@
 //! the multi-process tests are in `broadcast_multiprocess.rs`).
 
 use shmsync::bytemuck::{Pod, Zeroable};
-use shmsync::{Broadcast, RecvError, RecvTimeoutError, Segment, SendError, ShmSafe, TryRecvError};
+use shmsync::{
+    Broadcast, RecvError, RecvTimeoutError, Segment, SendError, SendTimeoutError, ShmSafe,
+    TryRecvError, TrySendError,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -184,8 +187,8 @@ fn try_send_and_send_timeout_do_not_wait_for_a_busy_sender() {
         while !holding.load(Ordering::Acquire) {
             std::thread::yield_now();
         }
-        assert_eq!(ring.try_send(2), Err(SendError::WouldBlock));
-        assert_eq!(ring.send_timeout(2, Duration::from_millis(5)), Err(SendError::TimedOut));
+        assert_eq!(ring.try_send(2), Err(TrySendError::WouldBlock));
+        assert_eq!(ring.send_timeout(2, Duration::from_millis(5)), Err(SendTimeoutError::TimedOut));
         release.store(true, Ordering::Release);
     });
     assert_eq!(ring.try_send(3), Ok(1));

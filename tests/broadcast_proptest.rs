@@ -4,7 +4,7 @@
 //! segment, after which every call still returns.
 
 use proptest::prelude::*;
-use shmsync::{Broadcast, RecvTimeoutError, Segment, SendError, TryRecvError};
+use shmsync::{Broadcast, RecvTimeoutError, Segment, TryRecvError, TrySendError};
 use std::time::Duration;
 
 mod common;
@@ -216,7 +216,9 @@ proptest! {
             // try_send: a garbage lock word may name a live owner.
             match seg.try_send([u64::from(i); 2]) {
                 Ok(_)
-                | Err(SendError::Corrupt | SendError::NotRecoverable | SendError::WouldBlock) => {}
+                | Err(
+                    TrySendError::Corrupt | TrySendError::NotRecoverable | TrySendError::WouldBlock,
+                ) => {}
                 Err(e) => return Err(TestCaseError::fail(format!("{e:?}"))),
             }
         }

@@ -1,13 +1,23 @@
 //! The errors of [`Broadcast`](super::Broadcast) and its
 //! [`Receiver`](super::Receiver), named after `tokio::sync::broadcast`'s.
 
-/// Why a [`Broadcast`](super::Broadcast) send did not happen. Nothing was
-/// sent then, and the sequence number was not used.
+use crate::raw_mutex::RawLockError;
+
+const NOT_RECOVERABLE_MSG: &str = "the broadcast's sender lock is not recoverable, a state no \
+                                   sender leaves behind; the shared memory holding it was \
+                                   overwritten by something else: recreate the segment";
+const CORRUPT_MSG: &str = "the broadcast's sequence number is beyond any a ring reaches; the \
+                           shared memory holding it was overwritten by something else: \
+                           recreate the segment";
+
+/// Why a [`Broadcast::send`](super::Broadcast::send) (or `send_with`) did
+/// not happen. Nothing was sent then, and the sequence number was not used.
 ///
 /// `send` waits for as long as a live sender holds the sender lock, and a
 /// sender that died is taken over from, so `send` fails only on a corrupt
 /// segment (another program writing over the ring). The `try_` and
-/// `_timeout` forms also report a live sender that does not let go.
+/// `_timeout` forms also report a live sender that does not let go, each
+/// through an error of its own ([`TrySendError`], [`SendTimeoutError`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendError {
@@ -15,28 +25,106 @@ pub enum SendError {
     /// this crate leaves behind (a sender taken over from always repairs
     /// the ring and marks the lock consistent): mutual exclusion between
     /// senders can no longer be had.
-    #[error(
-        "the broadcast's sender lock is not recoverable, a state no sender leaves behind; the \
-         shared memory holding it was overwritten by something else: recreate the segment"
-    )]
+    #[error("{}", NOT_RECOVERABLE_MSG)]
     NotRecoverable,
 
     /// The sequence word holds a number no ring reaches (2^62 or more), so
     /// the shared memory was overwritten by something else.
-    #[error(
-        "the broadcast's sequence number is beyond any a ring reaches; the shared memory holding \
-         it was overwritten by something else: recreate the segment"
-    )]
+    #[error("{}", CORRUPT_MSG)]
+    Corrupt,
+}
+
+/// Why a [`Broadcast::try_send`](super::Broadcast::try_send) did not
+/// happen. Nothing was sent then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrySendError {
+    /// As [`SendError::NotRecoverable`].
+    #[error("{}", NOT_RECOVERABLE_MSG)]
+    NotRecoverable,
+
+    /// As [`SendError::Corrupt`].
+    #[error("{}", CORRUPT_MSG)]
     Corrupt,
 
-    /// `try_send`: another live sender holds the sender lock.
+    /// Another live sender holds the sender lock.
     #[error("another sender holds the broadcast's sender lock")]
     WouldBlock,
+}
 
-    /// `send_timeout`: a live sender held the sender lock for the whole
-    /// timeout.
+/// Why a [`Broadcast::send_timeout`](super::Broadcast::send_timeout) did
+/// not happen. Nothing was sent then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendTimeoutError {
+    /// As [`SendError::NotRecoverable`].
+    #[error("{}", NOT_RECOVERABLE_MSG)]
+    NotRecoverable,
+
+    /// As [`SendError::Corrupt`].
+    #[error("{}", CORRUPT_MSG)]
+    Corrupt,
+
+    /// A live sender held the sender lock for the whole timeout.
     #[error("timed out waiting for the broadcast's sender lock")]
     TimedOut,
+}
+
+impl From<SendError> for TrySendError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::NotRecoverable => TrySendError::NotRecoverable,
+            SendError::Corrupt => TrySendError::Corrupt,
+        }
+    }
+}
+
+impl From<SendError> for SendTimeoutError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::NotRecoverable => SendTimeoutError::NotRecoverable,
+            SendError::Corrupt => SendTimeoutError::Corrupt,
+        }
+    }
+}
+
+/// What one send operation makes of the sender lock's refusals: each
+/// operation's error type names only the failures that operation can meet.
+pub(super) trait LockRefusal: From<SendError> {
+    /// The raw lock refused; an operation meets only some refusals (an
+    /// untimed lock never times out, only `try_send` refuses to wait).
+    fn refused(e: RawLockError) -> Self;
+}
+
+impl LockRefusal for SendError {
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => SendError::NotRecoverable,
+            RawLockError::TimedOut | RawLockError::WouldBlock => {
+                unreachable!("an untimed lock neither times out nor refuses to wait")
+            }
+        }
+    }
+}
+
+impl LockRefusal for TrySendError {
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => TrySendError::NotRecoverable,
+            RawLockError::WouldBlock => TrySendError::WouldBlock,
+            RawLockError::TimedOut => unreachable!("a try_send has no deadline to miss"),
+        }
+    }
+}
+
+impl LockRefusal for SendTimeoutError {
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => SendTimeoutError::NotRecoverable,
+            RawLockError::TimedOut => SendTimeoutError::TimedOut,
+            RawLockError::WouldBlock => unreachable!("a timed lock waits rather than refuse"),
+        }
+    }
 }
 
 /// Why [`Receiver::recv`](super::Receiver::recv) returned no value.
@@ -73,4 +161,24 @@ pub enum RecvTimeoutError {
     /// As [`RecvError::Lagged`].
     #[error("the receiver lagged behind and missed {0} values")]
     Lagged(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SendError, SendTimeoutError, TrySendError};
+
+    /// A failure every send form can meet reads the same from each, and
+    /// converts from `send`'s error to the same variant.
+    #[test]
+    fn shared_failures_read_and_convert_alike() {
+        for e in [SendError::NotRecoverable, SendError::Corrupt] {
+            assert_eq!(TrySendError::from(e).to_string(), e.to_string());
+            assert_eq!(SendTimeoutError::from(e).to_string(), e.to_string());
+            assert_eq!(format!("{:?}", TrySendError::from(e)), format!("{e:?}"));
+            assert_eq!(format!("{:?}", SendTimeoutError::from(e)), format!("{e:?}"));
+        }
+        assert!(SendError::Corrupt.to_string().contains("recreate the segment"));
+        assert!(SendTimeoutError::TimedOut.to_string().contains("timed out"));
+        assert!(TrySendError::WouldBlock.to_string().contains("another sender"));
+    }
 }

@@ -25,10 +25,13 @@ use crate::ShmSafe;
 use bytemuck::Pod;
 use core::fmt;
 use core::time::Duration;
+use error::LockRefusal;
 use head::{Head, MAX_SEQ};
 use slot::{done, seq_of, Read, Slot};
 
-pub use error::{RecvError, RecvTimeoutError, SendError, TryRecvError};
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 pub use receiver::Receiver;
 
 /// A bounded broadcast ring for small `Copy` values in shared memory: every
@@ -290,13 +293,13 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
         self.send_locked(guard, make)
     }
 
-    /// As [`send`](Self::send), but fails with [`SendError::WouldBlock`]
+    /// As [`send`](Self::send), but fails with [`TrySendError::WouldBlock`]
     /// instead of waiting if a live sender holds the sender lock. (A dead
     /// sender is still taken over from.)
     ///
     /// # Errors
     ///
-    /// [`SendError::WouldBlock`], or as [`send`](Self::send).
+    /// [`TrySendError::WouldBlock`], or as [`send`](Self::send).
     ///
     /// # Panics
     ///
@@ -309,9 +312,9 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     /// let ring = shmsync::Broadcast::<u8, 2>::new();
     /// assert_eq!(ring.try_send(1), Ok(0));
     /// ```
-    pub fn try_send(&self, value: T) -> Result<u64, SendError> {
-        let guard = self.lock(self.head.try_lock())?;
-        self.send_locked(guard, |_| value)
+    pub fn try_send(&self, value: T) -> Result<u64, TrySendError> {
+        let guard = self.lock::<TrySendError>(self.head.try_lock())?;
+        Ok(self.send_locked(guard, |_| value)?)
     }
 
     /// As [`send`](Self::send), waiting at most `timeout` for a live sender
@@ -319,7 +322,7 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     ///
     /// # Errors
     ///
-    /// [`SendError::TimedOut`], or as [`send`](Self::send).
+    /// [`SendTimeoutError::TimedOut`], or as [`send`](Self::send).
     ///
     /// # Panics
     ///
@@ -333,9 +336,10 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     /// let ring = shmsync::Broadcast::<u8, 2>::new();
     /// assert_eq!(ring.send_timeout(1, Duration::from_millis(10)), Ok(0));
     /// ```
-    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<u64, SendError> {
-        let guard = self.lock(self.head.lock(Instant::now().checked_add(timeout)))?;
-        self.send_locked(guard, |_| value)
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<u64, SendTimeoutError> {
+        let guard =
+            self.lock::<SendTimeoutError>(self.head.lock(Instant::now().checked_add(timeout)))?;
+        Ok(self.send_locked(guard, |_| value)?)
     }
 
     /// A receiver in this process whose first value is the next one sent.
@@ -406,7 +410,10 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
 
     /// Turns a lock attempt into a held sender lock, repairing the ring
     /// after a dead sender.
-    fn lock(&self, attempt: Result<Acquired, RawLockError>) -> Result<SenderGuard<'_>, SendError> {
+    fn lock<E: LockRefusal>(
+        &self,
+        attempt: Result<Acquired, RawLockError>,
+    ) -> Result<SenderGuard<'_>, E> {
         match attempt {
             Ok(Acquired::Clean) => Ok(SenderGuard { head: &self.head }),
             Ok(Acquired::OwnerDied) => {
@@ -415,9 +422,7 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
                 self.head.recovered();
                 Ok(guard)
             }
-            Err(RawLockError::WouldBlock) => Err(SendError::WouldBlock),
-            Err(RawLockError::TimedOut) => Err(SendError::TimedOut),
-            Err(RawLockError::NotRecoverable) => Err(SendError::NotRecoverable),
+            Err(e) => Err(E::refused(e)),
         }
     }
 

@@ -10,7 +10,7 @@ use crate::raw_mutex::Acquired;
 /// is held, and `lock` runs the repair (`Acquired::OwnerDied`).
 fn take_over<T: ShmSafe + Pod, const N: usize>(ring: &Broadcast<T, N>) -> SenderGuard<'_> {
     assert_eq!(ring.head.lock(None), Ok(Acquired::Clean));
-    ring.lock(Ok(Acquired::OwnerDied)).expect("a take-over")
+    ring.lock::<SendError>(Ok(Acquired::OwnerDied)).expect("a take-over")
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn a_corrupt_sequence_word_is_an_error_for_senders_and_nothing_for_receivers() {
         assert_eq!(ring.send(1), Err(SendError::Corrupt));
         assert_eq!(ring.sequence(), tail, "shown as stored");
         // The lock was released: the error is repeatable, not a deadlock.
-        assert_eq!(ring.try_send(1), Err(SendError::Corrupt));
+        assert_eq!(ring.try_send(1), Err(TrySendError::Corrupt));
         let mut after = ring.subscribe();
         assert_eq!(after.next_sequence(), MAX_SEQ);
         assert_eq!(after.try_recv(), Err(TryRecvError::Empty));
@@ -153,7 +153,7 @@ fn a_not_recoverable_sender_lock_is_an_error_not_a_hang() {
     // "not recoverable" (a peer could write the word directly).
     ring.head.abandon_lock();
     assert_eq!(ring.send(1), Err(SendError::NotRecoverable));
-    assert_eq!(ring.try_send(1), Err(SendError::NotRecoverable));
+    assert_eq!(ring.try_send(1), Err(TrySendError::NotRecoverable));
     assert!(format!("{ring:?}").contains("not recoverable"), "{ring:?}");
 }
 
