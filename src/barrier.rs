@@ -152,7 +152,7 @@ impl Slot {
 ///
 /// * [`abort`](Self::abort) is called;
 /// * a [`wait_timeout`](BarrierParty::wait_timeout) times out (Python's
-///   rule): that wait returns [`BarrierError::TimedOut`], every other one
+///   rule): that wait returns [`BarrierTimeoutError::TimedOut`], every other one
 ///   `Broken`;
 /// * a party that joined dies before arriving (its process and every child
 ///   it forked without exec have exited or exec'd: the kernel's proof, the
@@ -175,7 +175,7 @@ impl Slot {
 /// # Setting it up
 ///
 /// Zeroed memory is a barrier for 0 parties, which every `join` refuses
-/// with [`BarrierError::InvalidParties`]: the segment's initializer sets
+/// with [`BarrierJoinError::InvalidParties`]: the segment's initializer sets
 /// the party count, `create_with(name, |s| s.gate = ShmBarrier::new(3))`.
 /// At most [`MAX_PARTIES`](Self::MAX_PARTIES) (64) parties; the barrier takes 528 bytes. The
 /// state tables are in the source (`src/barrier.rs`).
@@ -217,24 +217,23 @@ pub struct ShmBarrier {
     slots: [Slot; MAX_PARTIES],
 }
 
-/// Why a barrier operation failed.
+const BROKEN_MSG: &str = "the barrier is broken (aborted, a wait timed out, a party died or \
+                          left before arriving, or it was reset)";
+
+/// The message of an `InvalidParties` error for `parties` parties.
+fn invalid_parties_message(parties: u32) -> String {
+    format!(
+        "the barrier is for {parties} parties, not 1..=64: set it up in the segment's \
+         initializer with ShmBarrier::new(n)"
+    )
+}
+
+/// Why [`ShmBarrier::join`] gave no party.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum BarrierError {
-    /// The barrier is broken: it was aborted, a wait timed out, a party
-    /// died or left before arriving, or it was reset while this party
-    /// waited. Every wait fails so until [`ShmBarrier::reset`].
-    #[error(
-        "the barrier is broken (aborted, a wait timed out, a party died or left before \
-         arriving, or it was reset)"
-    )]
-    Broken,
-    /// This [`wait_timeout`](BarrierParty::wait_timeout) timed out, and so
-    /// broke the barrier: the other waiters get [`Broken`](Self::Broken).
-    #[error("the barrier wait timed out (the barrier is now broken for every party)")]
-    TimedOut,
-    /// [`join`](ShmBarrier::join) found every place taken (a party whose
-    /// process died keeps its place until [`reset`](ShmBarrier::reset)).
+pub enum BarrierJoinError {
+    /// Every place is taken (a party whose process died keeps its place
+    /// until [`reset`](ShmBarrier::reset)).
     #[error("all {parties} parties of the barrier have joined")]
     Full {
         /// The barrier's party count.
@@ -243,11 +242,48 @@ pub enum BarrierError {
     /// The barrier's party count is not in `1..=64`: it is zeroed memory
     /// that no initializer set up (`ShmBarrier::new(n)`), or it was
     /// overwritten.
-    #[error(
-        "the barrier is for {0} parties, not 1..=64: set it up in the segment's initializer \
-         with ShmBarrier::new(n)"
-    )]
+    #[error("{}", invalid_parties_message(*.0))]
     InvalidParties(u32),
+}
+
+/// Why a [`BarrierParty::wait`] did not pass the barrier.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BarrierError {
+    /// The barrier is broken: it was aborted, a wait timed out, a party
+    /// died or left before arriving, or it was reset while this party
+    /// waited. Every wait fails so until [`ShmBarrier::reset`].
+    #[error("{}", BROKEN_MSG)]
+    Broken,
+    /// As [`BarrierJoinError::InvalidParties`]: the barrier's memory was
+    /// overwritten since this party joined.
+    #[error("{}", invalid_parties_message(*.0))]
+    InvalidParties(u32),
+}
+
+/// Why a [`BarrierParty::wait_timeout`] did not pass the barrier.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BarrierTimeoutError {
+    /// As [`BarrierError::Broken`].
+    #[error("{}", BROKEN_MSG)]
+    Broken,
+    /// As [`BarrierError::InvalidParties`].
+    #[error("{}", invalid_parties_message(*.0))]
+    InvalidParties(u32),
+    /// This wait timed out, and so broke the barrier: the other waiters
+    /// get [`Broken`](Self::Broken).
+    #[error("the barrier wait timed out (the barrier is now broken for every party)")]
+    TimedOut,
+}
+
+impl From<BarrierError> for BarrierTimeoutError {
+    fn from(e: BarrierError) -> Self {
+        match e {
+            BarrierError::Broken => BarrierTimeoutError::Broken,
+            BarrierError::InvalidParties(n) => BarrierTimeoutError::InvalidParties(n),
+        }
+    }
 }
 
 /// What a successful [`wait`](BarrierParty::wait) tells a party.
@@ -320,12 +356,13 @@ impl ShmBarrier {
         }
     }
 
-    /// The party count, validated: shared memory may hold anything.
-    fn parties_checked(&self) -> Result<u32, BarrierError> {
+    /// The party count, validated: shared memory may hold anything. The
+    /// error is the invalid count, for each operation's `InvalidParties`.
+    fn parties_checked(&self) -> Result<u32, u32> {
         // Relaxed: written once by the initializer, before publication.
         let parties = self.parties.load(Ordering::Relaxed);
         if parties == 0 || parties as usize > MAX_PARTIES {
-            return Err(BarrierError::InvalidParties(parties));
+            return Err(parties);
         }
         Ok(parties)
     }
@@ -350,23 +387,23 @@ impl ShmBarrier {
     ///
     /// # Errors
     ///
-    /// [`BarrierError::Full`] if `parties` parties have joined already;
-    /// [`BarrierError::InvalidParties`] if the barrier was never set up
+    /// [`BarrierJoinError::Full`] if `parties` parties have joined already;
+    /// [`BarrierJoinError::InvalidParties`] if the barrier was never set up
     /// (zeroed memory) or holds garbage.
     ///
     /// # Examples
     ///
     /// ```
-    /// use shmsync::{BarrierError, ShmBarrier};
+    /// use shmsync::{BarrierJoinError, ShmBarrier};
     ///
     /// let gate = ShmBarrier::new(1);
     /// let mut me = gate.join()?;
-    /// assert!(matches!(gate.join(), Err(BarrierError::Full { parties: 1 })));
+    /// assert!(matches!(gate.join(), Err(BarrierJoinError::Full { parties: 1 })));
     /// assert!(me.wait()?.is_leader()); // one party: every wait opens at once
-    /// # Ok::<(), BarrierError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn join(&self) -> Result<BarrierParty<'_>, BarrierError> {
-        let parties = self.parties_checked()?;
+    pub fn join(&self) -> Result<BarrierParty<'_>, BarrierJoinError> {
+        let parties = self.parties_checked().map_err(BarrierJoinError::InvalidParties)?;
         let token = current_thread().token;
         for (i, slot) in self.slots[..parties as usize].iter().enumerate() {
             // Acquire: pairs with the release CAS of a party that left,
@@ -377,7 +414,7 @@ impl ShmBarrier {
                 return Ok(BarrierParty { barrier: self, slot: i, token });
             }
         }
-        Err(BarrierError::Full { parties: parties as usize })
+        Err(BarrierJoinError::Full { parties: parties as usize })
     }
 
     /// Breaks the barrier: every party waiting now, and every later wait,
@@ -570,8 +607,8 @@ impl ShmBarrier {
         &self,
         slot: usize,
         deadline: Option<Instant>,
-    ) -> Result<BarrierWaitResult, BarrierError> {
-        let parties = self.parties_checked()?;
+    ) -> Result<BarrierWaitResult, BarrierTimeoutError> {
+        let parties = self.parties_checked().map_err(BarrierTimeoutError::InvalidParties)?;
         let (p, g) = match self.arrive(slot, parties)? {
             Arrival::Leader => return Ok(BarrierWaitResult { leader: true }),
             Arrival::Waiting { phase, generation } => (phase, generation),
@@ -584,7 +621,7 @@ impl ShmBarrier {
             // arrived.
             let w = self.word.load(Ordering::Acquire);
             if let Some(outcome) = Self::outcome(w, p, g) {
-                return outcome;
+                return outcome.map_err(BarrierTimeoutError::from);
             }
             let left = match deadline {
                 None => None,
@@ -592,7 +629,7 @@ impl ShmBarrier {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         if self.break_phase(p) {
-                            return Err(BarrierError::TimedOut);
+                            return Err(BarrierTimeoutError::TimedOut);
                         }
                         // It opened or broke meanwhile: report that.
                         continue;
@@ -689,11 +726,18 @@ impl<'a> BarrierParty<'a> {
     /// gate.abort();
     /// assert_eq!(me.wait(), Err(BarrierError::Broken));
     /// gate.reset();
-    /// # Ok::<(), BarrierError>(())
+    /// # Ok::<(), shmsync::BarrierJoinError>(())
     /// ```
     pub fn wait(&mut self) -> Result<BarrierWaitResult, BarrierError> {
         self.check_process();
-        self.barrier.wait_as(self.slot, None)
+        match self.barrier.wait_as(self.slot, None) {
+            Ok(r) => Ok(r),
+            Err(BarrierTimeoutError::Broken) => Err(BarrierError::Broken),
+            Err(BarrierTimeoutError::InvalidParties(n)) => Err(BarrierError::InvalidParties(n)),
+            Err(BarrierTimeoutError::TimedOut) => {
+                unreachable!("a wait without a deadline does not time out")
+            }
+        }
     }
 
     /// Panics in a process other than the one that joined (a copy inherited
@@ -710,12 +754,12 @@ impl<'a> BarrierParty<'a> {
     /// As [`wait`](Self::wait), but if the generation has not opened after
     /// `timeout`, breaks the barrier (Python's rule: the parties must not
     /// go on believing they are in step) and returns
-    /// [`BarrierError::TimedOut`]; the other waiters get `Broken`.
+    /// [`BarrierTimeoutError::TimedOut`]; the other waiters get `Broken`.
     ///
     /// # Errors
     ///
-    /// [`BarrierError::TimedOut`] as above; otherwise as
-    /// [`wait`](Self::wait).
+    /// [`BarrierTimeoutError::TimedOut`] as above; otherwise as
+    /// [`wait`](Self::wait) (`Broken`, `InvalidParties`).
     ///
     /// # Panics
     ///
@@ -724,16 +768,19 @@ impl<'a> BarrierParty<'a> {
     /// # Examples
     ///
     /// ```
-    /// use shmsync::{BarrierError, ShmBarrier};
+    /// use shmsync::{BarrierTimeoutError, ShmBarrier};
     /// use std::time::Duration;
     ///
     /// let gate = ShmBarrier::new(2);
     /// let mut me = gate.join()?;
-    /// assert_eq!(me.wait_timeout(Duration::from_millis(1)), Err(BarrierError::TimedOut));
+    /// assert_eq!(me.wait_timeout(Duration::from_millis(1)), Err(BarrierTimeoutError::TimedOut));
     /// assert!(gate.is_broken());
-    /// # Ok::<(), BarrierError>(())
+    /// # Ok::<(), shmsync::BarrierJoinError>(())
     /// ```
-    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<BarrierWaitResult, BarrierError> {
+    pub fn wait_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<BarrierWaitResult, BarrierTimeoutError> {
         self.check_process();
         // A deadline beyond the clock's range is no deadline.
         self.barrier.wait_as(self.slot, Instant::now().checked_add(timeout))
@@ -825,5 +872,24 @@ mod shm_safe_impl {
         );
         const LAYOUT: crate::layout::Layout =
             crate::layout::Layout::leaf(crate::layout::Kind::Barrier);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod error_tests {
+    use super::{BarrierError, BarrierJoinError, BarrierTimeoutError};
+
+    /// A failure two operations share reads the same from each, and a
+    /// wait's error converts to the same variant of a timed wait's.
+    #[test]
+    fn shared_failures_read_and_convert_alike() {
+        let broken = BarrierError::Broken;
+        assert_eq!(BarrierTimeoutError::from(broken), BarrierTimeoutError::Broken);
+        assert_eq!(BarrierTimeoutError::Broken.to_string(), broken.to_string());
+        let invalid = BarrierError::InvalidParties(0);
+        assert_eq!(BarrierTimeoutError::from(invalid), BarrierTimeoutError::InvalidParties(0));
+        assert_eq!(BarrierJoinError::InvalidParties(0).to_string(), invalid.to_string());
+        assert!(invalid.to_string().contains("ShmBarrier::new"), "{invalid}");
+        assert!(BarrierTimeoutError::TimedOut.to_string().contains("timed out"));
     }
 }

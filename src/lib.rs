@@ -68,7 +68,10 @@ pub use condvar::{ShmCondvar, WaitTimeoutResult};
 pub use mutex::{LockError, LockTimeoutError, ShmMutex, ShmMutexGuard, TryLockError};
 
 // Event and barrier exports (src/event.rs, src/barrier.rs).
-pub use barrier::{BarrierError, BarrierParty, BarrierWaitResult, ShmBarrier};
+pub use barrier::{
+    BarrierError, BarrierJoinError, BarrierParty, BarrierTimeoutError, BarrierWaitResult,
+    ShmBarrier,
+};
 pub use event::ShmEvent;
 // Reader-writer lock and semaphore exports (src/rwlock/, src/semaphore/).
 pub use rwlock::{

@@ -2,7 +2,7 @@
 //! early, joining and leaving, abort, timeouts, reset, zeroed and corrupt
 //! memory, `Debug`.
 
-use shmsync::{BarrierError, Segment, ShmBarrier, ShmSafe};
+use shmsync::{BarrierError, BarrierJoinError, BarrierTimeoutError, Segment, ShmBarrier, ShmSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -64,7 +64,7 @@ fn a_zeroed_barrier_refuses_to_join() {
     let name = common::unique_name("barrier-zeroed");
     let seg = Segment::<Shared>::create(&name).expect("create");
     assert_eq!(seg.gate.parties(), 0);
-    assert!(matches!(seg.gate.join(), Err(BarrierError::InvalidParties(0))));
+    assert!(matches!(seg.gate.join(), Err(BarrierJoinError::InvalidParties(0))));
     let message = seg.gate.join().map(drop).unwrap_err().to_string();
     assert!(message.contains("ShmBarrier::new"), "the error says how to set it up: {message}");
     assert_eq!(seg.gate.joined(), 0);
@@ -136,7 +136,7 @@ fn joining_a_full_barrier_fails_until_a_party_leaves() {
     let a = gate.join().expect("first");
     let b = gate.join().expect("second");
     assert_eq!(gate.joined(), 2);
-    assert_eq!(gate.join().map(drop), Err(BarrierError::Full { parties: 2 }));
+    assert_eq!(gate.join().map(drop), Err(BarrierJoinError::Full { parties: 2 }));
     drop(a);
     assert_eq!(gate.joined(), 1);
     let _c = gate.join().expect("a's place is free again");
@@ -156,7 +156,7 @@ fn abort_breaks_every_waiter_and_every_later_wait_until_reset() {
     assert!(gate.is_broken());
     let mut me = gate.join().expect("joining a broken barrier works");
     assert_eq!(me.wait(), Err(BarrierError::Broken));
-    assert_eq!(me.wait_timeout(Duration::from_secs(1)), Err(BarrierError::Broken));
+    assert_eq!(me.wait_timeout(Duration::from_secs(1)), Err(BarrierTimeoutError::Broken));
     gate.abort();
     gate.reset();
     assert!(!gate.is_broken());
@@ -176,7 +176,7 @@ fn a_timed_out_wait_breaks_the_barrier_for_every_party() {
         let rx = start_waiters(s, &gate, 1);
         let mut me = gate.join().expect("join");
         let started = Instant::now();
-        assert_eq!(me.wait_timeout(Duration::from_millis(30)), Err(BarrierError::TimedOut));
+        assert_eq!(me.wait_timeout(Duration::from_millis(30)), Err(BarrierTimeoutError::TimedOut));
         assert!(started.elapsed() >= Duration::from_millis(30), "{:?}", started.elapsed());
         assert_eq!(results(&rx, 1), [Err(BarrierError::Broken)]);
         assert_eq!(me.wait(), Err(BarrierError::Broken), "later waits fail too");
@@ -234,7 +234,7 @@ fn garbage_in_shared_memory_gives_errors_not_panics() {
     let payload = payload_offset(&name);
     // A party count beyond 64.
     shm_file::write_at(&name, payload + 8, &1000u32.to_ne_bytes());
-    assert_eq!(seg.gate.join().map(drop), Err(BarrierError::InvalidParties(1000)));
+    assert_eq!(seg.gate.join().map(drop), Err(BarrierJoinError::InvalidParties(1000)));
     let _ = format!("{:?}", seg.gate);
     seg.gate.reset();
     seg.gate.abort();
@@ -243,11 +243,11 @@ fn garbage_in_shared_memory_gives_errors_not_panics() {
     shm_file::write_at(&name, payload, &[0xFF; 8]);
     shm_file::write_at(&name, payload + 16, &[0xAB; 16]);
     let _ = format!("{:?}", seg.gate);
-    assert_eq!(seg.gate.join().map(drop), Err(BarrierError::Full { parties: 2 }));
+    assert_eq!(seg.gate.join().map(drop), Err(BarrierJoinError::Full { parties: 2 }));
     seg.gate.reset(); // frees the slots of the (nonexistent, so dead) garbage tokens
     let mut me = seg.gate.join().expect("a freed place");
     // The arrival count was cleared by the reset: a wait needs a partner.
-    assert_eq!(me.wait_timeout(Duration::from_millis(5)), Err(BarrierError::TimedOut));
+    assert_eq!(me.wait_timeout(Duration::from_millis(5)), Err(BarrierTimeoutError::TimedOut));
 }
 
 /// Where the payload starts in the object: the header's `payload_offset`

@@ -3,7 +3,7 @@
 //! `Broken` within a second), a party killed while it waits, and `reset`
 //! freeing a dead party's place.
 
-use shmsync::{BarrierError, Segment, ShmBarrier, ShmSafe};
+use shmsync::{BarrierError, BarrierJoinError, BarrierTimeoutError, Segment, ShmBarrier, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -239,9 +239,9 @@ fn reset_frees_the_place_of_a_dead_party_for_a_new_one() {
     doomed.wait_for("joined", PROGRESS);
     doomed.kill();
     let mut me = seg.gate.join().expect("a place is free");
-    assert_eq!(seg.gate.join().map(drop), Err(BarrierError::Full { parties: 2 }));
+    assert_eq!(seg.gate.join().map(drop), Err(BarrierJoinError::Full { parties: 2 }));
     let started = Instant::now();
-    assert_eq!(me.wait_timeout(PROGRESS), Err(BarrierError::Broken));
+    assert_eq!(me.wait_timeout(PROGRESS), Err(BarrierTimeoutError::Broken));
     assert!(started.elapsed() < DEATH_BOUND, "{:?}", started.elapsed());
     seg.gate.reset();
     assert_eq!(seg.gate.joined(), 1, "the dead party's place is free, ours is kept");
@@ -265,7 +265,7 @@ fn a_party_killed_while_waiting_lets_its_generation_open_and_breaks_the_next() {
     doomed.kill();
     let mut me = seg.gate.join().expect("a place is free");
     assert!(me.wait_timeout(PROGRESS).expect("it had arrived").is_leader());
-    assert_eq!(me.wait_timeout(PROGRESS), Err(BarrierError::Broken));
+    assert_eq!(me.wait_timeout(PROGRESS), Err(BarrierTimeoutError::Broken));
 }
 
 /// A party that leaves (drops its handle) before anyone waits frees its

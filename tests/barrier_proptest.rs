@@ -5,7 +5,7 @@
 //! `Full`), and the barrier's `joined` and `is_broken` must match.
 
 use proptest::prelude::*;
-use shmsync::{BarrierError, ShmBarrier};
+use shmsync::{BarrierError, BarrierJoinError, ShmBarrier};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -46,7 +46,14 @@ enum Command {
 
 /// What a party thread answers: its thread id once, then one outcome per
 /// command.
-type Outcome = Result<Option<bool>, BarrierError>;
+type Outcome = Result<Option<bool>, Failure>;
+
+/// A failed command: joining and waiting fail in errors of their own.
+#[derive(Debug, PartialEq)]
+enum Failure {
+    Join(BarrierJoinError),
+    Wait(BarrierError),
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
@@ -111,7 +118,9 @@ fn run(parties: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 let mut me = None;
                 for command in crx {
                     let outcome = match command {
-                        Command::Join => gate.join().map(|p| me = Some(p)).map(|()| None),
+                        Command::Join => {
+                            gate.join().map(|p| me = Some(p)).map(|()| None).map_err(Failure::Join)
+                        }
                         Command::Leave => {
                             me = None;
                             Ok(None)
@@ -120,7 +129,8 @@ fn run(parties: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                             .as_mut()
                             .expect("the test waits with joined parties only")
                             .wait()
-                            .map(|r| Some(r.is_leader())),
+                            .map(|r| Some(r.is_leader()))
+                            .map_err(Failure::Wait),
                     };
                     otx.send(outcome).expect("test alive");
                 }
@@ -135,7 +145,7 @@ fn run(parties: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                 Op::Join(i) if model.states[i] == State::Out => {
                     commands[i].send(Command::Join).expect("party alive");
                     let expected = if model.joined() == model.parties {
-                        Err(BarrierError::Full { parties: model.parties })
+                        Err(Failure::Join(BarrierJoinError::Full { parties: model.parties }))
                     } else {
                         model.states[i] = State::Joined;
                         Ok(None)
@@ -149,14 +159,14 @@ fn run(parties: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     if !model.broken && model.arrived > 0 {
                         model.broken = true;
                         for w in model.release() {
-                            prop_assert_eq!(outcome(w), Err(BarrierError::Broken));
+                            prop_assert_eq!(outcome(w), Err(Failure::Wait(BarrierError::Broken)));
                         }
                     }
                 }
                 Op::Wait(i) if model.states[i] == State::Joined => {
                     commands[i].send(Command::Wait).expect("party alive");
                     if model.broken {
-                        prop_assert_eq!(outcome(i), Err(BarrierError::Broken));
+                        prop_assert_eq!(outcome(i), Err(Failure::Wait(BarrierError::Broken)));
                     } else if model.arrived + 1 == model.parties {
                         prop_assert_eq!(outcome(i), Ok(Some(true)), "the last one leads");
                         for w in model.release() {
@@ -174,14 +184,14 @@ fn run(parties: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     gate.abort();
                     model.broken = true;
                     for w in model.release() {
-                        prop_assert_eq!(outcome(w), Err(BarrierError::Broken));
+                        prop_assert_eq!(outcome(w), Err(Failure::Wait(BarrierError::Broken)));
                     }
                 }
                 Op::Reset => {
                     gate.reset();
                     model.broken = false;
                     for w in model.release() {
-                        prop_assert_eq!(outcome(w), Err(BarrierError::Broken));
+                        prop_assert_eq!(outcome(w), Err(Failure::Wait(BarrierError::Broken)));
                     }
                 }
                 // A command the party's state does not allow: skipped.
@@ -202,7 +212,7 @@ fn run(parties: usize, ops: &[Op]) -> Result<(), TestCaseError> {
         // Let every waiter go, and the threads end.
         gate.abort();
         for w in model.release() {
-            prop_assert_eq!(outcome(w), Err(BarrierError::Broken));
+            prop_assert_eq!(outcome(w), Err(Failure::Wait(BarrierError::Broken)));
         }
         Ok(())
     })

@@ -11,7 +11,7 @@
 //! `SHMSYNC_TORTURE_KILLS=1000 cargo test --release --test barrier_torture -- --ignored`
 //! (the kill count defaults to 1000; `SHMSYNC_TORTURE_SEED` replays a run).
 
-use shmsync::{BarrierError, Segment, ShmBarrier, ShmSafe};
+use shmsync::{BarrierTimeoutError, Segment, ShmBarrier, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,7 @@ fn work(t: &Torture) {
             Ok(_) => {
                 t.passes.fetch_add(1, Ordering::SeqCst);
             }
-            Err(BarrierError::Broken) => {
+            Err(BarrierTimeoutError::Broken) => {
                 t.broken.fetch_add(1, Ordering::SeqCst);
                 let deadline = Instant::now() + PROGRESS_TIMEOUT;
                 while t.resumed.load(Ordering::SeqCst) == resumed

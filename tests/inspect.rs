@@ -378,7 +378,7 @@ fn events_and_barriers_are_inspected() {
     }
 
     child.kill();
-    assert_eq!(me.wait_timeout(TIMEOUT), Err(shmsync::BarrierError::Broken));
+    assert_eq!(me.wait_timeout(TIMEOUT), Err(shmsync::BarrierTimeoutError::Broken));
     let report = inspect::inspect(&name).expect("inspect");
     match &field(&report, "gate").state {
         FieldState::Barrier(b) => assert!(b.broken && b.dead == 1 && b.joined == 2, "{b:?}"),

@@ -28,7 +28,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 use shmsync::loom_hooks::simulate_process_death;
-use shmsync::{BarrierError, BarrierParty, ShmBarrier};
+use shmsync::{BarrierError, BarrierParty, BarrierTimeoutError, ShmBarrier};
 use shmsync_loom_tests::{check, leak};
 use std::mem::ManuallyDrop;
 use std::time::Duration;
@@ -146,7 +146,7 @@ fn a_timeout_never_strands_the_other_party() {
         let theirs = timed.join().unwrap();
         match (mine, theirs) {
             (Ok(a), Ok(b)) => assert!(a != b, "one leader"),
-            (Err(BarrierError::Broken), Err(BarrierError::TimedOut)) => {}
+            (Err(BarrierError::Broken), Err(BarrierTimeoutError::TimedOut)) => {}
             other => panic!("unexpected outcome {other:?}"),
         }
     });
@@ -210,6 +210,6 @@ fn a_timeout_wakes_the_parties_already_waiting() {
         let _absent = party(gate);
         let timed = thread::spawn(move || party(gate).wait_timeout(Duration::from_secs(1)));
         assert_eq!(party(gate).wait(), Err(BarrierError::Broken));
-        assert_eq!(timed.join().unwrap(), Err(BarrierError::TimedOut));
+        assert_eq!(timed.join().unwrap(), Err(BarrierTimeoutError::TimedOut));
     });
 }
