@@ -529,7 +529,8 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_send_then_die(&self, make: impl FnOnce(u64) -> T, at: SendDeath) {
-        let guard = self.lock(self.head.lock(None)).expect("a model's lock is never corrupt");
+        let guard =
+            self.lock::<SendError>(self.head.lock(None)).expect("a model's lock is never corrupt");
         core::mem::forget(guard);
         let t = self.head.tail_for_sender();
         let value = make(t);
