@@ -66,8 +66,8 @@ use core::time::Duration;
 
 use crate::sync::{
     current_thread, futex_wait_low, futex_wake_low, owner_liveness, plan_sleep_many, sleep_watched,
-    yield_now, AtomicU32, AtomicU64, Instant, Liveness, Ordering, SleepPlan, LIVENESS_RECHECK,
-    WATCHED_RECHECK,
+    AtomicU32, AtomicU64, Backoff, Instant, Liveness, Ordering, SleepPlan, LIVENESS_RECHECK,
+    LOCK_WAIT, WATCHED_RECHECK,
 };
 
 /// The most parties a [`ShmBarrier`] can be for.
@@ -87,14 +87,6 @@ const ARRIVED: u32 = 1 << 31;
 /// within a second of a death: the mutex's hand-off interval (0.5 ms)
 /// would cost every waiter ~2 % of a CPU for nothing.
 const UNWATCHED_RECHECK: Duration = Duration::from_millis(10);
-
-/// How many times a waiter gives up its CPU, re-reading the word, before
-/// it sleeps: the last parties of a generation often arrive within a few
-/// scheduler rounds. Under loom the re-reads only multiply interleavings.
-#[cfg(not(loom))]
-const YIELDS_BEFORE_SLEEP: u32 = 16;
-#[cfg(loom)]
-const YIELDS_BEFORE_SLEEP: u32 = 0;
 
 fn phase(w: u64) -> u32 {
     (w & PHASE_MASK) as u32
@@ -577,7 +569,7 @@ impl ShmBarrier {
             Arrival::Waiting { phase, generation } => (phase, generation),
         };
         let me = current_thread().token;
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             // Acquire: pairs with the leader's (or a breaker's) AcqRel CAS,
             // so a party that passes sees what every party did before it
@@ -600,9 +592,8 @@ impl ShmBarrier {
                     Some(left)
                 }
             };
-            if yields > 0 {
-                yields -= 1;
-                yield_now();
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let (tokens, n) = self.missing(p, me);

@@ -6,8 +6,8 @@ use core::time::Duration;
 
 use crate::sync::{
     arrival_probe_due, current_thread, futex_wait_low, futex_wake_low, owner_liveness, plan_sleep,
-    sleep_watched, yield_now, AtomicU64, Instant, Liveness, Ordering, SleepPlan, ThreadIdentity,
-    LIVENESS_RECHECK, WATCHED_RECHECK,
+    sleep_watched, AtomicU64, Backoff, Instant, Liveness, Ordering, SleepPlan, ThreadIdentity,
+    LIVENESS_RECHECK, LOCK_WAIT, WATCHED_RECHECK,
 };
 
 pub(crate) mod word;
@@ -17,18 +17,6 @@ use word::{
     token,
 };
 pub(crate) use word::{NOT_RECOVERABLE, OWNER_DIED, WAITERS};
-
-/// How many times the slow path gives up its CPU, re-reading a held word
-/// that has no sleepers yet, before it sleeps in the kernel. A yield is no
-/// spin: while the waiter is off its CPU the owner keeps the lock line and
-/// runs uncontended; on a CPU the two share, the yield runs the owner at
-/// once. 16 yields (~3.5 µs of CPU when nothing else wants it) gave the
-/// best 2- and 4-process throughput here (64 was no better). Under loom the
-/// extra re-reads only multiply interleavings, so there are none.
-#[cfg(not(loom))]
-const YIELDS_BEFORE_SLEEP: u32 = 16;
-#[cfg(loom)]
-const YIELDS_BEFORE_SLEEP: u32 = 0;
 
 /// How a lock attempt succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -418,7 +406,7 @@ impl RawMutex {
         // Once we have slept, other sleepers may exist that only our unlock
         // will wake: acquire with WAITERS set (as std's futex mutex does).
         let mut keep_waiters = 0;
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         // When the owner was last judged alive (or the arrival probe was
         // skipped): the next judgement is due one re-check interval later,
         // whatever wakes us in between. `None`: not judged yet.
@@ -475,9 +463,8 @@ impl RawMutex {
             // While nobody sleeps yet, give the CPU away a few times before
             // sleeping: re-reading the word once per yield costs the owner
             // at most one line transfer per yield, not one per spin.
-            if yields > 0 && !has_waiters(w) {
-                yields -= 1;
-                yield_now();
+            if !has_waiters(w) && !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             if !has_waiters(w) {

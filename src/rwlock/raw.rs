@@ -7,9 +7,9 @@ use crate::raw_mutex::word::{is_free, is_not_recoverable, owner_died, tid, token
 use crate::raw_mutex::OWNER_DIED;
 use crate::raw_mutex::{Acquired, OwnerOracle, RawLockError, RawMutex, Release};
 use crate::sync::{
-    arrival_probe_due, fence, yield_now, Liveness, Ordering, SleepPlan, ThreadIdentity,
+    arrival_probe_due, fence, Backoff, Liveness, Ordering, SleepPlan, ThreadIdentity, LOCK_WAIT,
 };
-use crate::wake_seq::{Expired, Wait, WakeSeq, YIELDS_BEFORE_SLEEP};
+use crate::wake_seq::{Expired, Wait, WakeSeq};
 
 /// See the state table in the docs of `ShmRwLock`.
 #[repr(C, align(64))]
@@ -115,7 +115,7 @@ impl RawRwLock {
         oracle: &impl OwnerOracle,
     ) -> Result<ReadAcquired, RawLockError> {
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             // Acquire: as in `try_read_fast` (the fast path below re-reads).
             let w = self.writer.load(Ordering::Acquire);
@@ -161,9 +161,8 @@ impl RawRwLock {
             }
             judge = false;
             let Wait::Until(deadline) = wait else { return Err(RawLockError::WouldBlock) };
-            if yields > 0 {
-                yields -= 1;
-                yield_now();
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let expected = self.readers_wait.prepare();
@@ -338,7 +337,7 @@ impl RawRwLock {
         // `try_read_fast` (our locking CAS came before it).
         fence(Ordering::SeqCst);
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             if self.readers.sum() == 0 {
                 return Ok(());
@@ -350,9 +349,8 @@ impl RawRwLock {
                 }
             }
             let Wait::Until(deadline) = wait else { return Err(RawLockError::WouldBlock) };
-            if yields > 0 {
-                yields -= 1;
-                yield_now();
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let expected = self.drain.prepare();
