@@ -64,6 +64,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::raw_mutex::word::low_half;
 use crate::sync::{
     current_thread, futex_wait_low, futex_wake_low, owner_liveness, plan_sleep_many, sleep_watched,
     AtomicU32, AtomicU64, Backoff, Instant, Liveness, Ordering, SleepPlan, LIVENESS_RECHECK,
@@ -102,12 +103,6 @@ fn arrived(w: u64) -> u32 {
 
 fn generation(w: u64) -> u32 {
     (w >> GENERATION_SHIFT) as u32
-}
-
-/// The futex half: phase and `BROKEN`.
-#[allow(clippy::cast_possible_truncation)]
-fn futex_half(w: u64) -> u32 {
-    w as u32
 }
 
 /// `w` with the next phase, no arrivals, not broken, and the generation
@@ -619,10 +614,10 @@ impl ShmBarrier {
             // reported, a signal, the timeout), the loop re-checks.
             match plan {
                 SleepPlan::Watched { epoch } => {
-                    sleep_watched(&self.word, futex_half(w), epoch, timeout);
+                    sleep_watched(&self.word, low_half(w), epoch, timeout);
                 }
                 _ => {
-                    futex_wait_low(&self.word, futex_half(w), timeout);
+                    futex_wait_low(&self.word, low_half(w), timeout);
                 }
             }
         }

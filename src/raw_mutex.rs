@@ -13,7 +13,7 @@ use crate::sync::{
 pub(crate) mod word;
 
 use word::{
-    futex_half, has_waiters, is_free, is_not_recoverable, is_owned_by, owner_bits, owner_died, tid,
+    has_waiters, is_free, is_not_recoverable, is_owned_by, low_half, owner_bits, owner_died, tid,
     token,
 };
 pub(crate) use word::{NOT_RECOVERABLE, OWNER_DIED, WAITERS};
@@ -219,11 +219,7 @@ impl RawMutex {
     /// same way rather than waited for forever.)
     #[inline]
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<Acquired, RawLockError> {
-        let me = current_thread();
-        if self.try_lock_fast(me) {
-            return Ok(Acquired::Clean);
-        }
-        self.lock_slow(me, deadline, &self.oracle())
+        self.lock_with(current_thread(), deadline, &self.oracle())
     }
 
     /// Acquires the lock if that needs no waiting. A lock held by a dead
@@ -235,11 +231,7 @@ impl RawMutex {
     /// `NotRecoverable` as for [`lock`](Self::lock).
     #[inline]
     pub(crate) fn try_lock(&self) -> Result<Acquired, RawLockError> {
-        let me = current_thread();
-        if self.try_lock_fast(me) {
-            return Ok(Acquired::Clean);
-        }
-        self.try_lock_slow(me, &self.oracle())
+        self.try_lock_with(current_thread(), &self.oracle())
     }
 
     /// Releases the lock held by the calling thread.
@@ -258,7 +250,7 @@ impl RawMutex {
     /// leaves the word alone.
     #[inline]
     pub(crate) fn unlock(&self) {
-        self.release_as(current_thread(), Release::Normal);
+        self.release_as(current_thread(), UnlockMode::Normal);
     }
 
     /// Releases the lock but leaves it inconsistent: the next locker gets
@@ -270,7 +262,7 @@ impl RawMutex {
     /// As [`unlock`](Self::unlock), if the caller does not own the lock.
     #[cold]
     pub(crate) fn unlock_inconsistent(&self) {
-        self.release_as(current_thread(), Release::Inconsistent);
+        self.release_as(current_thread(), UnlockMode::Inconsistent);
     }
 
     /// Gives up on an inconsistent lock the caller owns: releases it and
@@ -281,7 +273,7 @@ impl RawMutex {
     /// As [`unlock`](Self::unlock), if the caller does not own the lock.
     #[cold]
     pub(crate) fn abandon(&self) {
-        self.release_as(current_thread(), Release::Abandon);
+        self.release_as(current_thread(), UnlockMode::Abandon);
     }
 
     /// Marks the lock the caller owns consistent again (clears
@@ -296,9 +288,10 @@ impl RawMutex {
     }
 
     /// Whether the lock the caller owns is inconsistent (`OWNER_DIED` set).
-    /// (`ShmMutexGuard` tracks this itself; raw users such as the seqlock's
-    /// writer lock may not.)
-    #[allow(dead_code)]
+    /// Tests only: every caller that can make a lock inconsistent
+    /// (`ShmMutexGuard`, the seqlock's and broadcast's sender lock, the
+    /// rwlock's write guard) tracks that itself.
+    #[cfg(test)]
     pub(crate) fn is_inconsistent(&self) -> bool {
         // Relaxed: only the owner changes this bit while it owns the lock.
         owner_died(self.word.load(Ordering::Relaxed))
@@ -323,6 +316,48 @@ impl RawMutex {
     // the state machine, for an explicit thread identity and oracle
     // -----------------------------------------------------------------
 
+    /// [`lock`](Self::lock) for the thread `me`, judging owners with
+    /// `oracle`: the rwlock's writer and the unit tests' simulated
+    /// processes lock through here.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Panics
+    ///
+    /// As [`lock`](Self::lock), if `me` already holds the lock.
+    #[inline]
+    pub(crate) fn lock_with(
+        &self,
+        me: ThreadIdentity,
+        deadline: Option<Instant>,
+        oracle: &impl OwnerOracle,
+    ) -> Result<Acquired, RawLockError> {
+        if self.try_lock_fast(me) {
+            return Ok(Acquired::Clean);
+        }
+        self.lock_slow(me, deadline, oracle)
+    }
+
+    /// [`try_lock`](Self::try_lock) for the thread `me`, judging owners
+    /// with `oracle`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_lock`](Self::try_lock).
+    #[inline]
+    pub(crate) fn try_lock_with(
+        &self,
+        me: ThreadIdentity,
+        oracle: &impl OwnerOracle,
+    ) -> Result<Acquired, RawLockError> {
+        if self.try_lock_fast(me) {
+            return Ok(Acquired::Clean);
+        }
+        self.try_lock_slow(me, oracle)
+    }
+
     /// The uncontended acquire: `0 → me`.
     #[inline]
     pub(crate) fn try_lock_fast(&self, me: ThreadIdentity) -> bool {
@@ -333,10 +368,10 @@ impl RawMutex {
 
     /// Releases the lock owned by `me` as `how` says.
     #[inline]
-    pub(crate) fn release_as(&self, me: ThreadIdentity, how: Release) {
+    pub(crate) fn release_as(&self, me: ThreadIdentity, how: UnlockMode) {
         // release: pairs with the acquire CAS of the next locker, publishing
         // the data written under the lock.
-        if matches!(how, Release::Normal)
+        if matches!(how, UnlockMode::Normal)
             && self
                 .word
                 .compare_exchange(owner_bits(me), 0, Ordering::Release, Ordering::Relaxed)
@@ -397,7 +432,7 @@ impl RawMutex {
     /// sharing its CPU with the owner (a condition-variable waiter woken by
     /// a notifier that still holds the mutex) only burns the owner's time.
     #[cold]
-    pub(crate) fn lock_slow(
+    fn lock_slow(
         &self,
         me: ThreadIdentity,
         deadline: Option<Instant>,
@@ -510,7 +545,7 @@ impl RawMutex {
                 }
             };
             if timeout != Some(Duration::ZERO) {
-                let expected = futex_half(w | WAITERS);
+                let expected = low_half(w | WAITERS);
                 match plan {
                     SleepPlan::Watched { epoch } => {
                         sleep_watched(&self.word, expected, epoch, timeout);
@@ -527,7 +562,7 @@ impl RawMutex {
 
     /// The non-blocking slow path.
     #[cold]
-    pub(crate) fn try_lock_slow(
+    fn try_lock_slow(
         &self,
         me: ThreadIdentity,
         oracle: &impl OwnerOracle,
@@ -560,7 +595,7 @@ impl RawMutex {
     /// The unlock slow path: waiters to wake, an inconsistent lock, or a
     /// caller that does not own the lock.
     #[cold]
-    fn unlock_slow(&self, me: ThreadIdentity, how: Release) {
+    fn unlock_slow(&self, me: ThreadIdentity, how: UnlockMode) {
         // Relaxed: the CAS below re-checks; we only need a starting value.
         let mut w = self.word.load(Ordering::Relaxed);
         let new = loop {
@@ -569,9 +604,9 @@ impl RawMutex {
                 return;
             }
             let new = match how {
-                Release::Normal if !owner_died(w) => 0,
-                Release::Normal | Release::Abandon => NOT_RECOVERABLE,
-                Release::Inconsistent => OWNER_DIED,
+                UnlockMode::Normal if !owner_died(w) => 0,
+                UnlockMode::Normal | UnlockMode::Abandon => NOT_RECOVERABLE,
+                UnlockMode::Inconsistent => OWNER_DIED,
             };
             // release: pairs with the acquire CAS of the next locker.
             match self.word.compare_exchange(w, new, Ordering::Release, Ordering::Relaxed) {
@@ -615,9 +650,11 @@ impl RawMutex {
     }
 }
 
-/// How `unlock_slow` releases.
+/// The state an owner's unlock leaves the lock in (see the transition
+/// table of [`RawMutex`]). Not an atomic ordering: every unlock is a
+/// release CAS whatever the mode.
 #[derive(Clone, Copy)]
-pub(crate) enum Release {
+pub(crate) enum UnlockMode {
     /// Unlock; an inconsistent lock becomes not recoverable.
     Normal,
     /// Unlock, leaving (or making) it inconsistent for the next locker.
@@ -633,9 +670,10 @@ fn not_owner_panic(word: u64, me: ThreadIdentity) {
         return;
     }
     panic!(
-        "ShmMutex unlocked by thread {} which does not own it (lock word {word:#018x}): a guard \
-         was moved to another thread or inherited across fork(), or the shared memory was \
-         overwritten",
+        "unlocking a shmsync lock (a ShmMutex, a ShmRwLock's write lock, or a SeqLock's or \
+         Broadcast's sender lock) from thread {}, which does not own it (lock word \
+         {word:#018x}): a guard was moved to another thread or inherited across fork(), or the \
+         shared memory was overwritten; drop each guard in the thread that took it",
         me.tid
     );
 }

@@ -5,7 +5,7 @@
 
 use super::raw::{RawRwLock, ReadAcquired, WriterState};
 use crate::holders::SLOTS;
-use crate::raw_mutex::{Acquired, RawLockError, Release};
+use crate::raw_mutex::{Acquired, RawLockError, UnlockMode};
 use crate::sync::{Instant, ThreadIdentity};
 use crate::test_oracle::FakeOracle;
 use crate::wake_seq::Wait;
@@ -66,7 +66,7 @@ fn readers_of_several_processes_share_and_keep_a_writer_out() {
     assert_eq!(l.read_as(a, Wait::No, &o), Err(RawLockError::WouldBlock));
     assert_eq!(l.read_as(a, soon(), &o), Err(RawLockError::TimedOut));
     assert_eq!(l.readers(), 0, "a reader that lost to the writer took its share back");
-    l.write_unlock(w, Release::Normal);
+    l.write_unlock(w, UnlockMode::Normal);
     shared(l.read_as(a, Wait::No, &o));
 }
 
@@ -85,7 +85,7 @@ fn a_dead_readers_share_is_reclaimed_by_the_writer() {
         "no OwnerDied: readers wrote nothing"
     );
     assert_eq!(l.readers(), 0);
-    l.write_unlock(w, Release::Normal);
+    l.write_unlock(w, UnlockMode::Normal);
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn a_dead_writer_is_reported_to_the_next_reader_which_gets_the_write_lock() {
         "r holds the write lock"
     );
     l.make_consistent_as(r);
-    l.write_unlock(r, Release::Normal);
+    l.write_unlock(r, UnlockMode::Normal);
     shared(l.read_as(r2, Wait::No, &o));
 }
 
@@ -138,7 +138,7 @@ fn a_writer_dead_while_readers_remain_is_reported_once_they_leave() {
     l.read_unlock(old, old_share);
     assert_eq!(l.write(r2, Wait::No, &o), Ok(Acquired::OwnerDied));
     l.make_consistent_as(r2);
-    l.write_unlock(r2, Release::Normal);
+    l.write_unlock(r2, UnlockMode::Normal);
     assert_eq!(l.writer_state(), WriterState::Unlocked);
 }
 
@@ -148,10 +148,10 @@ fn a_panicking_writer_leaves_owner_died_and_an_abandoned_repair_is_final() {
     let (w, r) = (o.thread(1, 10), o.thread(2, 20));
     let l = RawRwLock::new();
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
-    l.write_unlock(w, Release::Inconsistent);
+    l.write_unlock(w, UnlockMode::Inconsistent);
     assert_eq!(l.writer_state(), WriterState::UnlockedOwnerDied);
     assert_eq!(l.read_as(r, Wait::No, &o), Ok(ReadAcquired::OwnerDied));
-    l.write_unlock(r, Release::Abandon);
+    l.write_unlock(r, UnlockMode::Abandon);
     assert_eq!(l.writer_state(), WriterState::NotRecoverable);
     for wait in [Wait::No, soon(), Wait::Until(None)] {
         assert_eq!(l.read_as(r, wait, &o), Err(RawLockError::NotRecoverable));
@@ -166,11 +166,11 @@ fn a_repair_finished_meanwhile_lets_the_reader_read_through() {
     let l = RawRwLock::new();
     // The lock looks owner-died to the reader's first look...
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
-    l.write_unlock(w, Release::Inconsistent);
+    l.write_unlock(w, UnlockMode::Inconsistent);
     // ...and a writer repairs it: a later reader reads normally.
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::OwnerDied));
     l.make_consistent_as(w);
-    l.write_unlock(w, Release::Normal);
+    l.write_unlock(w, UnlockMode::Normal);
     shared(l.read_as(r, Wait::No, &o));
 }
 
@@ -408,7 +408,7 @@ mod model {
                 }
                 Op::WriteUnlock(t) if thread_alive(self, t) => {
                     if let Some(inconsistent) = self.writes(t) {
-                        self.lock.write_unlock(self.me(t), Release::Normal);
+                        self.lock.write_unlock(self.me(t), UnlockMode::Normal);
                         self.writer = if inconsistent {
                             Writer::NotRecoverable
                         } else {
@@ -419,7 +419,7 @@ mod model {
                 Op::WriteUnlockPanicking(t)
                     if thread_alive(self, t) && self.writes(t).is_some() =>
                 {
-                    self.lock.write_unlock(self.me(t), Release::Inconsistent);
+                    self.lock.write_unlock(self.me(t), UnlockMode::Inconsistent);
                     self.writer = Writer::Free { died: true };
                 }
                 Op::MakeConsistent(t) if thread_alive(self, t) && self.writes(t).is_some() => {
