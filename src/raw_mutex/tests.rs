@@ -3,46 +3,7 @@
 //! runs random operation sequences against a sequential model.
 
 use super::*;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-
-/// A liveness oracle over simulated processes: `token → alive`. Threads are
-/// identities `(tid, token)`; a thread that "exits" simply stops acting, its
-/// process living on.
-#[derive(Default)]
-struct FakeOracle {
-    processes: RefCell<HashMap<u32, bool>>,
-    /// Models a lock word outside every segment: nobody is ever dead.
-    outside_segments: bool,
-    /// How many proofs were asked for.
-    checks: Cell<u32>,
-}
-
-impl FakeOracle {
-    /// A thread `tid` of process `token` (started if new).
-    fn thread(&self, tid: u32, token: u32) -> ThreadIdentity {
-        self.processes.borrow_mut().entry(token).or_insert(true);
-        ThreadIdentity { tid, token }
-    }
-    /// The process `token` exits (every thread of it).
-    fn kill(&self, token: u32) {
-        *self.processes.borrow_mut().get_mut(&token).expect("known process") = false;
-    }
-}
-
-impl OwnerOracle for FakeOracle {
-    /// Mirrors `sys::liveness::owner_liveness`: a token nobody holds is dead.
-    fn process_liveness(&self, token: u32) -> Liveness {
-        self.checks.set(self.checks.get() + 1);
-        if self.outside_segments {
-            return Liveness::Alive;
-        }
-        match self.processes.borrow().get(&token) {
-            Some(true) => Liveness::Alive,
-            None | Some(false) => Liveness::Dead,
-        }
-    }
-}
+use crate::test_oracle::{FakeOracle, Processes};
 
 impl RawMutex {
     fn word(&self) -> u64 {
@@ -124,10 +85,10 @@ fn an_exited_thread_of_a_live_process_keeps_the_lock() {
     let m = RawMutex::new();
     assert_eq!(m.lock_with(leaker, None, &oracle), Ok(Acquired::Clean));
     // A thread of the same process: alive without asking anybody.
-    let checks = oracle.checks.get();
+    let checks = oracle.checks();
     assert_eq!(m.try_lock_with(sibling, &oracle), Err(RawLockError::WouldBlock));
     assert_eq!(m.lock_with(sibling, soon(), &oracle), Err(RawLockError::TimedOut));
-    assert_eq!(oracle.checks.get(), checks, "our own token needs no proof");
+    assert_eq!(oracle.checks(), checks, "our own token needs no proof");
     // Another process: alive by the proof.
     assert_eq!(m.try_lock_with(other, &oracle), Err(RawLockError::WouldBlock));
     assert_eq!(m.lock_with(other, soon(), &oracle), Err(RawLockError::TimedOut));
@@ -150,7 +111,7 @@ fn a_second_arrival_soon_after_skips_the_probe_and_the_timer_still_recovers() {
     std::thread::sleep(LIVENESS_RECHECK.expect("real builds have a liveness timer"));
     let first = Instant::now();
     assert_eq!(m1.lock_with(b, None, &oracle), Ok(Acquired::OwnerDied));
-    assert_eq!(oracle.checks.get(), 1);
+    assert_eq!(oracle.checks(), 1);
     // The second arrival recovers too, whether or not it probed.
     let second = Instant::now();
     let bound = Some(Instant::now() + Duration::from_secs(10));
@@ -161,7 +122,7 @@ fn a_second_arrival_soon_after_skips_the_probe_and_the_timer_still_recovers() {
     // it sleeps, and the timer's check finds the death.
     let interval = LIVENESS_RECHECK.expect("real builds have a liveness timer");
     if second.saturating_duration_since(first) < interval {
-        assert_eq!(oracle.checks.get(), 2, "the second arrival probed at once");
+        assert_eq!(oracle.checks(), 2, "the second arrival probed at once");
         assert!(second.elapsed() >= interval, "recovered before the timer fired");
     }
 }
@@ -253,7 +214,7 @@ fn panicking_unlock_hands_owner_died_to_the_next_locker() {
 
 #[test]
 fn outside_a_segment_nobody_is_ever_declared_dead() {
-    let oracle = FakeOracle { outside_segments: true, ..FakeOracle::default() };
+    let oracle = FakeOracle::outside_segments();
     let a = oracle.thread(101, 7);
     let b = oracle.thread(102, 8);
     let m = RawMutex::new();
@@ -461,37 +422,26 @@ mod model {
     }
 
     struct World {
-        /// Per process: alive, incarnation.
-        processes: [(bool, u32); PROCESSES],
+        procs: Processes<PROCESSES>,
         /// Per thread slot: generation (a new thread after each exit).
         generations: [u32; THREADS],
         model: Model,
-        oracle: FakeOracle,
         mutex: RawMutex,
     }
 
     impl World {
         fn new() -> Self {
-            let world = World {
-                processes: [(true, 0); PROCESSES],
+            World {
+                procs: Processes::new(),
                 generations: [0; THREADS],
                 model: Model::Free { died: false },
-                oracle: FakeOracle::default(),
                 mutex: RawMutex::new(),
-            };
-            for p in 0..PROCESSES {
-                world.oracle.thread(0, world.token(p));
             }
-            world
-        }
-
-        fn token(&self, process: usize) -> u32 {
-            1000 * (process as u32 + 1) + self.processes[process].1
         }
 
         fn identity(&self, slot: usize) -> ThreadIdentity {
             let tid = 100 + slot as u32 + 10 * self.generations[slot];
-            ThreadIdentity { tid, token: self.token(PROCESS_OF[slot]) }
+            self.procs.thread(PROCESS_OF[slot], tid)
         }
 
         fn holds(&self, slot: usize) -> Option<bool> {
@@ -506,9 +456,8 @@ mod model {
         /// The owner's process is gone (dead, or replaced by a new one).
         fn owner_dead(&self) -> bool {
             match self.model {
-                Model::Held { owner, .. } => {
-                    (0..PROCESSES).all(|p| !(self.processes[p].0 && self.token(p) == owner.token))
-                }
+                Model::Held { owner, .. } => (0..PROCESSES)
+                    .all(|p| !(self.procs.alive(p) && self.procs.token(p) == owner.token)),
                 _ => false,
             }
         }
@@ -532,7 +481,7 @@ mod model {
                 | Op::UnlockPanicking(s)
                 | Op::Abandon(s)
                 | Op::MakeConsistent(s)
-                | Op::ExitThread(s) => (s, self.processes[PROCESS_OF[s]].0),
+                | Op::ExitThread(s) => (s, self.procs.alive(PROCESS_OF[s])),
                 Op::Die(_) | Op::Restart(_) => (0, false),
             };
             let me = self.identity(slot);
@@ -545,14 +494,17 @@ mod model {
                     let (want, got) = if lock {
                         (
                             self.expect_lock(RawLockError::TimedOut),
-                            self.mutex.lock_with(me, soon(), &self.oracle),
+                            self.mutex.lock_with(me, soon(), &self.procs.oracle),
                         )
                     } else if self.holds(slot).is_some() {
-                        (Err(RawLockError::WouldBlock), self.mutex.try_lock_with(me, &self.oracle))
+                        (
+                            Err(RawLockError::WouldBlock),
+                            self.mutex.try_lock_with(me, &self.procs.oracle),
+                        )
                     } else {
                         (
                             self.expect_lock(RawLockError::WouldBlock),
-                            self.mutex.try_lock_with(me, &self.oracle),
+                            self.mutex.try_lock_with(me, &self.procs.oracle),
                         )
                     };
                     prop_assert_eq!(got, want, "{:?} in {:?}", op, self.model);
@@ -586,13 +538,11 @@ mod model {
                     self.model = Model::Held { owner: me, inconsistent: false };
                 }
                 Op::ExitThread(_) if alive => self.generations[slot] += 1,
-                Op::Die(p) if self.processes[p].0 => {
-                    self.oracle.kill(self.token(p));
-                    self.processes[p].0 = false;
+                Op::Die(p) => {
+                    self.procs.die(p);
                 }
-                Op::Restart(p) if !self.processes[p].0 => {
-                    self.processes[p] = (true, self.processes[p].1 + 1);
-                    self.oracle.thread(0, self.token(p));
+                Op::Restart(p) => {
+                    self.procs.restart(p);
                 }
                 _ => {}
             }

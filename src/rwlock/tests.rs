@@ -7,7 +7,7 @@ use super::raw::{RawRwLock, ReadAcquired, WriterState};
 use crate::holders::SLOTS;
 use crate::raw_mutex::{Acquired, RawLockError, UnlockMode};
 use crate::sync::{Instant, ThreadIdentity};
-use crate::test_oracle::FakeOracle;
+use crate::test_oracle::{FakeOracle, Processes};
 use crate::wake_seq::Wait;
 use std::time::Duration;
 
@@ -255,40 +255,29 @@ mod model {
     }
 
     struct World {
-        /// Per process: alive, incarnation.
-        processes: [(bool, u32); PROCESSES],
+        procs: Processes<PROCESSES>,
         /// Per thread: the slots of the read shares it holds.
         shares: [Vec<usize>; THREADS],
         /// Per process: shares held by its dead incarnation, not yet
         /// reclaimed.
         dead_shares: u64,
         writer: Writer,
-        oracle: FakeOracle,
         lock: RawRwLock,
     }
 
     impl World {
         fn new() -> Self {
-            let w = World {
-                processes: [(true, 0); PROCESSES],
+            World {
+                procs: Processes::new(),
                 shares: Default::default(),
                 dead_shares: 0,
                 writer: Writer::Free { died: false },
-                oracle: FakeOracle::default(),
                 lock: RawRwLock::new(),
-            };
-            for p in 0..PROCESSES {
-                w.oracle.thread(0, w.token(p));
             }
-            w
-        }
-
-        fn token(&self, p: usize) -> u32 {
-            1000 * (p as u32 + 1) + self.processes[p].1
         }
 
         fn me(&self, t: usize) -> ThreadIdentity {
-            ThreadIdentity { tid: 100 + t as u32, token: self.token(PROCESS_OF[t]) }
+            self.procs.thread(PROCESS_OF[t], 100 + t as u32)
         }
 
         fn live_shares(&self) -> u64 {
@@ -300,7 +289,7 @@ mod model {
         fn writes(&self, t: usize) -> Option<bool> {
             match self.writer {
                 Writer::Held { thread, incarnation, inconsistent }
-                    if thread == t && incarnation == self.processes[PROCESS_OF[t]].1 =>
+                    if thread == t && incarnation == self.procs.incarnation(PROCESS_OF[t]) =>
                 {
                     Some(inconsistent)
                 }
@@ -311,7 +300,8 @@ mod model {
         fn writer_dead(&self) -> bool {
             match self.writer {
                 Writer::Held { thread, incarnation, .. } => {
-                    let (alive, inc) = self.processes[PROCESS_OF[thread]];
+                    let p = PROCESS_OF[thread];
+                    let (alive, inc) = (self.procs.alive(p), self.procs.incarnation(p));
                     !alive || inc != incarnation
                 }
                 _ => false,
@@ -339,11 +329,11 @@ mod model {
         }
 
         fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
-            let thread_alive = |w: &World, t: usize| w.processes[PROCESS_OF[t]].0;
+            let thread_alive = |w: &World, t: usize| w.procs.alive(PROCESS_OF[t]);
             match op {
                 Op::TryRead(t) if thread_alive(self, t) => {
                     let me = self.me(t);
-                    let got = self.lock.read_as(me, Wait::No, &self.oracle);
+                    let got = self.lock.read_as(me, Wait::No, &self.procs.oracle);
                     let want = match self.writer {
                         Writer::Free { died: false } => Ok(None),
                         Writer::Held { .. } if !self.writer_dead() => Err(RawLockError::WouldBlock),
@@ -353,7 +343,7 @@ mod model {
                                 if self.drain() {
                                     self.writer = Writer::Held {
                                         thread: t,
-                                        incarnation: self.processes[PROCESS_OF[t]].1,
+                                        incarnation: self.procs.incarnation(PROCESS_OF[t]),
                                         inconsistent: true,
                                     };
                                     Ok(Some(()))
@@ -375,7 +365,7 @@ mod model {
                 }
                 Op::TryWrite(t) if thread_alive(self, t) => {
                     let me = self.me(t);
-                    let got = self.lock.write(me, Wait::No, &self.oracle);
+                    let got = self.lock.write(me, Wait::No, &self.procs.oracle);
                     let want = if self.writes(t).is_some() {
                         Err(RawLockError::WouldBlock)
                     } else {
@@ -385,7 +375,7 @@ mod model {
                                 if self.drain() {
                                     self.writer = Writer::Held {
                                         thread: t,
-                                        incarnation: self.processes[PROCESS_OF[t]].1,
+                                        incarnation: self.procs.incarnation(PROCESS_OF[t]),
                                         inconsistent: died,
                                     };
                                     Ok(if died { Acquired::OwnerDied } else { Acquired::Clean })
@@ -428,17 +418,15 @@ mod model {
                         *inconsistent = false;
                     }
                 }
-                Op::Die(p) if self.processes[p].0 => {
-                    self.oracle.kill(self.token(p));
-                    self.processes[p].0 = false;
+                Op::Die(p) if self.procs.alive(p) => {
+                    self.procs.die(p);
                     for t in (0..THREADS).filter(|&t| PROCESS_OF[t] == p) {
                         self.dead_shares += self.shares[t].len() as u64;
                         self.shares[t].clear();
                     }
                 }
-                Op::Restart(p) if !self.processes[p].0 => {
-                    self.processes[p] = (true, self.processes[p].1 + 1);
-                    self.oracle.thread(0, self.token(p));
+                Op::Restart(p) => {
+                    self.procs.restart(p);
                 }
                 _ => {}
             }
