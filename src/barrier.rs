@@ -564,6 +564,8 @@ impl ShmBarrier {
             Arrival::Waiting { phase, generation } => (phase, generation),
         };
         let me = current_thread().token;
+        // The last parties of a generation often arrive within a few
+        // scheduler rounds: yield before sleeping, as a lock waiter does.
         let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             // Acquire: pairs with the leader's (or a breaker's) AcqRel CAS,
