@@ -64,10 +64,11 @@
 use core::fmt;
 use core::time::Duration;
 
+use crate::raw_mutex::word::low_half;
 use crate::sync::{
     current_thread, futex_wait_low, futex_wake_low, owner_liveness, plan_sleep_many, sleep_watched,
-    yield_now, AtomicU32, AtomicU64, Instant, Liveness, Ordering, SleepPlan, LIVENESS_RECHECK,
-    WATCHED_RECHECK,
+    AtomicU32, AtomicU64, Backoff, Instant, Liveness, Ordering, SleepPlan, LIVENESS_RECHECK,
+    LOCK_WAIT, WATCHED_RECHECK,
 };
 
 /// The most parties a [`ShmBarrier`] can be for.
@@ -88,14 +89,6 @@ const ARRIVED: u32 = 1 << 31;
 /// would cost every waiter ~2 % of a CPU for nothing.
 const UNWATCHED_RECHECK: Duration = Duration::from_millis(10);
 
-/// How many times a waiter gives up its CPU, re-reading the word, before
-/// it sleeps: the last parties of a generation often arrive within a few
-/// scheduler rounds. Under loom the re-reads only multiply interleavings.
-#[cfg(not(loom))]
-const YIELDS_BEFORE_SLEEP: u32 = 16;
-#[cfg(loom)]
-const YIELDS_BEFORE_SLEEP: u32 = 0;
-
 fn phase(w: u64) -> u32 {
     (w & PHASE_MASK) as u32
 }
@@ -110,12 +103,6 @@ fn arrived(w: u64) -> u32 {
 
 fn generation(w: u64) -> u32 {
     (w >> GENERATION_SHIFT) as u32
-}
-
-/// The futex half: phase and `BROKEN`.
-#[allow(clippy::cast_possible_truncation)]
-fn futex_half(w: u64) -> u32 {
-    w as u32
 }
 
 /// `w` with the next phase, no arrivals, not broken, and the generation
@@ -614,7 +601,9 @@ impl ShmBarrier {
             Arrival::Waiting { phase, generation } => (phase, generation),
         };
         let me = current_thread().token;
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        // The last parties of a generation often arrive within a few
+        // scheduler rounds: yield before sleeping, as a lock waiter does.
+        let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             // Acquire: pairs with the leader's (or a breaker's) AcqRel CAS,
             // so a party that passes sees what every party did before it
@@ -637,9 +626,8 @@ impl ShmBarrier {
                     Some(left)
                 }
             };
-            if yields > 0 {
-                yields -= 1;
-                yield_now();
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let (tokens, n) = self.missing(p, me);
@@ -665,10 +653,10 @@ impl ShmBarrier {
             // reported, a signal, the timeout), the loop re-checks.
             match plan {
                 SleepPlan::Watched { epoch } => {
-                    sleep_watched(&self.word, futex_half(w), epoch, timeout);
+                    sleep_watched(&self.word, low_half(w), epoch, timeout);
                 }
                 _ => {
-                    futex_wait_low(&self.word, futex_half(w), timeout);
+                    futex_wait_low(&self.word, low_half(w), timeout);
                 }
             }
         }

@@ -4,25 +4,9 @@ use core::fmt;
 use core::time::Duration;
 
 use crate::mutex::{LockError, ShmMutex, ShmMutexGuard};
-use crate::sync::{futex_wait, futex_wake, yield_now, AtomicU32, FutexWait, Instant, Ordering};
-
-/// How many times a waiter gives up its CPU, re-reading the sequence, before
-/// it sleeps in the kernel; and how many times a notified waiter retries the
-/// mutex's fast path the same way before it queues on the mutex.
-///
-/// A hand-off that the peer answers within a few scheduler rounds then
-/// needs no futex sleep and no wake-up: on one CPU the yield runs the
-/// notifier at once (a two-process round trip went from 4.4 to 1.7 µs), and
-/// on two CPUs a wake-up that must bring an idle virtual CPU back costs tens
-/// of µs, which the yielding waiter never needs (70 to 0.9 µs). The price
-/// is up to this many `sched_yield` calls (~14 µs of CPU when nothing else
-/// wants it) per wait that is not answered quickly; when other work is
-/// runnable, each yield hands it the CPU instead. Under loom one round
-/// keeps the path covered without multiplying the interleavings.
-#[cfg(not(loom))]
-const YIELDS_BEFORE_SLEEP: u32 = 64;
-#[cfg(loom)]
-const YIELDS_BEFORE_SLEEP: u32 = 1;
+use crate::sync::{
+    futex_wait, futex_wake, AtomicU32, Backoff, FutexWait, Instant, Ordering, HANDOFF,
+};
 
 /// A condition variable that lives in shared memory, used with a
 /// [`ShmMutex`] in the same segment.
@@ -276,15 +260,17 @@ impl ShmCondvar {
         futex_wake(&self.seq, count);
     }
 
-    /// Gives up the CPU up to [`YIELDS_BEFORE_SLEEP`] times while the
-    /// sequence is still `seq` and `deadline` has not passed; true if a
-    /// notification came meanwhile.
+    /// Gives up the CPU for the [`HANDOFF`] budget while the sequence is
+    /// still `seq` and `deadline` has not passed; true if a notification
+    /// came meanwhile. A hand-off answered within a few scheduler rounds
+    /// then needs no futex sleep and no wake-up.
     fn yield_until_notified(&self, seq: u32, deadline: Option<Instant>) -> bool {
-        for _ in 0..YIELDS_BEFORE_SLEEP {
+        let mut backoff = Backoff::new(HANDOFF);
+        while !backoff.is_completed() {
             if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()).is_zero()) {
                 return false;
             }
-            yield_now();
+            backoff.snooze();
             // Relaxed: as the futex's own check of the word; the relock that
             // follows orders the data (see `notify`).
             if self.seq.load(Ordering::Relaxed) != seq {
@@ -304,11 +290,12 @@ impl ShmCondvar {
         let mutex: &'a ShmMutex<T> = guard.unlock_for_wait();
         if self.yield_until_notified(seq, deadline) {
             // The notifier usually still holds the mutex for a moment.
-            for _ in 0..YIELDS_BEFORE_SLEEP {
+            let mut backoff = Backoff::new(HANDOFF);
+            while !backoff.is_completed() {
                 if let Some(guard) = mutex.try_lock_uncontended() {
                     return Ok((guard, WaitTimeoutResult(false)));
                 }
-                yield_now();
+                backoff.snooze();
             }
             return Ok((mutex.lock()?, WaitTimeoutResult(false)));
         }

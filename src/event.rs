@@ -42,24 +42,13 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::sync::{futex_wait, futex_wake, yield_now, AtomicU32, Instant, Ordering};
+use crate::sync::{futex_wait, futex_wake, AtomicU32, Backoff, Instant, Ordering, HANDOFF};
 
 const SET: u32 = 1;
 const WAITERS: u32 = 1 << 1;
 const AUTO_RESET: u32 = 1 << 2;
 /// One unit of the set count (bits 3..32).
 const SETS_ONE: u32 = 1 << 3;
-
-/// How many times a waiter gives up its CPU, re-reading the word, before
-/// it announces itself and sleeps in the kernel: a `set` that comes within
-/// a few scheduler rounds then needs no futex wake-up and no sleep (the
-/// reasoning and figures of `ShmCondvar`'s hand-off apply unchanged). The
-/// price is up to this many `sched_yield` calls per wait that is not
-/// answered quickly. Under loom one round keeps the path covered.
-#[cfg(not(loom))]
-const YIELDS_BEFORE_SLEEP: u32 = 64;
-#[cfg(loom)]
-const YIELDS_BEFORE_SLEEP: u32 = 1;
 
 /// The longest a waiter sleeps without looking at the word again: a setter
 /// killed between the CAS that sets the event and its futex wake leaves the
@@ -302,11 +291,14 @@ impl ShmEvent {
         let expired = |deadline: Option<Instant>| {
             deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()).is_zero())
         };
-        for _ in 0..YIELDS_BEFORE_SLEEP {
+        // A `set` that comes within a few scheduler rounds needs no futex
+        // wake-up and no sleep (`ShmCondvar`'s hand-off, for the same reason).
+        let mut backoff = Backoff::new(HANDOFF);
+        while !backoff.is_completed() {
             if expired(deadline) {
                 return self.try_take(entry).unwrap_or(false);
             }
-            yield_now();
+            backoff.snooze();
             if let Some(taken) = self.try_take(entry) {
                 return taken;
             }

@@ -6,29 +6,17 @@ use core::time::Duration;
 
 use crate::sync::{
     arrival_probe_due, current_thread, futex_wait_low, futex_wake_low, owner_liveness, plan_sleep,
-    sleep_watched, yield_now, AtomicU64, Instant, Liveness, Ordering, SleepPlan, ThreadIdentity,
-    LIVENESS_RECHECK, WATCHED_RECHECK,
+    sleep_watched, AtomicU64, Backoff, Instant, Liveness, Ordering, SleepPlan, ThreadIdentity,
+    LIVENESS_RECHECK, LOCK_WAIT, WATCHED_RECHECK,
 };
 
 pub(crate) mod word;
 
 use word::{
-    futex_half, has_waiters, is_free, is_not_recoverable, is_owned_by, owner_bits, owner_died, tid,
+    has_waiters, is_free, is_not_recoverable, is_owned_by, low_half, owner_bits, owner_died, tid,
     token,
 };
 pub(crate) use word::{NOT_RECOVERABLE, OWNER_DIED, WAITERS};
-
-/// How many times the slow path gives up its CPU, re-reading a held word
-/// that has no sleepers yet, before it sleeps in the kernel. A yield is no
-/// spin: while the waiter is off its CPU the owner keeps the lock line and
-/// runs uncontended; on a CPU the two share, the yield runs the owner at
-/// once. 16 yields (~3.5 µs of CPU when nothing else wants it) gave the
-/// best 2- and 4-process throughput here (64 was no better). Under loom the
-/// extra re-reads only multiply interleavings, so there are none.
-#[cfg(not(loom))]
-const YIELDS_BEFORE_SLEEP: u32 = 16;
-#[cfg(loom)]
-const YIELDS_BEFORE_SLEEP: u32 = 0;
 
 /// How a lock attempt succeeded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,11 +219,7 @@ impl RawMutex {
     /// same way rather than waited for forever.)
     #[inline]
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<Acquired, RawLockError> {
-        let me = current_thread();
-        if self.try_lock_fast(me) {
-            return Ok(Acquired::Clean);
-        }
-        self.lock_slow(me, deadline, &self.oracle())
+        self.lock_with(current_thread(), deadline, &self.oracle())
     }
 
     /// Acquires the lock if that needs no waiting. A lock held by a dead
@@ -247,11 +231,7 @@ impl RawMutex {
     /// `NotRecoverable` as for [`lock`](Self::lock).
     #[inline]
     pub(crate) fn try_lock(&self) -> Result<Acquired, RawLockError> {
-        let me = current_thread();
-        if self.try_lock_fast(me) {
-            return Ok(Acquired::Clean);
-        }
-        self.try_lock_slow(me, &self.oracle())
+        self.try_lock_with(current_thread(), &self.oracle())
     }
 
     /// Releases the lock held by the calling thread.
@@ -270,7 +250,7 @@ impl RawMutex {
     /// leaves the word alone.
     #[inline]
     pub(crate) fn unlock(&self) {
-        self.release_as(current_thread(), Release::Normal);
+        self.release_as(current_thread(), UnlockMode::Normal);
     }
 
     /// Releases the lock but leaves it inconsistent: the next locker gets
@@ -282,7 +262,7 @@ impl RawMutex {
     /// As [`unlock`](Self::unlock), if the caller does not own the lock.
     #[cold]
     pub(crate) fn unlock_inconsistent(&self) {
-        self.release_as(current_thread(), Release::Inconsistent);
+        self.release_as(current_thread(), UnlockMode::Inconsistent);
     }
 
     /// Gives up on an inconsistent lock the caller owns: releases it and
@@ -293,7 +273,7 @@ impl RawMutex {
     /// As [`unlock`](Self::unlock), if the caller does not own the lock.
     #[cold]
     pub(crate) fn abandon(&self) {
-        self.release_as(current_thread(), Release::Abandon);
+        self.release_as(current_thread(), UnlockMode::Abandon);
     }
 
     /// Marks the lock the caller owns consistent again (clears
@@ -308,9 +288,10 @@ impl RawMutex {
     }
 
     /// Whether the lock the caller owns is inconsistent (`OWNER_DIED` set).
-    /// (`ShmMutexGuard` tracks this itself; raw users such as the seqlock's
-    /// writer lock may not.)
-    #[allow(dead_code)]
+    /// Tests only: every caller that can make a lock inconsistent
+    /// (`ShmMutexGuard`, the seqlock's and broadcast's sender lock, the
+    /// rwlock's write guard) tracks that itself.
+    #[cfg(test)]
     pub(crate) fn is_inconsistent(&self) -> bool {
         // Relaxed: only the owner changes this bit while it owns the lock.
         owner_died(self.word.load(Ordering::Relaxed))
@@ -335,6 +316,48 @@ impl RawMutex {
     // the state machine, for an explicit thread identity and oracle
     // -----------------------------------------------------------------
 
+    /// [`lock`](Self::lock) for the thread `me`, judging owners with
+    /// `oracle`: the rwlock's writer and the unit tests' simulated
+    /// processes lock through here.
+    ///
+    /// # Errors
+    ///
+    /// As [`lock`](Self::lock).
+    ///
+    /// # Panics
+    ///
+    /// As [`lock`](Self::lock), if `me` already holds the lock.
+    #[inline]
+    pub(crate) fn lock_with(
+        &self,
+        me: ThreadIdentity,
+        deadline: Option<Instant>,
+        oracle: &impl OwnerOracle,
+    ) -> Result<Acquired, RawLockError> {
+        if self.try_lock_fast(me) {
+            return Ok(Acquired::Clean);
+        }
+        self.lock_slow(me, deadline, oracle)
+    }
+
+    /// [`try_lock`](Self::try_lock) for the thread `me`, judging owners
+    /// with `oracle`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_lock`](Self::try_lock).
+    #[inline]
+    pub(crate) fn try_lock_with(
+        &self,
+        me: ThreadIdentity,
+        oracle: &impl OwnerOracle,
+    ) -> Result<Acquired, RawLockError> {
+        if self.try_lock_fast(me) {
+            return Ok(Acquired::Clean);
+        }
+        self.try_lock_slow(me, oracle)
+    }
+
     /// The uncontended acquire: `0 → me`.
     #[inline]
     pub(crate) fn try_lock_fast(&self, me: ThreadIdentity) -> bool {
@@ -345,10 +368,10 @@ impl RawMutex {
 
     /// Releases the lock owned by `me` as `how` says.
     #[inline]
-    pub(crate) fn release_as(&self, me: ThreadIdentity, how: Release) {
+    pub(crate) fn release_as(&self, me: ThreadIdentity, how: UnlockMode) {
         // release: pairs with the acquire CAS of the next locker, publishing
         // the data written under the lock.
-        if matches!(how, Release::Normal)
+        if matches!(how, UnlockMode::Normal)
             && self
                 .word
                 .compare_exchange(owner_bits(me), 0, Ordering::Release, Ordering::Relaxed)
@@ -409,7 +432,7 @@ impl RawMutex {
     /// sharing its CPU with the owner (a condition-variable waiter woken by
     /// a notifier that still holds the mutex) only burns the owner's time.
     #[cold]
-    pub(crate) fn lock_slow(
+    fn lock_slow(
         &self,
         me: ThreadIdentity,
         deadline: Option<Instant>,
@@ -418,7 +441,7 @@ impl RawMutex {
         // Once we have slept, other sleepers may exist that only our unlock
         // will wake: acquire with WAITERS set (as std's futex mutex does).
         let mut keep_waiters = 0;
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         // When the owner was last judged alive (or the arrival probe was
         // skipped): the next judgement is due one re-check interval later,
         // whatever wakes us in between. `None`: not judged yet.
@@ -475,9 +498,8 @@ impl RawMutex {
             // While nobody sleeps yet, give the CPU away a few times before
             // sleeping: re-reading the word once per yield costs the owner
             // at most one line transfer per yield, not one per spin.
-            if yields > 0 && !has_waiters(w) {
-                yields -= 1;
-                yield_now();
+            if !has_waiters(w) && !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             if !has_waiters(w) {
@@ -523,7 +545,7 @@ impl RawMutex {
                 }
             };
             if timeout != Some(Duration::ZERO) {
-                let expected = futex_half(w | WAITERS);
+                let expected = low_half(w | WAITERS);
                 match plan {
                     SleepPlan::Watched { epoch } => {
                         sleep_watched(&self.word, expected, epoch, timeout);
@@ -540,7 +562,7 @@ impl RawMutex {
 
     /// The non-blocking slow path.
     #[cold]
-    pub(crate) fn try_lock_slow(
+    fn try_lock_slow(
         &self,
         me: ThreadIdentity,
         oracle: &impl OwnerOracle,
@@ -573,7 +595,7 @@ impl RawMutex {
     /// The unlock slow path: waiters to wake, an inconsistent lock, or a
     /// caller that does not own the lock.
     #[cold]
-    fn unlock_slow(&self, me: ThreadIdentity, how: Release) {
+    fn unlock_slow(&self, me: ThreadIdentity, how: UnlockMode) {
         // Relaxed: the CAS below re-checks; we only need a starting value.
         let mut w = self.word.load(Ordering::Relaxed);
         let new = loop {
@@ -582,9 +604,9 @@ impl RawMutex {
                 return;
             }
             let new = match how {
-                Release::Normal if !owner_died(w) => 0,
-                Release::Normal | Release::Abandon => NOT_RECOVERABLE,
-                Release::Inconsistent => OWNER_DIED,
+                UnlockMode::Normal if !owner_died(w) => 0,
+                UnlockMode::Normal | UnlockMode::Abandon => NOT_RECOVERABLE,
+                UnlockMode::Inconsistent => OWNER_DIED,
             };
             // release: pairs with the acquire CAS of the next locker.
             match self.word.compare_exchange(w, new, Ordering::Release, Ordering::Relaxed) {
@@ -628,9 +650,11 @@ impl RawMutex {
     }
 }
 
-/// How `unlock_slow` releases.
+/// The state an owner's unlock leaves the lock in (see the transition
+/// table of [`RawMutex`]). Not an atomic ordering: every unlock is a
+/// release CAS whatever the mode.
 #[derive(Clone, Copy)]
-pub(crate) enum Release {
+pub(crate) enum UnlockMode {
     /// Unlock; an inconsistent lock becomes not recoverable.
     Normal,
     /// Unlock, leaving (or making) it inconsistent for the next locker.
@@ -646,9 +670,10 @@ fn not_owner_panic(word: u64, me: ThreadIdentity) {
         return;
     }
     panic!(
-        "ShmMutex unlocked by thread {} which does not own it (lock word {word:#018x}): a guard \
-         was moved to another thread or inherited across fork(), or the shared memory was \
-         overwritten",
+        "unlocking a shmsync lock (a ShmMutex, a ShmRwLock's write lock, or a SeqLock's or \
+         Broadcast's sender lock) from thread {}, which does not own it (lock word \
+         {word:#018x}): a guard was moved to another thread or inherited across fork(), or the \
+         shared memory was overwritten; drop each guard in the thread that took it",
         me.tid
     );
 }

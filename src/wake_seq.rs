@@ -39,17 +39,6 @@ use crate::sync::{
 /// A waiter may be asleep on the word.
 pub(crate) const SLEEPERS: u32 = 1 << 31;
 
-/// How many times a waiter gives up its CPU, re-checking its condition,
-/// before it flags itself and sleeps (as `RawMutex::lock_slow` does, for
-/// the same reason): a wait that ends within a few scheduler rounds then
-/// costs neither side a futex call, and a waiter sharing its CPU with the
-/// holder lets the holder run at once. Under loom the extra re-checks only
-/// multiply interleavings.
-#[cfg(not(loom))]
-pub(crate) const YIELDS_BEFORE_SLEEP: u32 = 16;
-#[cfg(loom)]
-pub(crate) const YIELDS_BEFORE_SLEEP: u32 = 0;
-
 /// See the module docs.
 #[repr(transparent)]
 pub(crate) struct WakeSeq {

@@ -12,11 +12,11 @@
 //! go through three phases, each ending as soon as a value (or a lag) is
 //! found:
 //!
-//! 1. **spin**: up to [`SPINS`] attempts with a CPU spin hint between them,
-//!    a few microseconds: a value that arrives that soon costs neither
-//!    side a system call or a context switch (this is what the one-way
-//!    latency benchmark measures);
-//! 2. **yield**: up to [`YIELDS`] attempts, giving the CPU away between
+//! 1. **spin**: the spins of the [`RECEIVE`] budget, attempts with a CPU
+//!    spin hint between them, a few microseconds: a value that arrives that
+//!    soon costs neither side a system call or a context switch (this is
+//!    what the one-way latency benchmark measures);
+//! 2. **yield**: the budget's yields, attempts giving the CPU away between
 //!    them, so a sender on the same CPU runs;
 //! 3. **sleep**: announce on the wake word, attempt once more, then sleep
 //!    on it (`wake.rs`) for at most [`RECV_RECHECK`] or until the
@@ -26,27 +26,11 @@
 //!    and costs an idle receiver 20 wake-ups a second.
 
 use super::{Attempt, Broadcast, RecvError, RecvTimeoutError, TryRecvError};
-use crate::sync::{spin_loop, yield_now, Instant};
+use crate::sync::{Backoff, Instant, RECEIVE};
 use crate::ShmSafe;
 use bytemuck::Pod;
 use core::fmt;
 use core::time::Duration;
-
-/// Attempts in the spin phase. Each is one load of the slot's stamp (its
-/// line stays in this CPU's cache until a sender writes it) and a spin
-/// hint: 256 take a few microseconds. None under loom, where they would
-/// only multiply the interleavings.
-#[cfg(not(loom))]
-const SPINS: u32 = 256;
-#[cfg(loom)]
-const SPINS: u32 = 0;
-
-/// Attempts in the yield phase (as `ShmCondvar`'s waiters: a few
-/// scheduler rounds before a sleep).
-#[cfg(not(loom))]
-const YIELDS: u32 = 16;
-#[cfg(loom)]
-const YIELDS: u32 = 0;
 
 /// The longest a receiver sleeps before it looks at the ring by itself.
 /// A safety net for the last sender killed between sending and waking
@@ -243,15 +227,15 @@ impl<'a, T: ShmSafe + Pod, const N: usize> Receiver<'a, T, N> {
         if passed(deadline) {
             return Err(Waited::Timeout);
         }
-        for round in 0..SPINS + YIELDS {
-            if round < SPINS {
-                spin_loop();
-            } else {
-                if passed(deadline) {
-                    return Err(Waited::Timeout);
-                }
-                yield_now();
+        // A spin attempt is one load of the slot's stamp (its line stays in
+        // this CPU's cache until a sender writes it) and a hint; the clock
+        // is read only between yields.
+        let mut backoff = Backoff::new(RECEIVE);
+        while !backoff.is_completed() {
+            if !backoff.is_spinning() && passed(deadline) {
+                return Err(Waited::Timeout);
             }
+            backoff.snooze();
             match self.ring.attempt(&mut self.next) {
                 Attempt::Got(value) => return Ok(value),
                 Attempt::Lagged(n) => return Err(Waited::Lagged(n)),

@@ -3,71 +3,11 @@
 //! runs random operation sequences against a sequential model.
 
 use super::*;
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-
-/// A liveness oracle over simulated processes: `token → alive`. Threads are
-/// identities `(tid, token)`; a thread that "exits" simply stops acting, its
-/// process living on.
-#[derive(Default)]
-struct FakeOracle {
-    processes: RefCell<HashMap<u32, bool>>,
-    /// Models a lock word outside every segment: nobody is ever dead.
-    outside_segments: bool,
-    /// How many proofs were asked for.
-    checks: Cell<u32>,
-}
-
-impl FakeOracle {
-    /// A thread `tid` of process `token` (started if new).
-    fn thread(&self, tid: u32, token: u32) -> ThreadIdentity {
-        self.processes.borrow_mut().entry(token).or_insert(true);
-        ThreadIdentity { tid, token }
-    }
-    /// The process `token` exits (every thread of it).
-    fn kill(&self, token: u32) {
-        *self.processes.borrow_mut().get_mut(&token).expect("known process") = false;
-    }
-}
-
-impl OwnerOracle for FakeOracle {
-    /// Mirrors `sys::liveness::owner_liveness`: a token nobody holds is dead.
-    fn process_liveness(&self, token: u32) -> Liveness {
-        self.checks.set(self.checks.get() + 1);
-        if self.outside_segments {
-            return Liveness::Alive;
-        }
-        match self.processes.borrow().get(&token) {
-            Some(true) => Liveness::Alive,
-            None | Some(false) => Liveness::Dead,
-        }
-    }
-}
+use crate::test_oracle::{FakeOracle, Processes};
 
 impl RawMutex {
     fn word(&self) -> u64 {
         self.word.load(Ordering::Relaxed)
-    }
-    fn lock_as(
-        &self,
-        me: ThreadIdentity,
-        deadline: Option<Instant>,
-        oracle: &FakeOracle,
-    ) -> Result<Acquired, RawLockError> {
-        if self.try_lock_fast(me) {
-            return Ok(Acquired::Clean);
-        }
-        self.lock_slow(me, deadline, oracle)
-    }
-    fn try_lock_as(
-        &self,
-        me: ThreadIdentity,
-        oracle: &FakeOracle,
-    ) -> Result<Acquired, RawLockError> {
-        if self.try_lock_fast(me) {
-            return Ok(Acquired::Clean);
-        }
-        self.try_lock_slow(me, oracle)
     }
 }
 
@@ -94,7 +34,7 @@ fn fast_path_stores_tid_and_process_token_in_one_word() {
     let m = RawMutex::new();
     let me = current_thread();
     assert_eq!(m.lock(None), Ok(Acquired::Clean));
-    assert_eq!(futex_half(m.word()), me.tid, "the futex half is the bare TID");
+    assert_eq!(low_half(m.word()), me.tid, "the low half is the bare TID");
     assert_eq!(token(m.word()), me.token);
     m.unlock();
     assert_eq!(m.word(), 0);
@@ -106,12 +46,12 @@ fn live_owner_blocks_try_lock_and_times_out_lock() {
     let a = oracle.thread(101, 7);
     let b = oracle.thread(102, 8);
     let m = RawMutex::new();
-    assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
-    assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
-    assert_eq!(m.lock_as(b, soon(), &oracle), Err(RawLockError::TimedOut));
+    assert_eq!(m.lock_with(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m.try_lock_with(b, &oracle), Err(RawLockError::WouldBlock));
+    assert_eq!(m.lock_with(b, soon(), &oracle), Err(RawLockError::TimedOut));
     // The waiter announced itself before sleeping.
     assert_eq!(m.word(), owner_bits(a) | WAITERS);
-    m.release_as(a, Release::Normal);
+    m.release_as(a, UnlockMode::Normal);
     assert_eq!(m.word(), 0);
 }
 
@@ -122,17 +62,17 @@ fn dead_owner_process_is_recovered_once_then_consistent() {
     let b = oracle.thread(102, 8);
     let c = oracle.thread(103, 9);
     let m = RawMutex::new();
-    assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m.lock_with(a, None, &oracle), Ok(Acquired::Clean));
     oracle.kill(a.token);
-    assert_eq!(m.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
+    assert_eq!(m.lock_with(b, None, &oracle), Ok(Acquired::OwnerDied));
     assert_eq!(m.word(), owner_bits(b) | OWNER_DIED);
     assert!(m.is_inconsistent());
     // Nobody else gets OwnerDied for the same death.
-    assert_eq!(m.try_lock_as(c, &oracle), Err(RawLockError::WouldBlock));
+    assert_eq!(m.try_lock_with(c, &oracle), Err(RawLockError::WouldBlock));
     m.make_consistent_as(b);
     assert_eq!(m.word(), owner_bits(b));
-    m.release_as(b, Release::Normal);
-    assert_eq!(m.lock_as(c, None, &oracle), Ok(Acquired::Clean));
+    m.release_as(b, UnlockMode::Normal);
+    assert_eq!(m.lock_with(c, None, &oracle), Ok(Acquired::Clean));
 }
 
 #[test]
@@ -143,18 +83,18 @@ fn an_exited_thread_of_a_live_process_keeps_the_lock() {
     let sibling = oracle.thread(102, 7);
     let other = oracle.thread(201, 8);
     let m = RawMutex::new();
-    assert_eq!(m.lock_as(leaker, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m.lock_with(leaker, None, &oracle), Ok(Acquired::Clean));
     // A thread of the same process: alive without asking anybody.
-    let checks = oracle.checks.get();
-    assert_eq!(m.try_lock_as(sibling, &oracle), Err(RawLockError::WouldBlock));
-    assert_eq!(m.lock_as(sibling, soon(), &oracle), Err(RawLockError::TimedOut));
-    assert_eq!(oracle.checks.get(), checks, "our own token needs no proof");
+    let checks = oracle.checks();
+    assert_eq!(m.try_lock_with(sibling, &oracle), Err(RawLockError::WouldBlock));
+    assert_eq!(m.lock_with(sibling, soon(), &oracle), Err(RawLockError::TimedOut));
+    assert_eq!(oracle.checks(), checks, "our own token needs no proof");
     // Another process: alive by the proof.
-    assert_eq!(m.try_lock_as(other, &oracle), Err(RawLockError::WouldBlock));
-    assert_eq!(m.lock_as(other, soon(), &oracle), Err(RawLockError::TimedOut));
+    assert_eq!(m.try_lock_with(other, &oracle), Err(RawLockError::WouldBlock));
+    assert_eq!(m.lock_with(other, soon(), &oracle), Err(RawLockError::TimedOut));
     // The process exits: now it is dead.
     oracle.kill(7);
-    assert_eq!(m.lock_as(other, None, &oracle), Ok(Acquired::OwnerDied));
+    assert_eq!(m.lock_with(other, None, &oracle), Ok(Acquired::OwnerDied));
 }
 
 #[test]
@@ -164,25 +104,25 @@ fn a_second_arrival_soon_after_skips_the_probe_and_the_timer_still_recovers() {
     let b = oracle.thread(112, 8);
     let c = oracle.thread(113, 9);
     let (m1, m2) = (RawMutex::new(), RawMutex::new());
-    assert_eq!(m1.lock_as(a, None, &oracle), Ok(Acquired::Clean));
-    assert_eq!(m2.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m1.lock_with(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m2.lock_with(a, None, &oracle), Ok(Acquired::Clean));
     oracle.kill(a.token);
     // Make sure this test thread's next arrival probes.
     std::thread::sleep(LIVENESS_RECHECK.expect("real builds have a liveness timer"));
     let first = Instant::now();
-    assert_eq!(m1.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
-    assert_eq!(oracle.checks.get(), 1);
+    assert_eq!(m1.lock_with(b, None, &oracle), Ok(Acquired::OwnerDied));
+    assert_eq!(oracle.checks(), 1);
     // The second arrival recovers too, whether or not it probed.
     let second = Instant::now();
     let bound = Some(Instant::now() + Duration::from_secs(10));
-    assert_eq!(m2.lock_as(c, bound, &oracle), Ok(Acquired::OwnerDied));
+    assert_eq!(m2.lock_with(c, bound, &oracle), Ok(Acquired::OwnerDied));
     assert_eq!(m2.word() & !(WAITERS | OWNER_DIED), owner_bits(c));
     assert!(m2.is_inconsistent());
     // Within one liveness interval of the first probe it must not probe:
     // it sleeps, and the timer's check finds the death.
     let interval = LIVENESS_RECHECK.expect("real builds have a liveness timer");
     if second.saturating_duration_since(first) < interval {
-        assert_eq!(oracle.checks.get(), 2, "the second arrival probed at once");
+        assert_eq!(oracle.checks(), 2, "the second arrival probed at once");
         assert!(second.elapsed() >= interval, "recovered before the timer fired");
     }
 }
@@ -221,7 +161,7 @@ fn liveness_is_rechecked_by_elapsed_time_even_when_woken_constantly() {
         let (m, dead) = (Arc::clone(&m), Arc::clone(&oracle_dead));
         std::thread::spawn(move || {
             let me = ThreadIdentity { tid: 202, token: 8 };
-            m.lock_slow(me, Some(Instant::now() + Duration::from_secs(20)), &Flag(dead))
+            m.lock_with(me, Some(Instant::now() + Duration::from_secs(20)), &Flag(dead))
         })
     };
     std::thread::sleep(Duration::from_millis(20));
@@ -238,14 +178,14 @@ fn unlock_without_make_consistent_is_not_recoverable_forever() {
     let a = oracle.thread(101, 7);
     let b = oracle.thread(102, 8);
     let m = RawMutex::new();
-    assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m.lock_with(a, None, &oracle), Ok(Acquired::Clean));
     oracle.kill(a.token);
-    assert_eq!(m.try_lock_as(b, &oracle), Ok(Acquired::OwnerDied));
-    m.release_as(b, Release::Normal);
+    assert_eq!(m.try_lock_with(b, &oracle), Ok(Acquired::OwnerDied));
+    m.release_as(b, UnlockMode::Normal);
     assert_eq!(m.state(), RawState::NotRecoverable);
     for _ in 0..3 {
-        assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::NotRecoverable));
-        assert_eq!(m.lock_as(b, None, &oracle), Err(RawLockError::NotRecoverable));
+        assert_eq!(m.try_lock_with(b, &oracle), Err(RawLockError::NotRecoverable));
+        assert_eq!(m.lock_with(b, None, &oracle), Err(RawLockError::NotRecoverable));
         assert_eq!(m.lock(None), Err(RawLockError::NotRecoverable));
     }
 }
@@ -274,14 +214,14 @@ fn panicking_unlock_hands_owner_died_to_the_next_locker() {
 
 #[test]
 fn outside_a_segment_nobody_is_ever_declared_dead() {
-    let oracle = FakeOracle { outside_segments: true, ..FakeOracle::default() };
+    let oracle = FakeOracle::outside_segments();
     let a = oracle.thread(101, 7);
     let b = oracle.thread(102, 8);
     let m = RawMutex::new();
-    assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m.lock_with(a, None, &oracle), Ok(Acquired::Clean));
     oracle.kill(a.token);
-    assert_eq!(m.try_lock_as(b, &oracle), Err(RawLockError::WouldBlock));
-    assert_eq!(m.lock_as(b, soon(), &oracle), Err(RawLockError::TimedOut));
+    assert_eq!(m.try_lock_with(b, &oracle), Err(RawLockError::WouldBlock));
+    assert_eq!(m.lock_with(b, soon(), &oracle), Err(RawLockError::TimedOut));
 }
 
 #[test]
@@ -303,7 +243,7 @@ fn garbage_token_is_recovered_like_a_dead_owner() {
     let b = oracle.thread(102, 8);
     let m = RawMutex::new();
     m.word.store(0xDEAD_BEEF_0012_3456, Ordering::Relaxed);
-    assert_eq!(m.lock_as(b, None, &oracle), Ok(Acquired::OwnerDied));
+    assert_eq!(m.lock_with(b, None, &oracle), Ok(Acquired::OwnerDied));
 }
 
 #[test]
@@ -342,7 +282,7 @@ fn unlock_by_non_owner_panics() {
     let oracle = FakeOracle::default();
     let a = oracle.thread(101, 7);
     let m = RawMutex::new();
-    assert_eq!(m.lock_as(a, None, &oracle), Ok(Acquired::Clean));
+    assert_eq!(m.lock_with(a, None, &oracle), Ok(Acquired::Clean));
     m.unlock();
 }
 
@@ -482,37 +422,26 @@ mod model {
     }
 
     struct World {
-        /// Per process: alive, incarnation.
-        processes: [(bool, u32); PROCESSES],
+        procs: Processes<PROCESSES>,
         /// Per thread slot: generation (a new thread after each exit).
         generations: [u32; THREADS],
         model: Model,
-        oracle: FakeOracle,
         mutex: RawMutex,
     }
 
     impl World {
         fn new() -> Self {
-            let world = World {
-                processes: [(true, 0); PROCESSES],
+            World {
+                procs: Processes::new(),
                 generations: [0; THREADS],
                 model: Model::Free { died: false },
-                oracle: FakeOracle::default(),
                 mutex: RawMutex::new(),
-            };
-            for p in 0..PROCESSES {
-                world.oracle.thread(0, world.token(p));
             }
-            world
-        }
-
-        fn token(&self, process: usize) -> u32 {
-            1000 * (process as u32 + 1) + self.processes[process].1
         }
 
         fn identity(&self, slot: usize) -> ThreadIdentity {
             let tid = 100 + slot as u32 + 10 * self.generations[slot];
-            ThreadIdentity { tid, token: self.token(PROCESS_OF[slot]) }
+            self.procs.thread(PROCESS_OF[slot], tid)
         }
 
         fn holds(&self, slot: usize) -> Option<bool> {
@@ -527,9 +456,8 @@ mod model {
         /// The owner's process is gone (dead, or replaced by a new one).
         fn owner_dead(&self) -> bool {
             match self.model {
-                Model::Held { owner, .. } => {
-                    (0..PROCESSES).all(|p| !(self.processes[p].0 && self.token(p) == owner.token))
-                }
+                Model::Held { owner, .. } => (0..PROCESSES)
+                    .all(|p| !(self.procs.alive(p) && self.procs.token(p) == owner.token)),
                 _ => false,
             }
         }
@@ -553,7 +481,7 @@ mod model {
                 | Op::UnlockPanicking(s)
                 | Op::Abandon(s)
                 | Op::MakeConsistent(s)
-                | Op::ExitThread(s) => (s, self.processes[PROCESS_OF[s]].0),
+                | Op::ExitThread(s) => (s, self.procs.alive(PROCESS_OF[s])),
                 Op::Die(_) | Op::Restart(_) => (0, false),
             };
             let me = self.identity(slot);
@@ -566,14 +494,17 @@ mod model {
                     let (want, got) = if lock {
                         (
                             self.expect_lock(RawLockError::TimedOut),
-                            self.mutex.lock_as(me, soon(), &self.oracle),
+                            self.mutex.lock_with(me, soon(), &self.procs.oracle),
                         )
                     } else if self.holds(slot).is_some() {
-                        (Err(RawLockError::WouldBlock), self.mutex.try_lock_as(me, &self.oracle))
+                        (
+                            Err(RawLockError::WouldBlock),
+                            self.mutex.try_lock_with(me, &self.procs.oracle),
+                        )
                     } else {
                         (
                             self.expect_lock(RawLockError::WouldBlock),
-                            self.mutex.try_lock_as(me, &self.oracle),
+                            self.mutex.try_lock_with(me, &self.procs.oracle),
                         )
                     };
                     prop_assert_eq!(got, want, "{:?} in {:?}", op, self.model);
@@ -586,7 +517,7 @@ mod model {
                 }
                 Op::Unlock(_) if alive => {
                     if let Some(inconsistent) = self.holds(slot) {
-                        self.mutex.release_as(me, Release::Normal);
+                        self.mutex.release_as(me, UnlockMode::Normal);
                         self.model = if inconsistent {
                             Model::NotRecoverable
                         } else {
@@ -595,11 +526,11 @@ mod model {
                     }
                 }
                 Op::UnlockPanicking(_) if alive && self.holds(slot).is_some() => {
-                    self.mutex.release_as(me, Release::Inconsistent);
+                    self.mutex.release_as(me, UnlockMode::Inconsistent);
                     self.model = Model::Free { died: true };
                 }
                 Op::Abandon(_) if alive && self.holds(slot) == Some(true) => {
-                    self.mutex.release_as(me, Release::Abandon);
+                    self.mutex.release_as(me, UnlockMode::Abandon);
                     self.model = Model::NotRecoverable;
                 }
                 Op::MakeConsistent(_) if alive && self.holds(slot).is_some() => {
@@ -607,13 +538,11 @@ mod model {
                     self.model = Model::Held { owner: me, inconsistent: false };
                 }
                 Op::ExitThread(_) if alive => self.generations[slot] += 1,
-                Op::Die(p) if self.processes[p].0 => {
-                    self.oracle.kill(self.token(p));
-                    self.processes[p].0 = false;
+                Op::Die(p) => {
+                    self.procs.die(p);
                 }
-                Op::Restart(p) if !self.processes[p].0 => {
-                    self.processes[p] = (true, self.processes[p].1 + 1);
-                    self.oracle.thread(0, self.token(p));
+                Op::Restart(p) => {
+                    self.procs.restart(p);
                 }
                 _ => {}
             }

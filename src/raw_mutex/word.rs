@@ -80,10 +80,12 @@ pub(crate) fn is_owned_by(w: u64, me: ThreadIdentity) -> bool {
     w & OWNER_MASK == owner_bits(me)
 }
 
-/// The futex half of a lock word.
+/// The low half of a 64-bit word: the 32 bits a futex on it compares
+/// (`futex_wait_low`), here `WAITERS | OWNER_DIED | TID`. The barrier's
+/// word, whose low half is its futex too, uses it as well.
 #[inline]
 #[allow(clippy::cast_possible_truncation)]
-pub(crate) fn futex_half(w: u64) -> u32 {
+pub(crate) fn low_half(w: u64) -> u32 {
     w as u32
 }
 
@@ -99,7 +101,7 @@ mod tests {
         assert_eq!(token(w), 0xDEAD_BEEF);
         assert!(has_waiters(w) && owner_died(w) && is_owned_by(w, me));
         assert!(!is_free(w) && !is_not_recoverable(w));
-        assert_eq!(futex_half(w), 1234 | (1 << 31) | (1 << 30));
+        assert_eq!(low_half(w), 1234 | (1 << 31) | (1 << 30));
         assert!(is_free(WAITERS | OWNER_DIED | (7 << 32)));
         assert!(is_not_recoverable(NOT_RECOVERABLE | WAITERS));
     }

@@ -5,7 +5,7 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
 use super::ShmRwLock;
-use crate::raw_mutex::Release;
+use crate::raw_mutex::UnlockMode;
 use crate::sync::current_thread;
 
 /// The RAII guard of a [`ShmRwLock`] locked for reading: derefs to the
@@ -167,12 +167,12 @@ impl<T> Drop for ShmRwLockWriteGuard<'_, T> {
         let how = if std::thread::panicking() && !self.panicking_at_lock {
             // The panic may have interrupted an update: hand the next
             // locker `OwnerDied`, as if this writer had died.
-            Release::Inconsistent
+            UnlockMode::Inconsistent
         } else if self.consistent {
-            Release::Normal
+            UnlockMode::Normal
         } else {
             // Dropped without `make_consistent`: the repair was abandoned.
-            Release::Abandon
+            UnlockMode::Abandon
         };
         self.lock.raw.write_unlock(current_thread(), how);
     }

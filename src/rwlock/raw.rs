@@ -5,11 +5,11 @@
 use crate::holders::Holders;
 use crate::raw_mutex::word::{is_free, is_not_recoverable, owner_died, tid, token, TID_MASK};
 use crate::raw_mutex::OWNER_DIED;
-use crate::raw_mutex::{Acquired, OwnerOracle, RawLockError, RawMutex, Release};
+use crate::raw_mutex::{Acquired, OwnerOracle, RawLockError, RawMutex, UnlockMode};
 use crate::sync::{
-    arrival_probe_due, fence, yield_now, Liveness, Ordering, SleepPlan, ThreadIdentity,
+    arrival_probe_due, fence, Backoff, Liveness, Ordering, SleepPlan, ThreadIdentity, LOCK_WAIT,
 };
-use crate::wake_seq::{Expired, Wait, WakeSeq, YIELDS_BEFORE_SLEEP};
+use crate::wake_seq::{Expired, Wait, WakeSeq};
 
 /// See the state table in the docs of `ShmRwLock`.
 #[repr(C, align(64))]
@@ -115,7 +115,7 @@ impl RawRwLock {
         oracle: &impl OwnerOracle,
     ) -> Result<ReadAcquired, RawLockError> {
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             // Acquire: as in `try_read_fast` (the fast path below re-reads).
             let w = self.writer.load(Ordering::Acquire);
@@ -161,9 +161,8 @@ impl RawRwLock {
             }
             judge = false;
             let Wait::Until(deadline) = wait else { return Err(RawLockError::WouldBlock) };
-            if yields > 0 {
-                yields -= 1;
-                yield_now();
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let expected = self.readers_wait.prepare();
@@ -203,7 +202,7 @@ impl RawRwLock {
                 Ok(()) => Ok(Some(ReadAcquired::OwnerDied)),
                 Err(e) => {
                     // Still unrepaired: the next locker is told.
-                    self.write_unlock(me, Release::Inconsistent);
+                    self.write_unlock(me, UnlockMode::Inconsistent);
                     Err(e)
                 }
             },
@@ -212,7 +211,7 @@ impl RawRwLock {
                 // so this share needs no fence; the next writer's locking
                 // CAS reads our release, which is ordered after it.
                 let slot = self.readers.claim(me.token);
-                self.write_unlock(me, Release::Normal);
+                self.write_unlock(me, UnlockMode::Normal);
                 Ok(slot.map(ReadAcquired::Shared))
             }
         }
@@ -297,8 +296,8 @@ impl RawRwLock {
             Ok(()) => Ok(acquired),
             Err(e) => {
                 let how = match acquired {
-                    Acquired::Clean => Release::Normal,
-                    Acquired::OwnerDied => Release::Inconsistent,
+                    Acquired::Clean => UnlockMode::Normal,
+                    Acquired::OwnerDied => UnlockMode::Inconsistent,
                 };
                 self.write_unlock(me, how);
                 Err(e)
@@ -313,12 +312,9 @@ impl RawRwLock {
         wait: Wait,
         oracle: &impl OwnerOracle,
     ) -> Result<Acquired, RawLockError> {
-        if self.writer.try_lock_fast(me) {
-            return Ok(Acquired::Clean);
-        }
         match wait {
-            Wait::No => self.writer.try_lock_slow(me, oracle),
-            Wait::Until(deadline) => self.writer.lock_slow(me, deadline, oracle),
+            Wait::No => self.writer.try_lock_with(me, oracle),
+            Wait::Until(deadline) => self.writer.lock_with(me, deadline, oracle),
         }
     }
 
@@ -338,7 +334,7 @@ impl RawRwLock {
         // `try_read_fast` (our locking CAS came before it).
         fence(Ordering::SeqCst);
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             if self.readers.sum() == 0 {
                 return Ok(());
@@ -350,9 +346,8 @@ impl RawRwLock {
                 }
             }
             let Wait::Until(deadline) = wait else { return Err(RawLockError::WouldBlock) };
-            if yields > 0 {
-                yields -= 1;
-                yield_now();
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let expected = self.drain.prepare();
@@ -401,7 +396,7 @@ impl RawRwLock {
     ///
     /// As `RawMutex::unlock`, if `me` does not hold the writer lock.
     #[inline]
-    pub(crate) fn write_unlock(&self, me: ThreadIdentity, how: Release) {
+    pub(crate) fn write_unlock(&self, me: ThreadIdentity, how: UnlockMode) {
         self.writer.release_as(me, how);
         self.readers_wait.notify();
     }

@@ -5,9 +5,9 @@
 
 use super::raw::{RawRwLock, ReadAcquired, WriterState};
 use crate::holders::SLOTS;
-use crate::raw_mutex::{Acquired, RawLockError, Release};
+use crate::raw_mutex::{Acquired, RawLockError, UnlockMode};
 use crate::sync::{Instant, ThreadIdentity};
-use crate::test_oracle::FakeOracle;
+use crate::test_oracle::{FakeOracle, Processes};
 use crate::wake_seq::Wait;
 use std::time::Duration;
 
@@ -66,7 +66,7 @@ fn readers_of_several_processes_share_and_keep_a_writer_out() {
     assert_eq!(l.read_as(a, Wait::No, &o), Err(RawLockError::WouldBlock));
     assert_eq!(l.read_as(a, soon(), &o), Err(RawLockError::TimedOut));
     assert_eq!(l.readers(), 0, "a reader that lost to the writer took its share back");
-    l.write_unlock(w, Release::Normal);
+    l.write_unlock(w, UnlockMode::Normal);
     shared(l.read_as(a, Wait::No, &o));
 }
 
@@ -85,7 +85,7 @@ fn a_dead_readers_share_is_reclaimed_by_the_writer() {
         "no OwnerDied: readers wrote nothing"
     );
     assert_eq!(l.readers(), 0);
-    l.write_unlock(w, Release::Normal);
+    l.write_unlock(w, UnlockMode::Normal);
 }
 
 #[test]
@@ -117,7 +117,7 @@ fn a_dead_writer_is_reported_to_the_next_reader_which_gets_the_write_lock() {
         "r holds the write lock"
     );
     l.make_consistent_as(r);
-    l.write_unlock(r, Release::Normal);
+    l.write_unlock(r, UnlockMode::Normal);
     shared(l.read_as(r2, Wait::No, &o));
 }
 
@@ -138,7 +138,7 @@ fn a_writer_dead_while_readers_remain_is_reported_once_they_leave() {
     l.read_unlock(old, old_share);
     assert_eq!(l.write(r2, Wait::No, &o), Ok(Acquired::OwnerDied));
     l.make_consistent_as(r2);
-    l.write_unlock(r2, Release::Normal);
+    l.write_unlock(r2, UnlockMode::Normal);
     assert_eq!(l.writer_state(), WriterState::Unlocked);
 }
 
@@ -148,10 +148,10 @@ fn a_panicking_writer_leaves_owner_died_and_an_abandoned_repair_is_final() {
     let (w, r) = (o.thread(1, 10), o.thread(2, 20));
     let l = RawRwLock::new();
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
-    l.write_unlock(w, Release::Inconsistent);
+    l.write_unlock(w, UnlockMode::Inconsistent);
     assert_eq!(l.writer_state(), WriterState::UnlockedOwnerDied);
     assert_eq!(l.read_as(r, Wait::No, &o), Ok(ReadAcquired::OwnerDied));
-    l.write_unlock(r, Release::Abandon);
+    l.write_unlock(r, UnlockMode::Abandon);
     assert_eq!(l.writer_state(), WriterState::NotRecoverable);
     for wait in [Wait::No, soon(), Wait::Until(None)] {
         assert_eq!(l.read_as(r, wait, &o), Err(RawLockError::NotRecoverable));
@@ -166,11 +166,11 @@ fn a_repair_finished_meanwhile_lets_the_reader_read_through() {
     let l = RawRwLock::new();
     // The lock looks owner-died to the reader's first look...
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
-    l.write_unlock(w, Release::Inconsistent);
+    l.write_unlock(w, UnlockMode::Inconsistent);
     // ...and a writer repairs it: a later reader reads normally.
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::OwnerDied));
     l.make_consistent_as(w);
-    l.write_unlock(w, Release::Normal);
+    l.write_unlock(w, UnlockMode::Normal);
     shared(l.read_as(r, Wait::No, &o));
 }
 
@@ -255,40 +255,29 @@ mod model {
     }
 
     struct World {
-        /// Per process: alive, incarnation.
-        processes: [(bool, u32); PROCESSES],
+        procs: Processes<PROCESSES>,
         /// Per thread: the slots of the read shares it holds.
         shares: [Vec<usize>; THREADS],
         /// Per process: shares held by its dead incarnation, not yet
         /// reclaimed.
         dead_shares: u64,
         writer: Writer,
-        oracle: FakeOracle,
         lock: RawRwLock,
     }
 
     impl World {
         fn new() -> Self {
-            let w = World {
-                processes: [(true, 0); PROCESSES],
+            World {
+                procs: Processes::new(),
                 shares: Default::default(),
                 dead_shares: 0,
                 writer: Writer::Free { died: false },
-                oracle: FakeOracle::default(),
                 lock: RawRwLock::new(),
-            };
-            for p in 0..PROCESSES {
-                w.oracle.thread(0, w.token(p));
             }
-            w
-        }
-
-        fn token(&self, p: usize) -> u32 {
-            1000 * (p as u32 + 1) + self.processes[p].1
         }
 
         fn me(&self, t: usize) -> ThreadIdentity {
-            ThreadIdentity { tid: 100 + t as u32, token: self.token(PROCESS_OF[t]) }
+            self.procs.thread(PROCESS_OF[t], 100 + t as u32)
         }
 
         fn live_shares(&self) -> u64 {
@@ -300,7 +289,7 @@ mod model {
         fn writes(&self, t: usize) -> Option<bool> {
             match self.writer {
                 Writer::Held { thread, incarnation, inconsistent }
-                    if thread == t && incarnation == self.processes[PROCESS_OF[t]].1 =>
+                    if thread == t && incarnation == self.procs.incarnation(PROCESS_OF[t]) =>
                 {
                     Some(inconsistent)
                 }
@@ -311,7 +300,8 @@ mod model {
         fn writer_dead(&self) -> bool {
             match self.writer {
                 Writer::Held { thread, incarnation, .. } => {
-                    let (alive, inc) = self.processes[PROCESS_OF[thread]];
+                    let p = PROCESS_OF[thread];
+                    let (alive, inc) = (self.procs.alive(p), self.procs.incarnation(p));
                     !alive || inc != incarnation
                 }
                 _ => false,
@@ -339,11 +329,11 @@ mod model {
         }
 
         fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
-            let thread_alive = |w: &World, t: usize| w.processes[PROCESS_OF[t]].0;
+            let thread_alive = |w: &World, t: usize| w.procs.alive(PROCESS_OF[t]);
             match op {
                 Op::TryRead(t) if thread_alive(self, t) => {
                     let me = self.me(t);
-                    let got = self.lock.read_as(me, Wait::No, &self.oracle);
+                    let got = self.lock.read_as(me, Wait::No, &self.procs.oracle);
                     let want = match self.writer {
                         Writer::Free { died: false } => Ok(None),
                         Writer::Held { .. } if !self.writer_dead() => Err(RawLockError::WouldBlock),
@@ -353,7 +343,7 @@ mod model {
                                 if self.drain() {
                                     self.writer = Writer::Held {
                                         thread: t,
-                                        incarnation: self.processes[PROCESS_OF[t]].1,
+                                        incarnation: self.procs.incarnation(PROCESS_OF[t]),
                                         inconsistent: true,
                                     };
                                     Ok(Some(()))
@@ -375,7 +365,7 @@ mod model {
                 }
                 Op::TryWrite(t) if thread_alive(self, t) => {
                     let me = self.me(t);
-                    let got = self.lock.write(me, Wait::No, &self.oracle);
+                    let got = self.lock.write(me, Wait::No, &self.procs.oracle);
                     let want = if self.writes(t).is_some() {
                         Err(RawLockError::WouldBlock)
                     } else {
@@ -385,7 +375,7 @@ mod model {
                                 if self.drain() {
                                     self.writer = Writer::Held {
                                         thread: t,
-                                        incarnation: self.processes[PROCESS_OF[t]].1,
+                                        incarnation: self.procs.incarnation(PROCESS_OF[t]),
                                         inconsistent: died,
                                     };
                                     Ok(if died { Acquired::OwnerDied } else { Acquired::Clean })
@@ -408,7 +398,7 @@ mod model {
                 }
                 Op::WriteUnlock(t) if thread_alive(self, t) => {
                     if let Some(inconsistent) = self.writes(t) {
-                        self.lock.write_unlock(self.me(t), Release::Normal);
+                        self.lock.write_unlock(self.me(t), UnlockMode::Normal);
                         self.writer = if inconsistent {
                             Writer::NotRecoverable
                         } else {
@@ -419,7 +409,7 @@ mod model {
                 Op::WriteUnlockPanicking(t)
                     if thread_alive(self, t) && self.writes(t).is_some() =>
                 {
-                    self.lock.write_unlock(self.me(t), Release::Inconsistent);
+                    self.lock.write_unlock(self.me(t), UnlockMode::Inconsistent);
                     self.writer = Writer::Free { died: true };
                 }
                 Op::MakeConsistent(t) if thread_alive(self, t) && self.writes(t).is_some() => {
@@ -428,17 +418,15 @@ mod model {
                         *inconsistent = false;
                     }
                 }
-                Op::Die(p) if self.processes[p].0 => {
-                    self.oracle.kill(self.token(p));
-                    self.processes[p].0 = false;
+                Op::Die(p) if self.procs.alive(p) => {
+                    self.procs.die(p);
                     for t in (0..THREADS).filter(|&t| PROCESS_OF[t] == p) {
                         self.dead_shares += self.shares[t].len() as u64;
                         self.shares[t].clear();
                     }
                 }
-                Op::Restart(p) if !self.processes[p].0 => {
-                    self.processes[p] = (true, self.processes[p].1 + 1);
-                    self.oracle.thread(0, self.token(p));
+                Op::Restart(p) => {
+                    self.procs.restart(p);
                 }
                 _ => {}
             }

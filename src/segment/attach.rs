@@ -26,7 +26,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use crate::sync::{futex_wait, futex_wake, AtomicU64, Ordering};
+use crate::sync::{futex_wait, futex_wake, AtomicU64, Backoff, Ordering, OPEN_RETRY};
 use crate::sys::liveness;
 use crate::sys::process::{getpid, pid_namespace_id, unix_time_nanos};
 use crate::sys::shm::{self as sys, FileStat, Mapping, ObjectFd, OfdLock};
@@ -180,7 +180,7 @@ pub(crate) fn open_or_create(
     let geometry = geometry_for(name, shape, count)?;
     check_mode(name, cfg.mode)?;
     let deadline = deadline(cfg);
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(OPEN_RETRY);
     loop {
         if let Some((file, stat, prepared)) = create_locked(name, cfg, shape, &geometry, deadline)?
         {
@@ -214,7 +214,7 @@ pub(crate) fn open_or_create(
             // Let go of our shared lock before pausing, so that we never
             // keep another taker (or a legacy-path creator) out while asleep.
             drop(file);
-            backoff.pause();
+            backoff.sleep();
         }
         if Instant::now() >= deadline {
             return Err(name.err().init_timeout(cfg.open_timeout));
@@ -393,7 +393,7 @@ fn create_locked_by_name(
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(None),
             Err(e) => return Err(create_error(name, e)),
         };
-    let mut backoff = Backoff::new();
+    let mut backoff = Backoff::new(OPEN_RETRY);
     loop {
         // An opener may hold a shared lock for a moment (it sees an empty
         // object and lets go), or an `open_or_create` may have upgraded and
@@ -412,7 +412,7 @@ fn create_locked_by_name(
             // `open_or_create`.
             return Err(name.err().init_timeout(cfg.open_timeout));
         }
-        backoff.pause();
+        backoff.sleep();
     }
     // We hold the exclusive lock: nobody else is attached, so on failure
     // the name (still ours) can go.
@@ -730,30 +730,6 @@ fn check_count(name: &SegmentName, a: Attached, count: usize) -> Result<Attached
 // ---------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------
-
-/// Randomized exponential pause between retries, so that two processes
-/// that collided do not collide again in lockstep.
-struct Backoff {
-    step: u32,
-    seed: u32,
-}
-
-impl Backoff {
-    fn new() -> Backoff {
-        let seed = getpid().wrapping_mul(0x9E37_79B9) | 1;
-        Backoff { step: 0, seed }
-    }
-
-    fn pause(&mut self) {
-        // xorshift32 jitter
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 17;
-        self.seed ^= self.seed << 5;
-        let cap_us = 50u32 << self.step.min(5); // 50 µs .. 1.6 ms
-        self.step += 1;
-        std::thread::sleep(Duration::from_micros(u64::from(cap_us / 2 + self.seed % cap_us)));
-    }
-}
 
 fn deadline(cfg: &Config) -> Instant {
     let now = Instant::now();

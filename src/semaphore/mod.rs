@@ -9,10 +9,10 @@ use core::time::Duration;
 use crate::holders::{Holders, Scan};
 use crate::raw_mutex::OwnerOracle;
 use crate::sync::{
-    arrival_probe_due, current_thread, fence, yield_now, AtomicU64, Instant, Liveness, Ordering,
-    SleepPlan, ThreadIdentity,
+    arrival_probe_due, current_thread, fence, yield_now, AtomicU64, Backoff, Instant, Liveness,
+    Ordering, SleepPlan, ThreadIdentity, LOCK_WAIT,
 };
-use crate::wake_seq::{Expired, Wait, WakeSeq, YIELDS_BEFORE_SLEEP};
+use crate::wake_seq::{Expired, Wait, WakeSeq};
 
 /// A counting semaphore that lives in shared memory: at most `permits`
 /// threads, in any processes, hold a permit at once, and a permit held by
@@ -366,7 +366,7 @@ impl ShmSemaphore {
         oracle: &impl OwnerOracle,
     ) -> Result<usize, Refused> {
         let mut judge = matches!(wait, Wait::No) || arrival_probe_due();
-        let mut yields = YIELDS_BEFORE_SLEEP;
+        let mut backoff = Backoff::new(LOCK_WAIT);
         loop {
             let scan = self.holders.scan();
             if self.looks_available(&scan, me) {
@@ -382,9 +382,8 @@ impl ShmSemaphore {
                 }
             }
             let Wait::Until(deadline) = wait else { return Err(Refused::WouldBlock) };
-            if yields > 0 {
-                yields -= 1;
-                yield_now();
+            if !backoff.is_completed() {
+                backoff.snooze();
                 continue;
             }
             let expected = self.wake.prepare();

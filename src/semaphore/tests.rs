@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::holders::SLOTS;
-use crate::test_oracle::FakeOracle;
+use crate::test_oracle::{FakeOracle, Processes};
 
 fn soon() -> Wait {
     Wait::Until(Some(Instant::now() + Duration::from_millis(1)))
@@ -192,23 +192,18 @@ mod model {
     }
 
     struct World {
-        processes: [(bool, u32); PROCESSES],
+        procs: Processes<PROCESSES>,
         /// Per thread: the slots of the permits it holds.
         held: [Vec<usize>; THREADS],
         /// Permits of dead processes, not yet taken back.
         dead: u64,
         total: u64,
-        oracle: FakeOracle,
         sem: ShmSemaphore,
     }
 
     impl World {
-        fn token(&self, p: usize) -> u32 {
-            1000 * (p as u32 + 1) + self.processes[p].1
-        }
-
         fn me(&self, t: usize) -> ThreadIdentity {
-            ThreadIdentity { tid: 100 + t as u32, token: self.token(PROCESS_OF[t]) }
+            self.procs.thread(PROCESS_OF[t], 100 + t as u32)
         }
 
         fn live(&self) -> u64 {
@@ -216,10 +211,10 @@ mod model {
         }
 
         fn apply(&mut self, op: Op) -> Result<(), TestCaseError> {
-            let alive = |w: &World, t: usize| w.processes[PROCESS_OF[t]].0;
+            let alive = |w: &World, t: usize| w.procs.alive(PROCESS_OF[t]);
             match op {
                 Op::TryAcquire(t) if alive(self, t) => {
-                    let got = self.sem.acquire_as(self.me(t), Wait::No, &self.oracle);
+                    let got = self.sem.acquire_as(self.me(t), Wait::No, &self.procs.oracle);
                     // Taken back only when none looks available.
                     if self.live() + self.dead >= self.total {
                         self.dead = 0;
@@ -246,17 +241,15 @@ mod model {
                     self.sem.release(n);
                     self.total += n;
                 }
-                Op::Die(p) if self.processes[p].0 => {
-                    self.oracle.kill(self.token(p));
-                    self.processes[p].0 = false;
+                Op::Die(p) if self.procs.alive(p) => {
+                    self.procs.die(p);
                     for t in (0..THREADS).filter(|&t| PROCESS_OF[t] == p) {
                         self.dead += self.held[t].len() as u64;
                         self.held[t].clear();
                     }
                 }
-                Op::Restart(p) if !self.processes[p].0 => {
-                    self.processes[p] = (true, self.processes[p].1 + 1);
-                    self.oracle.thread(0, self.token(p));
+                Op::Restart(p) => {
+                    self.procs.restart(p);
                 }
                 _ => {}
             }
@@ -283,16 +276,12 @@ mod model {
             ops in proptest::collection::vec(op(), 1..60),
         ) {
             let mut world = World {
-                processes: [(true, 0); PROCESSES],
+                procs: Processes::new(),
                 held: Default::default(),
                 dead: 0,
                 total: permits,
-                oracle: FakeOracle::default(),
                 sem: ShmSemaphore::new(permits),
             };
-            for p in 0..PROCESSES {
-                world.oracle.thread(0, world.token(p));
-            }
             for op in ops {
                 world.apply(op)?;
             }

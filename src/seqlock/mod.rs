@@ -10,7 +10,7 @@ pub(crate) mod atomic_copy;
 mod latch;
 mod writer;
 
-use crate::sync::{spin_loop, yield_now, Instant};
+use crate::sync::{spin_loop, Backoff, Instant, SEQLOCK_READ};
 use crate::ShmSafe;
 use bytemuck::Pod;
 use core::time::Duration;
@@ -18,10 +18,6 @@ use latch::Latch;
 use writer::{WriterGuard, WriterLine};
 
 pub use writer::SeqLockError;
-
-/// Failed read attempts that spin before `read` starts yielding the CPU to
-/// let a writer on the same core finish.
-const SPINS_BEFORE_YIELD: u32 = 16;
 
 /// A sequence lock for a small `Copy` value in shared memory: readers never
 /// block and never wait for a writer, writers take turns on a robust lock,
@@ -196,17 +192,13 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[cold]
     #[inline(never)]
     fn read_contended(&self) -> (T, u64) {
-        let mut failures: u32 = 1;
+        // Spins a little, then yields to let a writer on this CPU finish.
+        let mut backoff = Backoff::new(SEQLOCK_READ);
         loop {
-            if failures < SPINS_BEFORE_YIELD {
-                spin_loop();
-            } else {
-                yield_now();
-            }
+            backoff.snooze();
             if let Some(read) = self.latch.try_read() {
                 return read;
             }
-            failures = failures.saturating_add(1);
         }
     }
 

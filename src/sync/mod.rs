@@ -46,6 +46,9 @@ pub(crate) use crate::sys::thread::ThreadIdentity;
 #[cfg(loom)]
 mod loom_model;
 
+mod backoff;
+pub(crate) use backoff::{Backoff, HANDOFF, LOCK_WAIT, OPEN_RETRY, RECEIVE, SEQLOCK_READ};
+
 /// How long a waiter goes at most without re-checking a lock owner's
 /// liveness, measured from its last check (a wait interrupted by a signal
 /// does not restart the interval).
