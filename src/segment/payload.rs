@@ -134,4 +134,12 @@ mod tests {
         assert_ne!(s.fingerprint, <[u64; 4] as Sealed>::SHAPE.fingerprint);
         assert_eq!(<[[u8; 3]] as Sealed>::SHAPE.type_name, "[[u8; 3]]");
     }
+
+    /// A slice's fingerprint is recorded in its segment's header: pinned,
+    /// so that a change to how it is computed cannot go unnoticed.
+    #[test]
+    fn slice_fingerprints_are_pinned() {
+        assert_eq!(<[u64] as Sealed>::SHAPE.fingerprint, 0xf03c_9dd9_36f5_9f61);
+        assert_eq!(<[crate::ShmMutex<u32>] as Sealed>::SHAPE.fingerprint, 0x86d4_4305_07f2_973d);
+    }
 }
