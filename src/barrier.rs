@@ -819,9 +819,10 @@ mod shm_safe_impl {
     // refuses with an error.
     unsafe impl ShmSafe for ShmBarrier {
         const TYPE_NAME: &'static str = "ShmBarrier";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmBarrier/phase-slots-v1"),
-            super::MAX_PARTIES as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmBarrier/phase-slots-v1",
+            &[super::MAX_PARTIES as u64],
         );
         const LAYOUT: crate::layout::Layout =
             crate::layout::Layout::leaf(crate::layout::Kind::Barrier);

@@ -346,7 +346,7 @@ mod shm_safe_impl {
     unsafe impl ShmSafe for ShmCondvar {
         const TYPE_NAME: &'static str = "ShmCondvar";
         const FINGERPRINT: u64 =
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmCondvar/futex-seq-v1");
+            fingerprint::tagged(fingerprint::SEED, "shmsync::ShmCondvar/futex-seq-v1", &[]);
         const LAYOUT: crate::layout::Layout =
             crate::layout::Layout::leaf(crate::layout::Kind::Condvar);
     }

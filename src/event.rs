@@ -382,7 +382,7 @@ mod shm_safe_impl {
     unsafe impl ShmSafe for ShmEvent {
         const TYPE_NAME: &'static str = "ShmEvent";
         const FINGERPRINT: u64 =
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmEvent/futex-flag-v1");
+            fingerprint::tagged(fingerprint::SEED, "shmsync::ShmEvent/futex-flag-v1", &[]);
         const LAYOUT: crate::layout::Layout =
             crate::layout::Layout::leaf(crate::layout::Kind::Event);
     }

@@ -642,12 +642,10 @@ mod shm_safe_impl {
     // It holds no process-local handle and is `Send + Sync` because `T` is.
     unsafe impl<T: ShmSafe> ShmSafe for ShmMutex<T> {
         const TYPE_NAME: &'static str = "ShmMutex";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::word(
-                fingerprint::str(fingerprint::SEED, "shmsync::ShmMutex/robust-futex-v1"),
-                T::FINGERPRINT,
-            ),
-            core::mem::size_of::<ShmMutex<T>>() as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmMutex/robust-futex-v1",
+            &[T::FINGERPRINT, core::mem::size_of::<ShmMutex<T>>() as u64],
         );
         const LAYOUT: Layout = Layout {
             kind: Kind::Mutex,

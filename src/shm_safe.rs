@@ -121,7 +121,37 @@ pub mod fingerprint {
     /// The fingerprint of a primitive type: its name, size and alignment.
     #[must_use]
     pub const fn primitive(name: &str, size: usize, align: usize) -> u64 {
-        word(word(str(SEED, name), size as u64), align as u64)
+        tagged(SEED, name, &[size as u64, align as u64])
+    }
+
+    /// The one recipe for the fingerprint of a type this crate defines
+    /// (and of the primitives above): `tag` mixed into `base`, then each
+    /// word of `shape` in order.
+    ///
+    /// - `tag` is `"shmsync::Type/<protocol>-vN"`: the type and the version
+    ///   of the protocol its words follow. Bump `N` whenever a process
+    ///   built from the new code could misread words written by the old
+    ///   (a moved word, a new state bit), even if no size changes: the
+    ///   fingerprint is what makes the old and the new refuse each other's
+    ///   segments. The oldest tags (`"shmsync::SeqLock/1"` and its
+    ///   siblings) predate the rule's `<protocol>` part and keep their
+    ///   spelling: they are in the fingerprints of segments that exist.
+    /// - `base` is [`SEED`], or the value type's fingerprint for the types
+    ///   that have always started from it (`SeqLock`, `Broadcast`).
+    /// - `shape` holds whatever else fixes the layout: the value type's
+    ///   fingerprint, the size, a capacity.
+    ///
+    /// Every value this produces is pinned by a test (`tests/layout_pins.rs`):
+    /// none may change without a tag bump.
+    #[must_use]
+    pub(crate) const fn tagged(base: u64, tag: &str, shape: &[u64]) -> u64 {
+        let mut hash = str(base, tag);
+        let mut i = 0;
+        while i < shape.len() {
+            hash = word(hash, shape[i]);
+            i += 1;
+        }
+        hash
     }
 }
 
@@ -238,8 +268,7 @@ const fn decimal_len(mut n: usize) -> usize {
 // holds no pointer and has no Drop.
 unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
     const TYPE_NAME: &'static str = ArrayName::<T, N>::STR;
-    const FINGERPRINT: u64 =
-        fingerprint::word(fingerprint::word(fingerprint::str(T::FINGERPRINT, "[;]"), N as u64), 0);
+    const FINGERPRINT: u64 = fingerprint::tagged(T::FINGERPRINT, "[;]", &[N as u64, 0]);
     const LAYOUT: Layout = Layout {
         kind: Kind::Array,
         fields: &[Field {

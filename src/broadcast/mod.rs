@@ -611,16 +611,17 @@ unsafe impl<T: ShmSafe + Pod, const N: usize> ShmSafe for Broadcast<T, N> {
     const FINGERPRINT: u64 = {
         #[allow(clippy::let_unit_value)]
         let () = Self::NOT_EMPTY;
-        crate::fingerprint::word(
-            crate::fingerprint::word(
-                crate::fingerprint::str(T::FINGERPRINT, "shmsync::Broadcast/1"),
+        crate::fingerprint::tagged(
+            T::FINGERPRINT,
+            "shmsync::Broadcast/1",
+            &[
                 N as u64,
-            ),
-            crate::fingerprint::primitive(
-                "Broadcast",
-                core::mem::size_of::<Self>(),
-                core::mem::align_of::<Self>(),
-            ),
+                crate::fingerprint::primitive(
+                    "Broadcast",
+                    core::mem::size_of::<Self>(),
+                    core::mem::align_of::<Self>(),
+                ),
+            ],
         )
     };
     // A leaf whose `len` is the capacity: inspection reads the head line

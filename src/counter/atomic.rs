@@ -144,10 +144,10 @@ impl core::fmt::Debug for AtomicCounter {
 #[cfg(not(loom))]
 unsafe impl crate::ShmSafe for AtomicCounter {
     const TYPE_NAME: &'static str = "AtomicCounter";
-    const FINGERPRINT: u64 = crate::fingerprint::primitive(
+    const FINGERPRINT: u64 = crate::fingerprint::tagged(
+        crate::fingerprint::SEED,
         "shmsync::AtomicCounter/1",
-        core::mem::size_of::<Self>(),
-        core::mem::align_of::<Self>(),
+        &[core::mem::size_of::<Self>() as u64, core::mem::align_of::<Self>() as u64],
     );
     const LAYOUT: crate::layout::Layout =
         crate::layout::Layout::leaf(crate::layout::Kind::AtomicCounter);

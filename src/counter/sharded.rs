@@ -167,13 +167,10 @@ impl<const N: usize> core::fmt::Debug for ShardedCounter<N> {
 #[cfg(not(loom))]
 unsafe impl<const N: usize> crate::ShmSafe for ShardedCounter<N> {
     const TYPE_NAME: &'static str = "ShardedCounter";
-    const FINGERPRINT: u64 = crate::fingerprint::word(
-        crate::fingerprint::primitive(
-            "shmsync::ShardedCounter/1",
-            core::mem::size_of::<Self>(),
-            core::mem::align_of::<Self>(),
-        ),
-        N as u64,
+    const FINGERPRINT: u64 = crate::fingerprint::tagged(
+        crate::fingerprint::SEED,
+        "shmsync::ShardedCounter/1",
+        &[core::mem::size_of::<Self>() as u64, core::mem::align_of::<Self>() as u64, N as u64],
     );
     const LAYOUT: crate::layout::Layout =
         crate::layout::Layout::leaf(crate::layout::Kind::ShardedCounter);

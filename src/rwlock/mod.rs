@@ -509,12 +509,10 @@ mod shm_safe_impl {
     // process-local handle and is `Send + Sync` because `T` is.
     unsafe impl<T: ShmSafe> ShmSafe for ShmRwLock<T> {
         const TYPE_NAME: &'static str = "ShmRwLock";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::word(
-                fingerprint::str(fingerprint::SEED, "shmsync::ShmRwLock/holders-64-v1"),
-                T::FINGERPRINT,
-            ),
-            core::mem::size_of::<ShmRwLock<T>>() as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmRwLock/holders-64-v1",
+            &[T::FINGERPRINT, core::mem::size_of::<ShmRwLock<T>>() as u64],
         );
         const LAYOUT: Layout = Layout {
             kind: Kind::RwLock,

@@ -66,7 +66,7 @@ impl<E: ShmSafe> sealed::Sealed for [E] {
         PayloadShape {
             // "[]" after the element's fingerprint: a slice of E never
             // matches a single E, nor an array [E; N].
-            fingerprint: fingerprint::str(E::FINGERPRINT, "[]"),
+            fingerprint: fingerprint::tagged(E::FINGERPRINT, "[]", &[]),
             type_name: SliceName::<E>::STR,
             element_size: core::mem::size_of::<E>(),
             align: core::mem::align_of::<E>(),

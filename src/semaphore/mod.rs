@@ -551,9 +551,10 @@ mod shm_safe_impl {
     // has no Drop, and is Send + Sync.
     unsafe impl ShmSafe for ShmSemaphore {
         const TYPE_NAME: &'static str = "ShmSemaphore";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmSemaphore/holders-64-v1"),
-            core::mem::size_of::<ShmSemaphore>() as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmSemaphore/holders-64-v1",
+            &[core::mem::size_of::<ShmSemaphore>() as u64],
         );
         const LAYOUT: Layout = Layout::leaf(Kind::Semaphore);
     }

@@ -422,13 +422,14 @@ impl<T: ShmSafe + Pod + core::fmt::Debug> core::fmt::Debug for SeqLock<T> {
 #[cfg(not(loom))]
 unsafe impl<T: ShmSafe + Pod> ShmSafe for SeqLock<T> {
     const TYPE_NAME: &'static str = "SeqLock";
-    const FINGERPRINT: u64 = crate::fingerprint::word(
-        crate::fingerprint::str(T::FINGERPRINT, "shmsync::SeqLock/1"),
-        crate::fingerprint::primitive(
+    const FINGERPRINT: u64 = crate::fingerprint::tagged(
+        T::FINGERPRINT,
+        "shmsync::SeqLock/1",
+        &[crate::fingerprint::primitive(
             "SeqLock",
             core::mem::size_of::<Self>(),
             core::mem::align_of::<Self>(),
-        ),
+        )],
     );
     // A leaf: the value is read only through the seqlock protocol, which an
     // inspector does not run; it shows the version and the writer lock.
