@@ -17,6 +17,7 @@ pub(crate) mod raw;
 pub use error::{RwLockError, TryRwLockError};
 pub use guard::{ShmRwLockReadGuard, ShmRwLockWriteGuard};
 
+use crate::CachePadded;
 use raw::{RawRwLock, ReadAcquired, WriterState};
 
 /// A reader-writer lock that lives in shared memory and survives the death
@@ -129,7 +130,7 @@ use raw::{RawRwLock, ReadAcquired, WriterState};
 /// ```
 #[repr(C)]
 pub struct ShmRwLock<T> {
-    raw: RawRwLock,
+    raw: CachePadded<RawRwLock>,
     data: UnsafeCell<T>,
 }
 
@@ -156,13 +157,13 @@ impl<T> ShmRwLock<T> {
     /// ```
     #[cfg(not(loom))]
     pub const fn new(value: T) -> Self {
-        ShmRwLock { raw: RawRwLock::new(), data: UnsafeCell::new(value) }
+        ShmRwLock { raw: CachePadded::new(RawRwLock::new()), data: UnsafeCell::new(value) }
     }
 
     /// A new unlocked lock around `value` (under loom, not `const`).
     #[cfg(loom)]
     pub fn new(value: T) -> Self {
-        ShmRwLock { raw: RawRwLock::new(), data: UnsafeCell::new(value) }
+        ShmRwLock { raw: CachePadded::new(RawRwLock::new()), data: UnsafeCell::new(value) }
     }
 
     /// A mutable reference to the data, without locking: `&mut self` proves
@@ -502,9 +503,10 @@ mod shm_safe_impl {
     use crate::layout::{Field, Kind, Layout};
     use crate::shm_safe::{fingerprint, ShmSafe};
 
-    // SAFETY: `ShmRwLock<T>` is `repr(C)`: a `RawRwLock` (atomics only, all
-    // valid for every bit pattern, zero = unlocked with no readers; its
-    // padding is never read) followed by `T`, which is `ShmSafe` (fixed
+    // SAFETY: `ShmRwLock<T>` is `repr(C)`: a `CachePadded<RawRwLock>`
+    // (repr(C, align(64)) around atomics only, all valid for every bit
+    // pattern, zero = unlocked with no readers; its padding is never read)
+    // followed by `T`, which is `ShmSafe` (fixed
     // layout, no pointers, valid when zeroed, no Drop). It holds no
     // process-local handle and is `Send + Sync` because `T` is.
     unsafe impl<T: ShmSafe> ShmSafe for ShmRwLock<T> {

@@ -11,8 +11,10 @@ use crate::sync::{
 };
 use crate::wake_seq::{Expired, Wait, WakeSeq, YIELDS_BEFORE_SLEEP};
 
-/// See the state table in the docs of `ShmRwLock`.
-#[repr(C, align(64))]
+/// See the state table in the docs of `ShmRwLock`, which keeps it
+/// `CachePadded`: the writer word and the wake words share the first line,
+/// the reader slots (`Holders`, itself line-aligned) start the second.
+#[repr(C)]
 pub(crate) struct RawRwLock {
     /// The writer lock: held by the writer, and by a writer waiting for
     /// the readers to leave. Its word is at offset 0 (inspection reads it).

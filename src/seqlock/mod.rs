@@ -11,6 +11,7 @@ mod latch;
 mod writer;
 
 use crate::sync::{spin_loop, yield_now, Instant};
+use crate::CachePadded;
 use crate::ShmSafe;
 use bytemuck::Pod;
 use core::time::Duration;
@@ -135,7 +136,7 @@ const SPINS_BEFORE_YIELD: u32 = 16;
 #[repr(C)]
 pub struct SeqLock<T: ShmSafe + Pod> {
     latch: Latch<T>,
-    writer: WriterLine,
+    writer: CachePadded<WriterLine>,
 }
 
 // SAFETY: `SeqLock` is shared between threads (and processes) by design: the
@@ -149,7 +150,7 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[cfg(not(loom))]
     #[must_use]
     pub const fn new(value: T) -> Self {
-        Self { latch: Latch::new(value), writer: WriterLine::new() }
+        Self { latch: Latch::new(value), writer: CachePadded::new(WriterLine::new()) }
     }
 
     /// A seqlock holding `value` at version 0 (loom atomics have no `const`
@@ -157,7 +158,7 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[cfg(loom)]
     #[must_use]
     pub fn new(value: T) -> Self {
-        Self { latch: Latch::new(value), writer: WriterLine::new() }
+        Self { latch: Latch::new(value), writer: CachePadded::new(WriterLine::new()) }
     }
 
     /// Returns the latest completely written value.
@@ -413,10 +414,10 @@ impl<T: ShmSafe + Pod + core::fmt::Debug> core::fmt::Debug for SeqLock<T> {
     }
 }
 
-// SAFETY: repr(C) of a latch (an AtomicU64 line and two repr(C, align(64))
-// copies of a `T: ShmSafe + Pod`) and a writer line (a RawMutex and an
-// AtomicU64): a fixed layout, no pointers (T is ShmSafe), valid when zeroed
-// (sequence 0 publishes copy 0, whose all-zero bytes are a valid `T` because
+// SAFETY: repr(C) of a latch (an AtomicU64 line and two copies of a
+// `T: ShmSafe + Pod`, each `CachePadded`, i.e. repr(C, align(64))) and a
+// padded writer line (a RawMutex and an AtomicU64): a fixed layout, no
+// pointers (T is ShmSafe), valid when zeroed (sequence 0 publishes copy 0, whose all-zero bytes are a valid `T` because
 // `T: Pod`; a zeroed RawMutex is unlocked), no Drop (T: Copy), Send + Sync
 // (T: ShmSafe, and the Sync impl above).
 #[cfg(not(loom))]
@@ -446,6 +447,6 @@ mod tests {
         type S = SeqLock<[u64; 32]>;
         assert_eq!(offset_of!(S, writer), size_of::<S>() - 64);
         assert_eq!(size_of::<S>(), 64 + 2 * 256 + 64);
-        assert_eq!(size_of::<WriterLine>(), 64);
+        assert_eq!(size_of::<CachePadded<WriterLine>>(), 64);
     }
 }

@@ -52,10 +52,10 @@ pub enum SeqLockError {
     TimedOut,
 }
 
-/// The writer lock and the recovery count, on their own cache line. The
-/// lock (whose first field is its lock word) comes first: `SeqLock`'s docs
-/// promise where the word is.
-#[repr(C, align(64))]
+/// The writer lock and the recovery count. `SeqLock` keeps them on their own
+/// cache line (a `CachePadded<WriterLine>`). The lock (whose first field is
+/// its lock word) comes first: `SeqLock`'s docs promise where the word is.
+#[repr(C)]
 pub(crate) struct WriterLine {
     lock: RawMutex,
     recoveries: AtomicU64,
