@@ -8,7 +8,10 @@ use core::sync::atomic::{
     AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicU16, AtomicU32,
     AtomicU64, AtomicU8, AtomicUsize,
 };
-pub(crate) use type_name::{truncate as truncate_type_name, TypeName, TYPE_NAME_CAPACITY};
+pub(crate) use type_name::TypeName;
+// What a segment header needs (segments do not exist under loom).
+#[cfg(not(loom))]
+pub(crate) use type_name::{truncate as truncate_type_name, TYPE_NAME_CAPACITY};
 
 /// A type that can live inside a shared memory segment mapped by several
 /// processes at different addresses.
