@@ -13,7 +13,7 @@ pub(crate) const TYPE_NAME_CAPACITY: usize = 128;
 ///
 /// Build it in a `const` and read it with [`as_str`](Self::as_str):
 ///
-/// ```ignore
+/// ```text
 /// const NAME: TypeName = TypeName::EMPTY.push("[").push_within(E::TYPE_NAME, 1).push("]");
 /// const STR: &'static str = NAME.as_str();
 /// ```
