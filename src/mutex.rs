@@ -183,27 +183,22 @@ pub enum TryLockError<'a, T> {
 }
 
 impl<T> ShmMutex<T> {
-    /// A new unlocked mutex around `value`.
-    ///
-    /// In shared memory you rarely call this: a zeroed `ShmMutex` in a new
-    /// segment is already unlocked, and a `Segment::create_with` initializer
-    /// can write the initial data through the guard.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static COUNTER: shmsync::ShmMutex<u64> = shmsync::ShmMutex::new(0);
-    /// *COUNTER.lock().unwrap_or_else(|_| unreachable!()) += 1;
-    /// ```
-    #[cfg(not(loom))]
-    pub const fn new(value: T) -> Self {
-        ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
-    }
-
-    /// A new unlocked mutex around `value` (under loom, not `const`).
-    #[cfg(loom)]
-    pub fn new(value: T) -> Self {
-        ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+    crate::sync::const_unless_loom! {
+        /// A new unlocked mutex around `value`.
+        ///
+        /// In shared memory you rarely call this: a zeroed `ShmMutex` in a new
+        /// segment is already unlocked, and a `Segment::create_with` initializer
+        /// can write the initial data through the guard.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static COUNTER: shmsync::ShmMutex<u64> = shmsync::ShmMutex::new(0);
+        /// *COUNTER.lock().unwrap_or_else(|_| unreachable!()) += 1;
+        /// ```
+        pub fn new(value: T) -> Self {
+            ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+        }
     }
 
     /// A mutable reference to the data, without locking: `&mut self` proves

@@ -55,18 +55,12 @@ pub struct AtomicCounter {
 }
 
 impl AtomicCounter {
-    /// A counter holding `value`.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(value: u64) -> Self {
-        Self { value: CachePadded::new(AtomicU64::new(value)) }
-    }
-
-    /// A counter holding `value` (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(value: u64) -> Self {
-        Self { value: CachePadded::new(AtomicU64::new(value)) }
+    crate::sync::const_unless_loom! {
+        /// A counter holding `value`.
+        #[must_use]
+        pub fn new(value: u64) -> Self {
+            Self { value: CachePadded::new(AtomicU64::new(value)) }
+        }
     }
 
     /// The current value.

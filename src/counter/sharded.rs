@@ -85,20 +85,16 @@ impl<const N: usize> ShardedCounter<N> {
         N
     };
 
-    /// A counter whose sum is 0.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        let _ = Self::SHARDS; // compile-time check that N > 0
-        Self { shards: [ZERO_SHARD; N] }
-    }
-
-    /// A counter whose sum is 0 (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        let _ = Self::SHARDS;
-        Self { shards: core::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))) }
+    crate::sync::const_unless_loom! {
+        /// A counter whose sum is 0.
+        #[must_use]
+        pub fn new() -> Self {
+            let _ = Self::SHARDS; // compile-time check that N > 0
+            Self { shards: [ZERO_SHARD; N] }
+        } loom {
+            let _ = Self::SHARDS;
+            Self { shards: core::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))) }
+        }
     }
 
     /// The shard the calling thread writes to now.

@@ -143,27 +143,22 @@ unsafe impl<T: Send + Sync> Sync for ShmRwLock<T> {}
 unsafe impl<T: Send> Send for ShmRwLock<T> {}
 
 impl<T> ShmRwLock<T> {
-    /// A new unlocked lock around `value`.
-    ///
-    /// In shared memory you rarely call this: a zeroed `ShmRwLock` in a new
-    /// segment is already unlocked, and a `Segment::create_with` initializer
-    /// can set the data through [`get_mut`](Self::get_mut).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static CONFIG: shmsync::ShmRwLock<[u32; 4]> = shmsync::ShmRwLock::new([0; 4]);
-    /// assert_eq!(*CONFIG.read().expect("clean"), [0; 4]);
-    /// ```
-    #[cfg(not(loom))]
-    pub const fn new(value: T) -> Self {
-        ShmRwLock { raw: CachePadded::new(RawRwLock::new()), data: UnsafeCell::new(value) }
-    }
-
-    /// A new unlocked lock around `value` (under loom, not `const`).
-    #[cfg(loom)]
-    pub fn new(value: T) -> Self {
-        ShmRwLock { raw: CachePadded::new(RawRwLock::new()), data: UnsafeCell::new(value) }
+    crate::sync::const_unless_loom! {
+        /// A new unlocked lock around `value`.
+        ///
+        /// In shared memory you rarely call this: a zeroed `ShmRwLock` in a new
+        /// segment is already unlocked, and a `Segment::create_with` initializer
+        /// can set the data through [`get_mut`](Self::get_mut).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static CONFIG: shmsync::ShmRwLock<[u32; 4]> = shmsync::ShmRwLock::new([0; 4]);
+        /// assert_eq!(*CONFIG.read().expect("clean"), [0; 4]);
+        /// ```
+        pub fn new(value: T) -> Self {
+            ShmRwLock { raw: CachePadded::new(RawRwLock::new()), data: UnsafeCell::new(value) }
+        }
     }
 
     /// A mutable reference to the data, without locking: `&mut self` proves

@@ -49,25 +49,15 @@ pub(crate) enum WriterState {
 }
 
 impl RawRwLock {
-    /// Unlocked, no readers (the same as zeroed memory).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        RawRwLock {
-            writer: RawMutex::new(),
-            readers_wait: WakeSeq::new(),
-            drain: WakeSeq::new(),
-            readers: Holders::new(),
-        }
-    }
-
-    /// Unlocked, no readers (loom atomics have no `const` `new`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        RawRwLock {
-            writer: RawMutex::new(),
-            readers_wait: WakeSeq::new(),
-            drain: WakeSeq::new(),
-            readers: Holders::new(),
+    crate::sync::const_unless_loom! {
+        /// Unlocked, no readers (the same as zeroed memory).
+        pub(crate) fn new() -> Self {
+            RawRwLock {
+                writer: RawMutex::new(),
+                readers_wait: WakeSeq::new(),
+                drain: WakeSeq::new(),
+                readers: Holders::new(),
+            }
         }
     }
 

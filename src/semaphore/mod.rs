@@ -168,36 +168,26 @@ pub enum AcquireError {
 }
 
 impl ShmSemaphore {
-    /// A semaphore with `permits` permits.
-    ///
-    /// A zeroed `ShmSemaphore` has none: in a segment, set it in the
-    /// initializer (`create_with(name, |s| s.sem = ShmSemaphore::new(4))`,
-    /// see the type's docs).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static WORKERS: shmsync::ShmSemaphore = shmsync::ShmSemaphore::new(3);
-    /// assert_eq!(WORKERS.available(), 3);
-    /// ```
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(permits: u64) -> Self {
-        ShmSemaphore {
-            total: AtomicU64::new(permits),
-            wake: WakeSeq::new(),
-            holders: Holders::new(),
-        }
-    }
-
-    /// A semaphore with `permits` permits (under loom, not `const`).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(permits: u64) -> Self {
-        ShmSemaphore {
-            total: AtomicU64::new(permits),
-            wake: WakeSeq::new(),
-            holders: Holders::new(),
+    crate::sync::const_unless_loom! {
+        /// A semaphore with `permits` permits.
+        ///
+        /// A zeroed `ShmSemaphore` has none: in a segment, set it in the
+        /// initializer (`create_with(name, |s| s.sem = ShmSemaphore::new(4))`,
+        /// see the type's docs).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static WORKERS: shmsync::ShmSemaphore = shmsync::ShmSemaphore::new(3);
+        /// assert_eq!(WORKERS.available(), 3);
+        /// ```
+        #[must_use]
+        pub fn new(permits: u64) -> Self {
+            ShmSemaphore {
+                total: AtomicU64::new(permits),
+                wake: WakeSeq::new(),
+                holders: Holders::new(),
+            }
         }
     }
 

@@ -67,27 +67,16 @@ pub(crate) struct Latch<T> {
 }
 
 impl<T: Pod> Latch<T> {
-    /// A latch publishing `value` at sequence 0 (both copies hold it).
-    #[cfg(not(loom))]
-    pub(crate) const fn new(value: T) -> Self {
-        Self {
-            seq: CachePadded::new(AtomicU64::new(0)),
-            copies: [
-                CachePadded::new(AtomicWords::new(value)),
-                CachePadded::new(AtomicWords::new(value)),
-            ],
-        }
-    }
-
-    /// A latch publishing `value` at sequence 0 (both copies hold it).
-    #[cfg(loom)]
-    pub(crate) fn new(value: T) -> Self {
-        Self {
-            seq: CachePadded::new(AtomicU64::new(0)),
-            copies: [
-                CachePadded::new(AtomicWords::new(value)),
-                CachePadded::new(AtomicWords::new(value)),
-            ],
+    crate::sync::const_unless_loom! {
+        /// A latch publishing `value` at sequence 0 (both copies hold it).
+        pub(crate) fn new(value: T) -> Self {
+            Self {
+                seq: CachePadded::new(AtomicU64::new(0)),
+                copies: [
+                    CachePadded::new(AtomicWords::new(value)),
+                    CachePadded::new(AtomicWords::new(value)),
+                ],
+            }
         }
     }
 

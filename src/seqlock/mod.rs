@@ -146,19 +146,12 @@ pub struct SeqLock<T: ShmSafe + Pod> {
 unsafe impl<T: ShmSafe + Pod> Sync for SeqLock<T> {}
 
 impl<T: ShmSafe + Pod> SeqLock<T> {
-    /// A seqlock holding `value` at version 0.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(value: T) -> Self {
-        Self { latch: Latch::new(value), writer: CachePadded::new(WriterLine::new()) }
-    }
-
-    /// A seqlock holding `value` at version 0 (loom atomics have no `const`
-    /// constructor).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(value: T) -> Self {
-        Self { latch: Latch::new(value), writer: CachePadded::new(WriterLine::new()) }
+    crate::sync::const_unless_loom! {
+        /// A seqlock holding `value` at version 0.
+        #[must_use]
+        pub fn new(value: T) -> Self {
+            Self { latch: Latch::new(value), writer: CachePadded::new(WriterLine::new()) }
+        }
     }
 
     /// Returns the latest completely written value.
@@ -417,9 +410,10 @@ impl<T: ShmSafe + Pod + core::fmt::Debug> core::fmt::Debug for SeqLock<T> {
 // SAFETY: repr(C) of a latch (an AtomicU64 line and two copies of a
 // `T: ShmSafe + Pod`, each `CachePadded`, i.e. repr(C, align(64))) and a
 // padded writer line (a RawMutex and an AtomicU64): a fixed layout, no
-// pointers (T is ShmSafe), valid when zeroed (sequence 0 publishes copy 0, whose all-zero bytes are a valid `T` because
-// `T: Pod`; a zeroed RawMutex is unlocked), no Drop (T: Copy), Send + Sync
-// (T: ShmSafe, and the Sync impl above).
+// pointers (T is ShmSafe), valid when zeroed (sequence 0 publishes copy 0,
+// whose all-zero bytes are a valid `T` because `T: Pod`; a zeroed RawMutex
+// is unlocked), no Drop (T: Copy), Send + Sync (T: ShmSafe, and the Sync
+// impl above).
 #[cfg(not(loom))]
 unsafe impl<T: ShmSafe + Pod> ShmSafe for SeqLock<T> {
     const TYPE_NAME: &'static str = "SeqLock";

@@ -62,16 +62,11 @@ pub(crate) struct WriterLine {
 }
 
 impl WriterLine {
-    /// An unlocked writer line with no recoveries (the same as zeroed).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
-    }
-
-    /// An unlocked writer line with no recoveries.
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
+    crate::sync::const_unless_loom! {
+        /// An unlocked writer line with no recoveries (the same as zeroed).
+        pub(crate) fn new() -> Self {
+            Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
+        }
     }
 
     /// Takes the writer lock, waiting until `deadline` (forever if `None`)

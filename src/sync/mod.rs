@@ -46,6 +46,9 @@ pub(crate) use crate::sys::thread::ThreadIdentity;
 #[cfg(loom)]
 mod loom_model;
 
+mod const_unless_loom;
+pub(crate) use const_unless_loom::const_unless_loom;
+
 /// How long a waiter goes at most without re-checking a lock owner's
 /// liveness, measured from its last check (a wait interrupted by a signal
 /// does not restart the interval).
