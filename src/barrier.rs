@@ -290,7 +290,7 @@ impl ShmBarrier {
         /// If `parties` is 0 or more than [`MAX_PARTIES`](Self::MAX_PARTIES)
         /// (at compile time in a `const`).
         #[must_use]
-        pub fn new(parties: usize) -> Self {
+        pub const fn new(parties: usize) -> Self {
             assert!(parties >= 1 && parties <= MAX_PARTIES, "a ShmBarrier is for 1..=64 parties");
             ShmBarrier {
                 word: AtomicU64::new(0),

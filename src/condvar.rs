@@ -92,7 +92,7 @@ impl ShmCondvar {
     crate::sync::const_unless_loom! {
         /// A new condition variable (the same as zeroed memory).
         #[must_use]
-        pub fn new() -> Self {
+        pub const fn new() -> Self {
             ShmCondvar { seq: AtomicU32::new(0) }
         }
     }

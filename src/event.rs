@@ -136,7 +136,7 @@ impl ShmEvent {
     crate::sync::const_unless_loom! {
         /// A manual-reset event that is not set (the same as zeroed memory).
         #[must_use]
-        pub fn new() -> Self {
+        pub const fn new() -> Self {
             ShmEvent { state: AtomicU32::new(0) }
         }
 
@@ -145,7 +145,7 @@ impl ShmEvent {
         /// auto-reset event in a segment is made by its initializer:
         /// `Segment::<T>::create_with(name, |t| t.event = ShmEvent::new_auto_reset())`.
         #[must_use]
-        pub fn new_auto_reset() -> Self {
+        pub const fn new_auto_reset() -> Self {
             ShmEvent { state: AtomicU32::new(AUTO_RESET) }
         }
     }

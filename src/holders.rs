@@ -145,7 +145,7 @@ impl Scan {
 impl Holders {
     crate::sync::const_unless_loom! {
         /// Every slot free (the same as zeroed memory).
-        pub(crate) fn new() -> Self {
+        pub(crate) const fn new() -> Self {
             #[allow(clippy::declare_interior_mutable_const)]
             const FREE: AtomicU64 = AtomicU64::new(0);
             Holders { slots: [FREE; SLOTS] }

@@ -196,7 +196,7 @@ impl<T> ShmMutex<T> {
         /// static COUNTER: shmsync::ShmMutex<u64> = shmsync::ShmMutex::new(0);
         /// *COUNTER.lock().unwrap_or_else(|_| unreachable!()) += 1;
         /// ```
-        pub fn new(value: T) -> Self {
+        pub const fn new(value: T) -> Self {
             ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
         }
     }

@@ -183,7 +183,7 @@ enum Owner {
 impl RawMutex {
     crate::sync::const_unless_loom! {
         /// An unlocked, consistent mutex (the same as all-zero bytes).
-        pub(crate) fn new() -> Self {
+        pub(crate) const fn new() -> Self {
             RawMutex { word: AtomicU64::new(0) }
         }
     }

@@ -72,7 +72,7 @@ pub(crate) struct Expired;
 impl WakeSeq {
     crate::sync::const_unless_loom! {
         /// Nobody asleep (the same as zeroed memory).
-        pub(crate) fn new() -> Self {
+        pub(crate) const fn new() -> Self {
             WakeSeq { word: AtomicU32::new(0) }
         }
     }

@@ -72,7 +72,7 @@ pub(crate) struct Head {
 impl Head {
     crate::sync::const_unless_loom! {
         /// An idle head (the same as zeroed).
-        pub(crate) fn new() -> Self {
+        pub(crate) const fn new() -> Self {
             Self {
                 lock: RawMutex::new(),
                 tail: AtomicU64::new(0),

@@ -210,7 +210,7 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
         /// assert_eq!((ring.sequence(), ring.capacity()), (0, 64));
         /// ```
         #[must_use]
-        pub fn new() -> Self {
+        pub const fn new() -> Self {
             #[allow(clippy::let_unit_value)]
             let () = Self::NOT_EMPTY;
             Self { head: Head::new(), slots: [Slot::EMPTY; N] }

@@ -60,7 +60,7 @@ pub(crate) struct WakeWord(AtomicU32);
 impl WakeWord {
     crate::sync::const_unless_loom! {
         /// Nobody asleep (the same as zeroed).
-        pub(crate) fn new() -> Self {
+        pub(crate) const fn new() -> Self {
             Self(AtomicU32::new(0))
         }
     }

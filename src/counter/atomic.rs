@@ -58,7 +58,7 @@ impl AtomicCounter {
     crate::sync::const_unless_loom! {
         /// A counter holding `value`.
         #[must_use]
-        pub fn new(value: u64) -> Self {
+        pub const fn new(value: u64) -> Self {
             Self { value: CachePadded::new(AtomicU64::new(value)) }
         }
     }

@@ -88,7 +88,7 @@ impl<const N: usize> ShardedCounter<N> {
     crate::sync::const_unless_loom! {
         /// A counter whose sum is 0.
         #[must_use]
-        pub fn new() -> Self {
+        pub const fn new() -> Self {
             let _ = Self::SHARDS; // compile-time check that N > 0
             Self { shards: [ZERO_SHARD; N] }
         } loom {

@@ -156,7 +156,7 @@ impl<T> ShmRwLock<T> {
         /// static CONFIG: shmsync::ShmRwLock<[u32; 4]> = shmsync::ShmRwLock::new([0; 4]);
         /// assert_eq!(*CONFIG.read().expect("clean"), [0; 4]);
         /// ```
-        pub fn new(value: T) -> Self {
+        pub const fn new(value: T) -> Self {
             ShmRwLock { raw: CachePadded::new(RawRwLock::new()), data: UnsafeCell::new(value) }
         }
     }

@@ -51,7 +51,7 @@ pub(crate) enum WriterState {
 impl RawRwLock {
     crate::sync::const_unless_loom! {
         /// Unlocked, no readers (the same as zeroed memory).
-        pub(crate) fn new() -> Self {
+        pub(crate) const fn new() -> Self {
             RawRwLock {
                 writer: RawMutex::new(),
                 readers_wait: WakeSeq::new(),

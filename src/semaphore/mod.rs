@@ -182,7 +182,7 @@ impl ShmSemaphore {
         /// assert_eq!(WORKERS.available(), 3);
         /// ```
         #[must_use]
-        pub fn new(permits: u64) -> Self {
+        pub const fn new(permits: u64) -> Self {
             ShmSemaphore {
                 total: AtomicU64::new(permits),
                 wake: WakeSeq::new(),

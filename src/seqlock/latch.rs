@@ -69,7 +69,7 @@ pub(crate) struct Latch<T> {
 impl<T: Pod> Latch<T> {
     crate::sync::const_unless_loom! {
         /// A latch publishing `value` at sequence 0 (both copies hold it).
-        pub(crate) fn new(value: T) -> Self {
+        pub(crate) const fn new(value: T) -> Self {
             Self {
                 seq: CachePadded::new(AtomicU64::new(0)),
                 copies: [

@@ -149,7 +149,7 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     crate::sync::const_unless_loom! {
         /// A seqlock holding `value` at version 0.
         #[must_use]
-        pub fn new(value: T) -> Self {
+        pub const fn new(value: T) -> Self {
             Self { latch: Latch::new(value), writer: CachePadded::new(WriterLine::new()) }
         }
     }

@@ -64,7 +64,7 @@ pub(crate) struct WriterLine {
 impl WriterLine {
     crate::sync::const_unless_loom! {
         /// An unlocked writer line with no recoveries (the same as zeroed).
-        pub(crate) fn new() -> Self {
+        pub(crate) const fn new() -> Self {
             Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
         }
     }

@@ -2,9 +2,9 @@
 //! in the normal build and not under `--cfg loom`, whose atomics have no
 //! `const fn new`.
 
-/// Defines each constructor given twice: `const fn` in the normal build,
-/// plain `fn` under loom, with the same attributes, docs, signature and,
-/// unless a `loom { … }` body follows, the same body. The separate body is
+/// Defines each `const fn` given twice: as written in the normal build, and
+/// without the `const` under loom, with the same attributes, docs,
+/// signature and, unless a `loom { … }` body follows, the same body. The separate body is
 /// for what only a `const` can do: an array repeat of a constant
 /// (`[ZERO; N]`) has no loom counterpart, which builds its arrays with
 /// `core::array::from_fn` instead.
@@ -13,12 +13,12 @@
 /// impl Thing {
 ///     crate::sync::const_unless_loom! {
 ///         /// A fresh thing (the same as zeroed).
-///         pub(crate) fn new() -> Self {
+///         pub(crate) const fn new() -> Self {
 ///             Thing { word: AtomicU32::new(0) }
 ///         }
 ///
 ///         /// A thing full of empty slots.
-///         pub(crate) fn with_slots() -> Self {
+///         pub(crate) const fn with_slots() -> Self {
 ///             Thing { slots: [EMPTY; 8] }
 ///         } loom {
 ///             Thing { slots: core::array::from_fn(|_| AtomicU64::new(0)) }
@@ -30,7 +30,7 @@ macro_rules! const_unless_loom {
     () => {};
     (
         $(#[$attr:meta])*
-        $vis:vis fn $name:ident($($args:tt)*) -> $ret:ty $body:block
+        $vis:vis const fn $name:ident($($args:tt)*) -> $ret:ty $body:block
         loom $loom_body:block
         $($rest:tt)*
     ) => {
@@ -46,7 +46,7 @@ macro_rules! const_unless_loom {
     };
     (
         $(#[$attr:meta])*
-        $vis:vis fn $name:ident($($args:tt)*) -> $ret:ty $body:block
+        $vis:vis const fn $name:ident($($args:tt)*) -> $ret:ty $body:block
         $($rest:tt)*
     ) => {
         #[cfg(not(loom))]
