@@ -305,41 +305,33 @@ impl ShmBarrier {
     /// The most parties a barrier can be for.
     pub const MAX_PARTIES: usize = MAX_PARTIES;
 
-    /// A barrier for `parties` parties, none joined yet.
-    ///
-    /// # Panics
-    ///
-    /// If `parties` is 0 or more than [`MAX_PARTIES`](Self::MAX_PARTIES)
-    /// (at compile time in a `const`).
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(parties: usize) -> Self {
-        assert!(parties >= 1 && parties <= MAX_PARTIES, "a ShmBarrier is for 1..=64 parties");
-        ShmBarrier {
-            word: AtomicU64::new(0),
-            parties: AtomicU32::new(parties as u32),
-            reserved: AtomicU32::new(0),
-            slots: [Slot::FREE; MAX_PARTIES],
-        }
-    }
-
-    /// A barrier for `parties` parties (under loom, not `const`).
-    ///
-    /// # Panics
-    ///
-    /// As the normal build's `new`.
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(parties: usize) -> Self {
-        assert!((1..=MAX_PARTIES).contains(&parties), "a ShmBarrier is for 1..=64 parties");
-        ShmBarrier {
-            word: AtomicU64::new(0),
-            parties: AtomicU32::new(parties as u32),
-            reserved: AtomicU32::new(0),
-            slots: core::array::from_fn(|_| Slot {
-                token: AtomicU32::new(0),
-                arrival: AtomicU32::new(0),
-            }),
+    crate::sync::const_unless_loom! {
+        /// A barrier for `parties` parties, none joined yet.
+        ///
+        /// # Panics
+        ///
+        /// If `parties` is 0 or more than [`MAX_PARTIES`](Self::MAX_PARTIES)
+        /// (at compile time in a `const`).
+        #[must_use]
+        pub const fn new(parties: usize) -> Self {
+            assert!(parties >= 1 && parties <= MAX_PARTIES, "a ShmBarrier is for 1..=64 parties");
+            ShmBarrier {
+                word: AtomicU64::new(0),
+                parties: AtomicU32::new(parties as u32),
+                reserved: AtomicU32::new(0),
+                slots: [Slot::FREE; MAX_PARTIES],
+            }
+        } loom {
+            assert!((1..=MAX_PARTIES).contains(&parties), "a ShmBarrier is for 1..=64 parties");
+            ShmBarrier {
+                word: AtomicU64::new(0),
+                parties: AtomicU32::new(parties as u32),
+                reserved: AtomicU32::new(0),
+                slots: core::array::from_fn(|_| Slot {
+                    token: AtomicU32::new(0),
+                    arrival: AtomicU32::new(0),
+                }),
+            }
         }
     }
 
@@ -854,9 +846,10 @@ mod shm_safe_impl {
     // refuses with an error.
     unsafe impl ShmSafe for ShmBarrier {
         const TYPE_NAME: &'static str = "ShmBarrier";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmBarrier/phase-slots-v1"),
-            super::MAX_PARTIES as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmBarrier/phase-slots-v1",
+            &[super::MAX_PARTIES as u64],
         );
         const LAYOUT: crate::layout::Layout =
             crate::layout::Layout::leaf(crate::layout::Kind::Barrier);

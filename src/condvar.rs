@@ -73,18 +73,12 @@ impl WaitTimeoutResult {
 }
 
 impl ShmCondvar {
-    /// A new condition variable (the same as zeroed memory).
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        ShmCondvar { seq: AtomicU32::new(0) }
-    }
-
-    /// A new condition variable (under loom, not `const`).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        ShmCondvar { seq: AtomicU32::new(0) }
+    crate::sync::const_unless_loom! {
+        /// A new condition variable (the same as zeroed memory).
+        #[must_use]
+        pub const fn new() -> Self {
+            ShmCondvar { seq: AtomicU32::new(0) }
+        }
     }
 
     /// Unlocks the guard's mutex, sleeps until notified (or spuriously),
@@ -333,7 +327,7 @@ mod shm_safe_impl {
     unsafe impl ShmSafe for ShmCondvar {
         const TYPE_NAME: &'static str = "ShmCondvar";
         const FINGERPRINT: u64 =
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmCondvar/futex-seq-v1");
+            fingerprint::tagged(fingerprint::SEED, "shmsync::ShmCondvar/futex-seq-v1", &[]);
         const LAYOUT: crate::layout::Layout =
             crate::layout::Layout::leaf(crate::layout::Kind::Condvar);
     }

@@ -122,35 +122,21 @@ pub struct ShmEvent {
 }
 
 impl ShmEvent {
-    /// A manual-reset event that is not set (the same as zeroed memory).
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        ShmEvent { state: AtomicU32::new(0) }
-    }
+    crate::sync::const_unless_loom! {
+        /// A manual-reset event that is not set (the same as zeroed memory).
+        #[must_use]
+        pub const fn new() -> Self {
+            ShmEvent { state: AtomicU32::new(0) }
+        }
 
-    /// An auto-reset event that is not set: each [`set`](Self::set)
-    /// releases one waiter. Zeroed memory is a *manual*-reset event, so an
-    /// auto-reset event in a segment is made by its initializer:
-    /// `Segment::<T>::create_with(name, |t| t.event = ShmEvent::new_auto_reset())`.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new_auto_reset() -> Self {
-        ShmEvent { state: AtomicU32::new(AUTO_RESET) }
-    }
-
-    /// A manual-reset event (under loom, not `const`).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        ShmEvent { state: AtomicU32::new(0) }
-    }
-
-    /// An auto-reset event (under loom, not `const`).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new_auto_reset() -> Self {
-        ShmEvent { state: AtomicU32::new(AUTO_RESET) }
+        /// An auto-reset event that is not set: each [`set`](Self::set)
+        /// releases one waiter. Zeroed memory is a *manual*-reset event, so an
+        /// auto-reset event in a segment is made by its initializer:
+        /// `Segment::<T>::create_with(name, |t| t.event = ShmEvent::new_auto_reset())`.
+        #[must_use]
+        pub const fn new_auto_reset() -> Self {
+            ShmEvent { state: AtomicU32::new(AUTO_RESET) }
+        }
     }
 
     /// Whether this is an auto-reset event.
@@ -374,7 +360,7 @@ mod shm_safe_impl {
     unsafe impl ShmSafe for ShmEvent {
         const TYPE_NAME: &'static str = "ShmEvent";
         const FINGERPRINT: u64 =
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmEvent/futex-flag-v1");
+            fingerprint::tagged(fingerprint::SEED, "shmsync::ShmEvent/futex-flag-v1", &[]);
         const LAYOUT: crate::layout::Layout =
             crate::layout::Layout::leaf(crate::layout::Kind::Event);
     }

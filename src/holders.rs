@@ -143,18 +143,15 @@ impl Scan {
 }
 
 impl Holders {
-    /// Every slot free (the same as zeroed memory).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        #[allow(clippy::declare_interior_mutable_const)]
-        const FREE: AtomicU64 = AtomicU64::new(0);
-        Holders { slots: [FREE; SLOTS] }
-    }
-
-    /// Every slot free (loom atomics have no `const` `new`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Holders { slots: core::array::from_fn(|_| AtomicU64::new(0)) }
+    crate::sync::const_unless_loom! {
+        /// Every slot free (the same as zeroed memory).
+        pub(crate) const fn new() -> Self {
+            #[allow(clippy::declare_interior_mutable_const)]
+            const FREE: AtomicU64 = AtomicU64::new(0);
+            Holders { slots: [FREE; SLOTS] }
+        } loom {
+            Holders { slots: core::array::from_fn(|_| AtomicU64::new(0)) }
+        }
     }
 
     /// The address of the table, for the liveness proof (it names the

@@ -201,27 +201,22 @@ trait LockOutcome<'a, T> {
 }
 
 impl<T> ShmMutex<T> {
-    /// A new unlocked mutex around `value`.
-    ///
-    /// In shared memory you rarely call this: a zeroed `ShmMutex` in a new
-    /// segment is already unlocked, and a `Segment::create_with` initializer
-    /// can write the initial data through the guard.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static COUNTER: shmsync::ShmMutex<u64> = shmsync::ShmMutex::new(0);
-    /// *COUNTER.lock().unwrap_or_else(|_| unreachable!()) += 1;
-    /// ```
-    #[cfg(not(loom))]
-    pub const fn new(value: T) -> Self {
-        ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
-    }
-
-    /// A new unlocked mutex around `value` (under loom, not `const`).
-    #[cfg(loom)]
-    pub fn new(value: T) -> Self {
-        ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+    crate::sync::const_unless_loom! {
+        /// A new unlocked mutex around `value`.
+        ///
+        /// In shared memory you rarely call this: a zeroed `ShmMutex` in a new
+        /// segment is already unlocked, and a `Segment::create_with` initializer
+        /// can write the initial data through the guard.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static COUNTER: shmsync::ShmMutex<u64> = shmsync::ShmMutex::new(0);
+        /// *COUNTER.lock().unwrap_or_else(|_| unreachable!()) += 1;
+        /// ```
+        pub const fn new(value: T) -> Self {
+            ShmMutex { raw: RawMutex::new(), data: UnsafeCell::new(value) }
+        }
     }
 
     /// A mutable reference to the data, without locking: `&mut self` proves
@@ -730,12 +725,10 @@ mod shm_safe_impl {
     // It holds no process-local handle and is `Send + Sync` because `T` is.
     unsafe impl<T: ShmSafe> ShmSafe for ShmMutex<T> {
         const TYPE_NAME: &'static str = "ShmMutex";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::word(
-                fingerprint::str(fingerprint::SEED, "shmsync::ShmMutex/robust-futex-v1"),
-                T::FINGERPRINT,
-            ),
-            core::mem::size_of::<ShmMutex<T>>() as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmMutex/robust-futex-v1",
+            &[T::FINGERPRINT, core::mem::size_of::<ShmMutex<T>>() as u64],
         );
         const LAYOUT: Layout = Layout {
             kind: Kind::Mutex,

@@ -169,16 +169,11 @@ enum Owner {
 }
 
 impl RawMutex {
-    /// An unlocked, consistent mutex (the same as all-zero bytes).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        RawMutex { word: AtomicU64::new(0) }
-    }
-
-    /// An unlocked, consistent mutex (loom atomics have no `const` `new`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        RawMutex { word: AtomicU64::new(0) }
+    crate::sync::const_unless_loom! {
+        /// An unlocked, consistent mutex (the same as all-zero bytes).
+        pub(crate) const fn new() -> Self {
+            RawMutex { word: AtomicU64::new(0) }
+        }
     }
 
     pub(crate) fn oracle(&self) -> SystemOracle {

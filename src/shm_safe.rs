@@ -1,11 +1,17 @@
 //! [`ShmSafe`]: types that may live in cross-process shared memory, and the
 //! layout fingerprint that lets `open` reject a segment holding another type.
 
+mod type_name;
+
 use crate::layout::{Field, Kind, Layout};
 use core::sync::atomic::{
     AtomicBool, AtomicI16, AtomicI32, AtomicI64, AtomicI8, AtomicIsize, AtomicU16, AtomicU32,
     AtomicU64, AtomicU8, AtomicUsize,
 };
+pub(crate) use type_name::TypeName;
+// What a segment header needs (segments do not exist under loom).
+#[cfg(not(loom))]
+pub(crate) use type_name::{truncate as truncate_type_name, TYPE_NAME_CAPACITY};
 
 /// A type that can live inside a shared memory segment mapped by several
 /// processes at different addresses.
@@ -121,7 +127,37 @@ pub mod fingerprint {
     /// The fingerprint of a primitive type: its name, size and alignment.
     #[must_use]
     pub const fn primitive(name: &str, size: usize, align: usize) -> u64 {
-        word(word(str(SEED, name), size as u64), align as u64)
+        tagged(SEED, name, &[size as u64, align as u64])
+    }
+
+    /// The one recipe for the fingerprint of a type this crate defines
+    /// (and of the primitives above): `tag` mixed into `base`, then each
+    /// word of `shape` in order.
+    ///
+    /// - `tag` is `"shmsync::Type/<protocol>-vN"`: the type and the version
+    ///   of the protocol its words follow. Bump `N` whenever a process
+    ///   built from the new code could misread words written by the old
+    ///   (a moved word, a new state bit), even if no size changes: the
+    ///   fingerprint is what makes the old and the new refuse each other's
+    ///   segments. The oldest tags (`"shmsync::SeqLock/1"` and its
+    ///   siblings) predate the rule's `<protocol>` part and keep their
+    ///   spelling: they are in the fingerprints of segments that exist.
+    /// - `base` is [`SEED`], or the value type's fingerprint for the types
+    ///   that have always started from it (`SeqLock`, `Broadcast`).
+    /// - `shape` holds whatever else fixes the layout: the value type's
+    ///   fingerprint, the size, a capacity.
+    ///
+    /// Every value this produces is pinned by a test (`tests/layout_pins.rs`):
+    /// none may change without a tag bump.
+    #[must_use]
+    pub(crate) const fn tagged(base: u64, tag: &str, shape: &[u64]) -> u64 {
+        let mut hash = str(base, tag);
+        let mut i = 0;
+        while i < shape.len() {
+            hash = word(hash, shape[i]);
+            i += 1;
+        }
+        hash
     }
 }
 
@@ -181,56 +217,17 @@ unsafe impl<T: ?Sized + Send + Sync + 'static> ShmSafe for core::marker::Phantom
     const FINGERPRINT: u64 = fingerprint::primitive("PhantomData", 0, 1);
 }
 
-/// Builds `"[" + name + "; N]"` at compile time for array type names.
+/// `"[" + T::TYPE_NAME + "; N]"`, bounded: a very long element name is cut,
+/// the length never.
 struct ArrayName<T, const N: usize>(core::marker::PhantomData<T>);
 
 impl<T: ShmSafe, const N: usize> ArrayName<T, N> {
-    const LEN: usize = 1 + T::TYPE_NAME.len() + 2 + decimal_len(N) + 1;
-    const BYTES: [u8; 256] = {
-        let mut out = [0u8; 256];
-        let mut pos = 0;
-        out[pos] = b'[';
-        pos += 1;
-        let name = T::TYPE_NAME.as_bytes();
-        let mut i = 0;
-        // Names longer than the buffer are cut; they are for diagnostics only.
-        while i < name.len() && pos < 200 {
-            out[pos] = name[i];
-            pos += 1;
-            i += 1;
-        }
-        out[pos] = b';';
-        out[pos + 1] = b' ';
-        pos += 2;
-        let digits = decimal_len(N);
-        let mut n = N;
-        let mut d = digits;
-        while d > 0 {
-            out[pos + d - 1] = b'0' + (n % 10) as u8;
-            n /= 10;
-            d -= 1;
-        }
-        pos += digits;
-        out[pos] = b']';
-        out
-    };
-    const STR: &'static str = {
-        let len = if Self::LEN < 256 { Self::LEN } else { 256 };
-        let (head, _) = Self::BYTES.split_at(len);
-        match core::str::from_utf8(head) {
-            Ok(s) => s,
-            Err(_) => "[?; N]",
-        }
-    };
-}
-
-const fn decimal_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 10 {
-        n /= 10;
-        len += 1;
-    }
-    len
+    const SUFFIX: TypeName = TypeName::EMPTY.push("; ").push_decimal(N).push("]");
+    const NAME: TypeName = TypeName::EMPTY
+        .push("[")
+        .push_within(T::TYPE_NAME, Self::SUFFIX.len())
+        .push(Self::SUFFIX.as_str());
+    const STR: &'static str = Self::NAME.as_str();
 }
 
 // SAFETY: an array of `ShmSafe` elements is laid out as N consecutive
@@ -238,8 +235,7 @@ const fn decimal_len(mut n: usize) -> usize {
 // holds no pointer and has no Drop.
 unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {
     const TYPE_NAME: &'static str = ArrayName::<T, N>::STR;
-    const FINGERPRINT: u64 =
-        fingerprint::word(fingerprint::word(fingerprint::str(T::FINGERPRINT, "[;]"), N as u64), 0);
+    const FINGERPRINT: u64 = fingerprint::tagged(T::FINGERPRINT, "[;]", &[N as u64, 0]);
     const LAYOUT: Layout = Layout {
         kind: Kind::Array,
         fields: &[Field {
@@ -283,6 +279,28 @@ mod tests {
         assert_eq!(<[u64; 2]>::TYPE_NAME, "[u64; 2]");
         assert_eq!(<[[u8; 16]; 1000]>::TYPE_NAME, "[[u8; 16]; 1000]");
         assert_eq!(<[f32; 0]>::TYPE_NAME, "[f32; 0]");
+    }
+
+    /// An element name longer than a header holds: cut between characters,
+    /// with the length kept.
+    #[test]
+    fn long_array_type_names_are_bounded() {
+        struct Long;
+        // SAFETY: a unit struct: zero-sized, no pointer, no Drop, Send +
+        // Sync; every (empty) bit pattern is valid.
+        unsafe impl ShmSafe for Long {
+            // 68 two-byte characters: 136 bytes.
+            const TYPE_NAME: &'static str = concat!(
+                "ééééééééééééééééééééééééééééééééé",
+                "éééééééééééééééééééééééééééééééééé",
+                "é",
+            );
+            const FINGERPRINT: u64 = 0;
+        }
+        let name = <[Long; 12345] as ShmSafe>::TYPE_NAME;
+        assert!(name.len() <= TYPE_NAME_CAPACITY, "{name}");
+        assert!(name.starts_with("[éé"), "{name}");
+        assert!(name.ends_with("é; 12345]"), "{name}");
     }
 
     #[test]

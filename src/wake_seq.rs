@@ -59,16 +59,11 @@ pub(crate) enum Wait {
 pub(crate) struct Expired;
 
 impl WakeSeq {
-    /// Nobody asleep (the same as zeroed memory).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        WakeSeq { word: AtomicU32::new(0) }
-    }
-
-    /// Nobody asleep (loom atomics have no `const` `new`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        WakeSeq { word: AtomicU32::new(0) }
+    crate::sync::const_unless_loom! {
+        /// Nobody asleep (the same as zeroed memory).
+        pub(crate) const fn new() -> Self {
+            WakeSeq { word: AtomicU32::new(0) }
+        }
     }
 
     /// The waiter's first step: flags a sleeper and returns the value to

@@ -70,25 +70,15 @@ pub(crate) struct Head {
 }
 
 impl Head {
-    /// An idle head (the same as zeroed).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self {
-            lock: RawMutex::new(),
-            tail: AtomicU64::new(0),
-            recoveries: AtomicU64::new(0),
-            wake: WakeWord::new(),
-        }
-    }
-
-    /// An idle head (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Self {
-            lock: RawMutex::new(),
-            tail: AtomicU64::new(0),
-            recoveries: AtomicU64::new(0),
-            wake: WakeWord::new(),
+    crate::sync::const_unless_loom! {
+        /// An idle head (the same as zeroed).
+        pub(crate) const fn new() -> Self {
+            Self {
+                lock: RawMutex::new(),
+                tail: AtomicU64::new(0),
+                recoveries: AtomicU64::new(0),
+                wake: WakeWord::new(),
+            }
         }
     }
 

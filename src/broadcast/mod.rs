@@ -203,29 +203,25 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     /// error, as `[T; N]` code has no other way to state it on Rust 1.78).
     const NOT_EMPTY: () = assert!(N > 0, "a Broadcast needs at least one slot: N must be > 0");
 
-    /// An empty ring: nothing sent, no sender (the same as zeroed memory).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = shmsync::Broadcast::<[u8; 16], 64>::new();
-    /// assert_eq!((ring.sequence(), ring.capacity()), (0, 64));
-    /// ```
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        #[allow(clippy::let_unit_value)]
-        let () = Self::NOT_EMPTY;
-        Self { head: Head::new(), slots: [Slot::EMPTY; N] }
-    }
-
-    /// An empty ring (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        #[allow(clippy::let_unit_value)]
-        let () = Self::NOT_EMPTY;
-        Self { head: Head::new(), slots: core::array::from_fn(|_| Slot::empty()) }
+    crate::sync::const_unless_loom! {
+        /// An empty ring: nothing sent, no sender (the same as zeroed memory).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// let ring = shmsync::Broadcast::<[u8; 16], 64>::new();
+        /// assert_eq!((ring.sequence(), ring.capacity()), (0, 64));
+        /// ```
+        #[must_use]
+        pub const fn new() -> Self {
+            #[allow(clippy::let_unit_value)]
+            let () = Self::NOT_EMPTY;
+            Self { head: Head::new(), slots: [Slot::EMPTY; N] }
+        } loom {
+            #[allow(clippy::let_unit_value)]
+            let () = Self::NOT_EMPTY;
+            Self { head: Head::new(), slots: core::array::from_fn(|_| Slot::empty()) }
+        }
     }
 
     /// Sends `value` to every receiver and returns its sequence number.
@@ -617,16 +613,17 @@ unsafe impl<T: ShmSafe + Pod, const N: usize> ShmSafe for Broadcast<T, N> {
     const FINGERPRINT: u64 = {
         #[allow(clippy::let_unit_value)]
         let () = Self::NOT_EMPTY;
-        crate::fingerprint::word(
-            crate::fingerprint::word(
-                crate::fingerprint::str(T::FINGERPRINT, "shmsync::Broadcast/1"),
+        crate::fingerprint::tagged(
+            T::FINGERPRINT,
+            "shmsync::Broadcast/1",
+            &[
                 N as u64,
-            ),
-            crate::fingerprint::primitive(
-                "Broadcast",
-                core::mem::size_of::<Self>(),
-                core::mem::align_of::<Self>(),
-            ),
+                crate::fingerprint::primitive(
+                    "Broadcast",
+                    core::mem::size_of::<Self>(),
+                    core::mem::align_of::<Self>(),
+                ),
+            ],
         )
     };
     // A leaf whose `len` is the capacity: inspection reads the head line

@@ -58,16 +58,11 @@ const GENERATION: u32 = 2;
 pub(crate) struct WakeWord(AtomicU32);
 
 impl WakeWord {
-    /// Nobody asleep (the same as zeroed).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self(AtomicU32::new(0))
-    }
-
-    /// Nobody asleep (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Self(AtomicU32::new(0))
+    crate::sync::const_unless_loom! {
+        /// Nobody asleep (the same as zeroed).
+        pub(crate) const fn new() -> Self {
+            Self(AtomicU32::new(0))
+        }
     }
 
     /// A receiver announces that it is about to sleep; returns the value to

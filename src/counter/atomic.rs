@@ -1,10 +1,11 @@
 //! [`AtomicCounter`]: a `u64` counter on its own cache line.
 
 use crate::sync::{AtomicU64, Ordering};
+use crate::CachePadded;
 
 /// A 64-bit counter that occupies a whole cache line.
 ///
-/// `#[repr(C, align(64))]`: the value is alone on its 64-byte line, so two
+/// A [`CachePadded`] `u64`: the value is alone on its 64-byte line, so two
 /// counters (or a counter and a neighbouring lock) in one struct never
 /// slow each other down through false sharing. It is 64 bytes large and
 /// valid when zeroed (a zeroed counter holds 0).
@@ -48,24 +49,18 @@ use crate::sync::{AtomicU64, Ordering};
 /// assert_eq!(REQUESTS.compare_exchange(0, 7), Err(5));
 /// assert_eq!(core::mem::align_of::<AtomicCounter>(), 64);
 /// ```
-#[repr(C, align(64))]
+#[repr(C)]
 pub struct AtomicCounter {
-    value: AtomicU64,
+    value: CachePadded<AtomicU64>,
 }
 
 impl AtomicCounter {
-    /// A counter holding `value`.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(value: u64) -> Self {
-        Self { value: AtomicU64::new(value) }
-    }
-
-    /// A counter holding `value` (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(value: u64) -> Self {
-        Self { value: AtomicU64::new(value) }
+    crate::sync::const_unless_loom! {
+        /// A counter holding `value`.
+        #[must_use]
+        pub const fn new(value: u64) -> Self {
+            Self { value: CachePadded::new(AtomicU64::new(value)) }
+        }
     }
 
     /// The current value.
@@ -138,16 +133,16 @@ impl core::fmt::Debug for AtomicCounter {
     }
 }
 
-// SAFETY: repr(C, align(64)) around one AtomicU64: a fixed layout (64 bytes,
-// align 64), no pointers, all-zero bytes are the valid value 0, no Drop, and
-// AtomicU64 is Send + Sync.
+// SAFETY: repr(C) around one `CachePadded<AtomicU64>` (repr(C, align(64))):
+// a fixed layout (64 bytes, align 64), no pointers, all-zero bytes are the
+// valid value 0, no Drop, and AtomicU64 is Send + Sync.
 #[cfg(not(loom))]
 unsafe impl crate::ShmSafe for AtomicCounter {
     const TYPE_NAME: &'static str = "AtomicCounter";
-    const FINGERPRINT: u64 = crate::fingerprint::primitive(
+    const FINGERPRINT: u64 = crate::fingerprint::tagged(
+        crate::fingerprint::SEED,
         "shmsync::AtomicCounter/1",
-        core::mem::size_of::<Self>(),
-        core::mem::align_of::<Self>(),
+        &[core::mem::size_of::<Self>() as u64, core::mem::align_of::<Self>() as u64],
     );
     const LAYOUT: crate::layout::Layout =
         crate::layout::Layout::leaf(crate::layout::Kind::AtomicCounter);

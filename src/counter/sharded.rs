@@ -1,6 +1,7 @@
 //! [`ShardedCounter`]: one logical counter spread over cache-line shards.
 
 use crate::sync::{cpu_hint, AtomicU64, Ordering};
+use crate::CachePadded;
 
 /// The number of shards of a [`ShardedCounter`] when none is named: 32
 /// cache lines (2 KiB). Threads on CPUs `i` and `i + 32` share a shard, so
@@ -9,18 +10,13 @@ use crate::sync::{cpu_hint, AtomicU64, Ordering};
 pub const DEFAULT_SHARDS: usize = 32;
 
 /// One shard: a `u64` alone on its cache line.
-#[repr(C, align(64))]
-struct Shard {
-    value: AtomicU64,
-}
+type Shard = CachePadded<AtomicU64>;
 
-impl Shard {
-    /// Only ever used as an array-repeat initializer in `new`, which makes a
-    /// fresh shard per element (the `const` is what lets `new` be `const`).
-    #[cfg(not(loom))]
-    #[allow(clippy::declare_interior_mutable_const)]
-    const ZERO: Shard = Shard { value: AtomicU64::new(0) };
-}
+/// Only ever used as an array-repeat initializer in `new`, which makes a
+/// fresh shard per element (the `const` is what lets `new` be `const`).
+#[cfg(not(loom))]
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO_SHARD: Shard = CachePadded::new(AtomicU64::new(0));
 
 /// A counter for many concurrent writers: `N` cache-line shards, one of
 /// which each increment lands on, chosen by the CPU the writer runs on.
@@ -89,20 +85,16 @@ impl<const N: usize> ShardedCounter<N> {
         N
     };
 
-    /// A counter whose sum is 0.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new() -> Self {
-        let _ = Self::SHARDS; // compile-time check that N > 0
-        Self { shards: [Shard::ZERO; N] }
-    }
-
-    /// A counter whose sum is 0 (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new() -> Self {
-        let _ = Self::SHARDS;
-        Self { shards: core::array::from_fn(|_| Shard { value: AtomicU64::new(0) }) }
+    crate::sync::const_unless_loom! {
+        /// A counter whose sum is 0.
+        #[must_use]
+        pub const fn new() -> Self {
+            let _ = Self::SHARDS; // compile-time check that N > 0
+            Self { shards: [ZERO_SHARD; N] }
+        } loom {
+            let _ = Self::SHARDS;
+            Self { shards: core::array::from_fn(|_| CachePadded::new(AtomicU64::new(0))) }
+        }
     }
 
     /// The shard the calling thread writes to now.
@@ -119,7 +111,7 @@ impl<const N: usize> ShardedCounter<N> {
         // release: pairs with the acquire loads in `sum`; an acquire load
         // that reads this shard at or after this RMW sees our earlier writes
         // (later RMWs on the shard continue the release sequence).
-        self.my_shard().value.fetch_add(n, Ordering::Release);
+        self.my_shard().fetch_add(n, Ordering::Release);
     }
 
     /// Adds one (wrapping).
@@ -134,7 +126,7 @@ impl<const N: usize> ShardedCounter<N> {
     #[inline]
     pub fn sub(&self, n: u64) {
         // release: as in `add`.
-        self.my_shard().value.fetch_sub(n, Ordering::Release);
+        self.my_shard().fetch_sub(n, Ordering::Release);
     }
 
     /// The wrapping sum of all shards. Exact once writers are quiescent; see
@@ -143,7 +135,7 @@ impl<const N: usize> ShardedCounter<N> {
     pub fn sum(&self) -> u64 {
         self.shards.iter().fold(0u64, |total, shard| {
             // acquire: pairs with the release RMWs in `add`/`sub`.
-            total.wrapping_add(shard.value.load(Ordering::Acquire))
+            total.wrapping_add(shard.load(Ordering::Acquire))
         })
     }
 }
@@ -161,19 +153,17 @@ impl<const N: usize> core::fmt::Debug for ShardedCounter<N> {
     }
 }
 
-// SAFETY: repr(C) array of repr(C, align(64)) shards, each one AtomicU64: a
-// fixed layout (N × 64 bytes, align 64), no pointers, all-zero bytes are the
-// valid sum 0, no Drop, and AtomicU64 is Send + Sync.
+// SAFETY: repr(C) array of shards, each a `CachePadded<AtomicU64>`
+// (repr(C, align(64))): a fixed layout (N × 64 bytes, align 64), no
+// pointers, all-zero bytes are the valid sum 0, no Drop, and AtomicU64 is
+// Send + Sync.
 #[cfg(not(loom))]
 unsafe impl<const N: usize> crate::ShmSafe for ShardedCounter<N> {
     const TYPE_NAME: &'static str = "ShardedCounter";
-    const FINGERPRINT: u64 = crate::fingerprint::word(
-        crate::fingerprint::primitive(
-            "shmsync::ShardedCounter/1",
-            core::mem::size_of::<Self>(),
-            core::mem::align_of::<Self>(),
-        ),
-        N as u64,
+    const FINGERPRINT: u64 = crate::fingerprint::tagged(
+        crate::fingerprint::SEED,
+        "shmsync::ShardedCounter/1",
+        &[core::mem::size_of::<Self>() as u64, core::mem::align_of::<Self>() as u64, N as u64],
     );
     const LAYOUT: crate::layout::Layout =
         crate::layout::Layout::leaf(crate::layout::Kind::ShardedCounter);
@@ -212,8 +202,8 @@ mod tests {
         let c: ShardedCounter<2> = ShardedCounter::new();
         // Force the two shards apart: one wraps below zero, the other holds
         // the additions.
-        c.shards[0].value.store(3, Ordering::Relaxed);
-        c.shards[1].value.store(0u64.wrapping_sub(1), Ordering::Relaxed);
+        c.shards[0].store(3, Ordering::Relaxed);
+        c.shards[1].store(0u64.wrapping_sub(1), Ordering::Relaxed);
         assert_eq!(c.sum(), 2);
     }
 

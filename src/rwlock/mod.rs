@@ -18,6 +18,7 @@ pub use error::{RwLockError, RwLockTimeoutError, TryRwLockError};
 pub use guard::{ShmRwLockReadGuard, ShmRwLockWriteGuard};
 
 use error::RwLockOutcome;
+use crate::CachePadded;
 use raw::{RawRwLock, ReadAcquired, WriterState};
 
 /// A reader-writer lock that lives in shared memory and survives the death
@@ -130,7 +131,7 @@ use raw::{RawRwLock, ReadAcquired, WriterState};
 /// ```
 #[repr(C)]
 pub struct ShmRwLock<T> {
-    raw: RawRwLock,
+    raw: CachePadded<RawRwLock>,
     data: UnsafeCell<T>,
 }
 
@@ -143,27 +144,22 @@ unsafe impl<T: Send + Sync> Sync for ShmRwLock<T> {}
 unsafe impl<T: Send> Send for ShmRwLock<T> {}
 
 impl<T> ShmRwLock<T> {
-    /// A new unlocked lock around `value`.
-    ///
-    /// In shared memory you rarely call this: a zeroed `ShmRwLock` in a new
-    /// segment is already unlocked, and a `Segment::create_with` initializer
-    /// can set the data through [`get_mut`](Self::get_mut).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static CONFIG: shmsync::ShmRwLock<[u32; 4]> = shmsync::ShmRwLock::new([0; 4]);
-    /// assert_eq!(*CONFIG.read().expect("clean"), [0; 4]);
-    /// ```
-    #[cfg(not(loom))]
-    pub const fn new(value: T) -> Self {
-        ShmRwLock { raw: RawRwLock::new(), data: UnsafeCell::new(value) }
-    }
-
-    /// A new unlocked lock around `value` (under loom, not `const`).
-    #[cfg(loom)]
-    pub fn new(value: T) -> Self {
-        ShmRwLock { raw: RawRwLock::new(), data: UnsafeCell::new(value) }
+    crate::sync::const_unless_loom! {
+        /// A new unlocked lock around `value`.
+        ///
+        /// In shared memory you rarely call this: a zeroed `ShmRwLock` in a new
+        /// segment is already unlocked, and a `Segment::create_with` initializer
+        /// can set the data through [`get_mut`](Self::get_mut).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static CONFIG: shmsync::ShmRwLock<[u32; 4]> = shmsync::ShmRwLock::new([0; 4]);
+        /// assert_eq!(*CONFIG.read().expect("clean"), [0; 4]);
+        /// ```
+        pub const fn new(value: T) -> Self {
+            ShmRwLock { raw: CachePadded::new(RawRwLock::new()), data: UnsafeCell::new(value) }
+        }
     }
 
     /// A mutable reference to the data, without locking: `&mut self` proves
@@ -494,19 +490,18 @@ mod shm_safe_impl {
     use crate::layout::{Field, Kind, Layout};
     use crate::shm_safe::{fingerprint, ShmSafe};
 
-    // SAFETY: `ShmRwLock<T>` is `repr(C)`: a `RawRwLock` (atomics only, all
-    // valid for every bit pattern, zero = unlocked with no readers; its
-    // padding is never read) followed by `T`, which is `ShmSafe` (fixed
+    // SAFETY: `ShmRwLock<T>` is `repr(C)`: a `CachePadded<RawRwLock>`
+    // (repr(C, align(64)) around atomics only, all valid for every bit
+    // pattern, zero = unlocked with no readers; its padding is never read)
+    // followed by `T`, which is `ShmSafe` (fixed
     // layout, no pointers, valid when zeroed, no Drop). It holds no
     // process-local handle and is `Send + Sync` because `T` is.
     unsafe impl<T: ShmSafe> ShmSafe for ShmRwLock<T> {
         const TYPE_NAME: &'static str = "ShmRwLock";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::word(
-                fingerprint::str(fingerprint::SEED, "shmsync::ShmRwLock/holders-64-v1"),
-                T::FINGERPRINT,
-            ),
-            core::mem::size_of::<ShmRwLock<T>>() as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmRwLock/holders-64-v1",
+            &[T::FINGERPRINT, core::mem::size_of::<ShmRwLock<T>>() as u64],
         );
         const LAYOUT: Layout = Layout {
             kind: Kind::RwLock,

@@ -11,8 +11,10 @@ use crate::sync::{
 };
 use crate::wake_seq::{Expired, Wait, WakeSeq};
 
-/// See the state table in the docs of `ShmRwLock`.
-#[repr(C, align(64))]
+/// See the state table in the docs of `ShmRwLock`, which keeps it
+/// `CachePadded`: the writer word and the wake words share the first line,
+/// the reader slots (`Holders`, itself line-aligned) start the second.
+#[repr(C)]
 pub(crate) struct RawRwLock {
     /// The writer lock: held by the writer, and by a writer waiting for
     /// the readers to leave. Its word is at offset 0 (inspection reads it).
@@ -47,25 +49,15 @@ pub(crate) enum WriterState {
 }
 
 impl RawRwLock {
-    /// Unlocked, no readers (the same as zeroed memory).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        RawRwLock {
-            writer: RawMutex::new(),
-            readers_wait: WakeSeq::new(),
-            drain: WakeSeq::new(),
-            readers: Holders::new(),
-        }
-    }
-
-    /// Unlocked, no readers (loom atomics have no `const` `new`).
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        RawRwLock {
-            writer: RawMutex::new(),
-            readers_wait: WakeSeq::new(),
-            drain: WakeSeq::new(),
-            readers: Holders::new(),
+    crate::sync::const_unless_loom! {
+        /// Unlocked, no readers (the same as zeroed memory).
+        pub(crate) const fn new() -> Self {
+            RawRwLock {
+                writer: RawMutex::new(),
+                readers_wait: WakeSeq::new(),
+                drain: WakeSeq::new(),
+                readers: Holders::new(),
+            }
         }
     }
 

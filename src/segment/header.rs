@@ -63,6 +63,7 @@
 //! creator wakes them after publishing.
 
 use super::field_map::{self, MAX_MAP_BYTES};
+use crate::shm_safe::truncate_type_name;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// `b"SHMSYNC\0"`.
@@ -71,8 +72,9 @@ pub(crate) const MAGIC: [u8; 8] = *b"SHMSYNC\0";
 pub(crate) const FORMAT_VERSION: u32 = 3;
 /// Bytes in the header.
 pub(crate) const HEADER_SIZE: usize = 256;
-/// Bytes reserved for the type name.
-pub(crate) const TYPE_NAME_CAPACITY: usize = 128;
+// Bytes reserved for the type name: the bound of every name the one
+// type-name builder (`shm_safe/type_name.rs`) makes.
+pub(crate) use crate::shm_safe::TYPE_NAME_CAPACITY;
 /// `flags`: the last handle to close removes the name.
 pub(crate) const FLAG_UNLINK_WHEN_UNUSED: u32 = 1;
 /// Every flag this build knows.
@@ -230,7 +232,7 @@ impl Header {
         self.creator_token.store(u64::from(creator.token), r);
         self.creator_pid_namespace.store(creator.pid_namespace, r);
         self.created_unix_nanos.store(creator.unix_nanos, r);
-        let name = truncate_utf8(shape.type_name, TYPE_NAME_CAPACITY);
+        let name = truncate_type_name(shape.type_name, TYPE_NAME_CAPACITY);
         self.type_name_len.store(name.len() as u32, r);
         self.reserved.store(0, r);
         let mut buf = [0u8; TYPE_NAME_CAPACITY];
@@ -337,18 +339,6 @@ impl Snapshot {
             field_map_len: u64_at(offset_of!(Header, field_map_len)),
         }
     }
-}
-
-/// Cuts `s` to at most `max` bytes at a character boundary.
-fn truncate_utf8(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// A copy of a header's fields: plain values, all untrusted.
@@ -582,7 +572,7 @@ mod tests {
     #[test]
     fn long_type_names_are_cut_at_a_char_boundary() {
         let long = "é".repeat(TYPE_NAME_CAPACITY);
-        let cut = truncate_utf8(&long, TYPE_NAME_CAPACITY);
+        let cut = truncate_type_name(&long, TYPE_NAME_CAPACITY);
         assert!(cut.len() <= TYPE_NAME_CAPACITY);
         assert!(core::str::from_utf8(cut.as_bytes()).is_ok());
     }

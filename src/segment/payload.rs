@@ -1,7 +1,7 @@
 //! What a [`Segment`](super::Segment) can hold: one `T: ShmSafe`, or a
 //! runtime-length slice `[E]` of `E: ShmSafe` elements.
 
-use crate::shm_safe::fingerprint;
+use crate::shm_safe::{fingerprint, TypeName};
 use crate::ShmSafe;
 
 use super::header::PayloadShape;
@@ -66,7 +66,7 @@ impl<E: ShmSafe> sealed::Sealed for [E] {
         PayloadShape {
             // "[]" after the element's fingerprint: a slice of E never
             // matches a single E, nor an array [E; N].
-            fingerprint: fingerprint::str(E::FINGERPRINT, "[]"),
+            fingerprint: fingerprint::tagged(E::FINGERPRINT, "[]", &[]),
             type_name: SliceName::<E>::STR,
             element_size: core::mem::size_of::<E>(),
             align: core::mem::align_of::<E>(),
@@ -81,44 +81,13 @@ impl<E: ShmSafe> sealed::Sealed for [E] {
     }
 }
 
-/// Builds `"[" + E::TYPE_NAME + "]"` at compile time (names are for
-/// diagnostics; a very long one is cut).
+/// `"[" + E::TYPE_NAME + "]"`, bounded: a very long element name is cut
+/// (between characters), the brackets never.
 struct SliceName<E>(core::marker::PhantomData<E>);
 
-const SLICE_NAME_CAP: usize = 128;
-
 impl<E: ShmSafe> SliceName<E> {
-    const BYTES: ([u8; SLICE_NAME_CAP], usize) = {
-        let mut out = [0u8; SLICE_NAME_CAP];
-        let name = E::TYPE_NAME.as_bytes();
-        out[0] = b'[';
-        let mut len = 1;
-        let mut i = 0;
-        while i < name.len() && len < SLICE_NAME_CAP - 1 {
-            out[len] = name[i];
-            len += 1;
-            i += 1;
-        }
-        // If cut, never end inside a multi-byte character: drop the
-        // trailing continuation bytes and the lead byte they belong to.
-        if i < name.len() {
-            while len > 1 && (out[len - 1] & 0xC0) == 0x80 {
-                len -= 1;
-            }
-            if len > 1 && out[len - 1] >= 0xC0 {
-                len -= 1;
-            }
-        }
-        out[len] = b']';
-        (out, len + 1)
-    };
-    const STR: &'static str = {
-        let (head, _) = Self::BYTES.0.split_at(Self::BYTES.1);
-        match core::str::from_utf8(head) {
-            Ok(s) => s,
-            Err(_) => "[?]",
-        }
-    };
+    const NAME: TypeName = TypeName::EMPTY.push("[").push_within(E::TYPE_NAME, 1).push("]");
+    const STR: &'static str = Self::NAME.as_str();
 }
 
 #[cfg(test)]
@@ -133,5 +102,13 @@ mod tests {
         assert_ne!(s.fingerprint, <u64 as Sealed>::SHAPE.fingerprint);
         assert_ne!(s.fingerprint, <[u64; 4] as Sealed>::SHAPE.fingerprint);
         assert_eq!(<[[u8; 3]] as Sealed>::SHAPE.type_name, "[[u8; 3]]");
+    }
+
+    /// A slice's fingerprint is recorded in its segment's header: pinned,
+    /// so that a change to how it is computed cannot go unnoticed.
+    #[test]
+    fn slice_fingerprints_are_pinned() {
+        assert_eq!(<[u64] as Sealed>::SHAPE.fingerprint, 0xf03c_9dd9_36f5_9f61);
+        assert_eq!(<[crate::ShmMutex<u32>] as Sealed>::SHAPE.fingerprint, 0x86d4_4305_07f2_973d);
     }
 }

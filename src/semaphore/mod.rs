@@ -184,36 +184,26 @@ pub(crate) enum Refused {
 }
 
 impl ShmSemaphore {
-    /// A semaphore with `permits` permits.
-    ///
-    /// A zeroed `ShmSemaphore` has none: in a segment, set it in the
-    /// initializer (`create_with(name, |s| s.sem = ShmSemaphore::new(4))`,
-    /// see the type's docs).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// static WORKERS: shmsync::ShmSemaphore = shmsync::ShmSemaphore::new(3);
-    /// assert_eq!(WORKERS.available(), 3);
-    /// ```
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(permits: u64) -> Self {
-        ShmSemaphore {
-            total: AtomicU64::new(permits),
-            wake: WakeSeq::new(),
-            holders: Holders::new(),
-        }
-    }
-
-    /// A semaphore with `permits` permits (under loom, not `const`).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(permits: u64) -> Self {
-        ShmSemaphore {
-            total: AtomicU64::new(permits),
-            wake: WakeSeq::new(),
-            holders: Holders::new(),
+    crate::sync::const_unless_loom! {
+        /// A semaphore with `permits` permits.
+        ///
+        /// A zeroed `ShmSemaphore` has none: in a segment, set it in the
+        /// initializer (`create_with(name, |s| s.sem = ShmSemaphore::new(4))`,
+        /// see the type's docs).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// static WORKERS: shmsync::ShmSemaphore = shmsync::ShmSemaphore::new(3);
+        /// assert_eq!(WORKERS.available(), 3);
+        /// ```
+        #[must_use]
+        pub const fn new(permits: u64) -> Self {
+            ShmSemaphore {
+                total: AtomicU64::new(permits),
+                wake: WakeSeq::new(),
+                holders: Holders::new(),
+            }
         }
     }
 
@@ -577,9 +567,10 @@ mod shm_safe_impl {
     // has no Drop, and is Send + Sync.
     unsafe impl ShmSafe for ShmSemaphore {
         const TYPE_NAME: &'static str = "ShmSemaphore";
-        const FINGERPRINT: u64 = fingerprint::word(
-            fingerprint::str(fingerprint::SEED, "shmsync::ShmSemaphore/holders-64-v1"),
-            core::mem::size_of::<ShmSemaphore>() as u64,
+        const FINGERPRINT: u64 = fingerprint::tagged(
+            fingerprint::SEED,
+            "shmsync::ShmSemaphore/holders-64-v1",
+            &[core::mem::size_of::<ShmSemaphore>() as u64],
         );
         const LAYOUT: Layout = Layout::leaf(Kind::Semaphore);
     }

@@ -24,9 +24,8 @@
 //! touched. Any size works, including sizes that are not a multiple of 8
 //! and zero.
 //!
-//! [`AtomicCopy`] is the seqlock's copy: the same, starting a cache line
-//! (`#[repr(C, align(64))]`), so that the two copies of a seqlock never share
-//! one. A broadcast slot puts its stamp word and an `AtomicWords` on one
+//! [`AtomicCopy`] is the seqlock's copy: the same, [`CachePadded`] to start
+//! a cache line, so that the two copies of a seqlock never share one. A broadcast slot puts its stamp word and an `AtomicWords` on one
 //! line instead, so that a reader of a small value touches one line.
 //!
 //! Every access uses `Relaxed`; the seqlock's fences order them.
@@ -36,6 +35,7 @@
 //! words; the access pattern the model checks is the same (word by word,
 //! relaxed).
 
+use crate::CachePadded;
 use bytemuck::Pod;
 
 #[cfg(not(loom))]
@@ -44,46 +44,11 @@ pub(crate) use real::AtomicWords;
 #[cfg(loom)]
 pub(crate) use model::AtomicWords;
 
-/// One copy of a `T` starting a cache line: the seqlock's copies.
+/// One copy of a `T` starting a cache line: the seqlock's copies. Its
+/// `load` and `store` are those of [`AtomicWords`], through `Deref`.
 ///
-/// Valid when zeroed if `T` is (every `Pod` type is). The same layout as a
-/// `T` alone in a `#[repr(C, align(64))]` struct.
-#[repr(C, align(64))]
-pub(crate) struct AtomicCopy<T> {
-    words: AtomicWords<T>,
-}
-
-impl<T: Pod> AtomicCopy<T> {
-    /// A copy holding `value`. Not yet shared, so no atomics are needed.
-    #[cfg(not(loom))]
-    pub(crate) const fn new(value: T) -> Self {
-        Self { words: AtomicWords::new(value) }
-    }
-
-    /// A copy holding `value` (loom atomics have no `const` constructor).
-    #[cfg(loom)]
-    pub(crate) fn new(value: T) -> Self {
-        Self { words: AtomicWords::new(value) }
-    }
-
-    /// See [`AtomicWords::load`].
-    #[inline(always)]
-    pub(crate) fn load(&self) -> T {
-        self.words.load()
-    }
-
-    /// See [`AtomicWords::store`].
-    #[inline(always)]
-    pub(crate) fn store(&self, value: &T) {
-        self.words.store(value);
-    }
-
-    /// See `AtomicWords::store_prefix` (loom death models).
-    #[cfg(loom)]
-    pub(crate) fn store_prefix(&self, value: &T, words: usize) {
-        self.words.store_prefix(value, words);
-    }
-}
+/// Valid when zeroed if `T` is (every `Pod` type is).
+pub(crate) type AtomicCopy<T> = CachePadded<AtomicWords<T>>;
 
 #[cfg(not(loom))]
 mod real {
@@ -271,7 +236,7 @@ mod tests {
     use super::*;
 
     fn round_trip<T: Pod + PartialEq + core::fmt::Debug>(a: T, b: T) {
-        let copy = AtomicCopy::new(a);
+        let copy = AtomicCopy::new(AtomicWords::new(a));
         assert_eq!(copy.load(), a);
         copy.store(&b);
         assert_eq!(copy.load(), b);

@@ -49,43 +49,34 @@
 //! * Values never go backwards for one reader: its successive acquire loads
 //!   of `seq` read non-decreasing points of `seq`'s modification order.
 
-use super::atomic_copy::AtomicCopy;
+use super::atomic_copy::{AtomicCopy, AtomicWords};
 use crate::sync::{fence, AtomicU64, Ordering};
+use crate::CachePadded;
 use bytemuck::Pod;
-
-/// The sequence word, alone on its cache line: readers share it read-only
-/// while no write is in progress, and a writer's lock traffic (on another
-/// line) does not disturb them.
-#[repr(C, align(64))]
-struct SeqLine {
-    seq: AtomicU64,
-}
 
 /// The two-copy publication protocol. Any number of readers; writers must be
 /// serialized by the caller (the `SeqLock`'s writer lock). Valid when zeroed:
 /// `seq = 0` publishes copy 0, which holds `T`'s all-zero value.
 #[repr(C)]
 pub(crate) struct Latch<T> {
-    seq: SeqLine,
+    /// The sequence word, alone on its cache line: readers share it
+    /// read-only while no write is in progress, and a writer's lock traffic
+    /// (on another line) does not disturb them.
+    seq: CachePadded<AtomicU64>,
     copies: [AtomicCopy<T>; 2],
 }
 
 impl<T: Pod> Latch<T> {
-    /// A latch publishing `value` at sequence 0 (both copies hold it).
-    #[cfg(not(loom))]
-    pub(crate) const fn new(value: T) -> Self {
-        Self {
-            seq: SeqLine { seq: AtomicU64::new(0) },
-            copies: [AtomicCopy::new(value), AtomicCopy::new(value)],
-        }
-    }
-
-    /// A latch publishing `value` at sequence 0 (both copies hold it).
-    #[cfg(loom)]
-    pub(crate) fn new(value: T) -> Self {
-        Self {
-            seq: SeqLine { seq: AtomicU64::new(0) },
-            copies: [AtomicCopy::new(value), AtomicCopy::new(value)],
+    crate::sync::const_unless_loom! {
+        /// A latch publishing `value` at sequence 0 (both copies hold it).
+        pub(crate) const fn new(value: T) -> Self {
+            Self {
+                seq: CachePadded::new(AtomicU64::new(0)),
+                copies: [
+                    CachePadded::new(AtomicWords::new(value)),
+                    CachePadded::new(AtomicWords::new(value)),
+                ],
+            }
         }
     }
 
@@ -106,14 +97,14 @@ impl<T: Pod> Latch<T> {
     pub(crate) fn read_attempt(&self) -> (T, u64, u64) {
         // acquire: pairs with the release store of `seq` in `publish`; the
         // copy that `s1` names is fully written once we see `s1`.
-        let s1 = self.seq.seq.load(Ordering::Acquire);
+        let s1 = self.seq.load(Ordering::Acquire);
         let value = self.copy(s1).load();
         // acquire fence: pairs with the release fence in `publish`; if any
         // word above came from a later writer, the store of `seq` that
         // preceded that writer is visible to the load below.
         fence(Ordering::Acquire);
         // relaxed: ordered after the word loads by the fence above.
-        let s2 = self.seq.seq.load(Ordering::Relaxed);
+        let s2 = self.seq.load(Ordering::Relaxed);
         (value, s1, s2)
     }
 
@@ -130,7 +121,7 @@ impl<T: Pod> Latch<T> {
     pub(crate) fn version(&self) -> u64 {
         // acquire: pairs with the release store in `publish`, so a caller
         // that sees version `n` also sees what was written before write `n`.
-        self.seq.seq.load(Ordering::Acquire)
+        self.seq.load(Ordering::Acquire)
     }
 
     /// The published value, for the writer. Must be called with the writer
@@ -138,7 +129,7 @@ impl<T: Pod> Latch<T> {
     pub(crate) fn current_for_writer(&self) -> T {
         // acquire: pairs with the release store in the previous `publish`,
         // also when that writer died before unlocking.
-        let s = self.seq.seq.load(Ordering::Acquire);
+        let s = self.seq.load(Ordering::Acquire);
         self.copy(s).load()
     }
 
@@ -164,7 +155,7 @@ impl<T: Pod> Latch<T> {
         // dead (it goes through the kernel; in the loom model through a
         // SeqCst flag), which is why the loom models still pass when this
         // load is weakened to relaxed.
-        let s = self.seq.seq.load(Ordering::Acquire);
+        let s = self.seq.load(Ordering::Acquire);
         // release fence: pairs with the reader's acquire fence in
         // `try_read`. The spare copy we are about to overwrite was published
         // by `s - 1`; a reader still copying it read `seq = s - 1`. If it
@@ -181,7 +172,7 @@ impl<T: Pod> Latch<T> {
         // release: pairs with the acquire loads of `seq` in `try_read`,
         // `version` and `current_for_writer`: whoever sees `next` sees the
         // whole copy stored before it.
-        self.seq.seq.store(next, Ordering::Release);
+        self.seq.store(next, Ordering::Release);
     }
 
     /// Loom death models: a writer that stores only `words` words of the
@@ -232,7 +223,7 @@ mod tests {
     #[test]
     fn sequence_wraps_without_panicking() {
         let latch = Latch::new(0u16);
-        latch.seq.seq.store(u64::MAX, Ordering::Relaxed);
+        latch.seq.store(u64::MAX, Ordering::Relaxed);
         assert_eq!(latch.publish(&5), 0);
         assert_eq!(latch.try_read(), Some((5, 0)));
     }

@@ -11,6 +11,7 @@ mod latch;
 mod writer;
 
 use crate::sync::{spin_loop, Backoff, Instant, SEQLOCK_READ};
+use crate::CachePadded;
 use crate::ShmSafe;
 use bytemuck::Pod;
 use core::time::Duration;
@@ -131,7 +132,7 @@ pub use writer::SeqLockError;
 #[repr(C)]
 pub struct SeqLock<T: ShmSafe + Pod> {
     latch: Latch<T>,
-    writer: WriterLine,
+    writer: CachePadded<WriterLine>,
 }
 
 // SAFETY: `SeqLock` is shared between threads (and processes) by design: the
@@ -141,19 +142,12 @@ pub struct SeqLock<T: ShmSafe + Pod> {
 unsafe impl<T: ShmSafe + Pod> Sync for SeqLock<T> {}
 
 impl<T: ShmSafe + Pod> SeqLock<T> {
-    /// A seqlock holding `value` at version 0.
-    #[cfg(not(loom))]
-    #[must_use]
-    pub const fn new(value: T) -> Self {
-        Self { latch: Latch::new(value), writer: WriterLine::new() }
-    }
-
-    /// A seqlock holding `value` at version 0 (loom atomics have no `const`
-    /// constructor).
-    #[cfg(loom)]
-    #[must_use]
-    pub fn new(value: T) -> Self {
-        Self { latch: Latch::new(value), writer: WriterLine::new() }
+    crate::sync::const_unless_loom! {
+        /// A seqlock holding `value` at version 0.
+        #[must_use]
+        pub const fn new(value: T) -> Self {
+            Self { latch: Latch::new(value), writer: CachePadded::new(WriterLine::new()) }
+        }
     }
 
     /// Returns the latest completely written value.
@@ -405,22 +399,24 @@ impl<T: ShmSafe + Pod + core::fmt::Debug> core::fmt::Debug for SeqLock<T> {
     }
 }
 
-// SAFETY: repr(C) of a latch (an AtomicU64 line and two repr(C, align(64))
-// copies of a `T: ShmSafe + Pod`) and a writer line (a RawMutex and an
-// AtomicU64): a fixed layout, no pointers (T is ShmSafe), valid when zeroed
-// (sequence 0 publishes copy 0, whose all-zero bytes are a valid `T` because
-// `T: Pod`; a zeroed RawMutex is unlocked), no Drop (T: Copy), Send + Sync
-// (T: ShmSafe, and the Sync impl above).
+// SAFETY: repr(C) of a latch (an AtomicU64 line and two copies of a
+// `T: ShmSafe + Pod`, each `CachePadded`, i.e. repr(C, align(64))) and a
+// padded writer line (a RawMutex and an AtomicU64): a fixed layout, no
+// pointers (T is ShmSafe), valid when zeroed (sequence 0 publishes copy 0,
+// whose all-zero bytes are a valid `T` because `T: Pod`; a zeroed RawMutex
+// is unlocked), no Drop (T: Copy), Send + Sync (T: ShmSafe, and the Sync
+// impl above).
 #[cfg(not(loom))]
 unsafe impl<T: ShmSafe + Pod> ShmSafe for SeqLock<T> {
     const TYPE_NAME: &'static str = "SeqLock";
-    const FINGERPRINT: u64 = crate::fingerprint::word(
-        crate::fingerprint::str(T::FINGERPRINT, "shmsync::SeqLock/1"),
-        crate::fingerprint::primitive(
+    const FINGERPRINT: u64 = crate::fingerprint::tagged(
+        T::FINGERPRINT,
+        "shmsync::SeqLock/1",
+        &[crate::fingerprint::primitive(
             "SeqLock",
             core::mem::size_of::<Self>(),
             core::mem::align_of::<Self>(),
-        ),
+        )],
     );
     // A leaf: the value is read only through the seqlock protocol, which an
     // inspector does not run; it shows the version and the writer lock.
@@ -437,6 +433,6 @@ mod tests {
         type S = SeqLock<[u64; 32]>;
         assert_eq!(offset_of!(S, writer), size_of::<S>() - 64);
         assert_eq!(size_of::<S>(), 64 + 2 * 256 + 64);
-        assert_eq!(size_of::<WriterLine>(), 64);
+        assert_eq!(size_of::<CachePadded<WriterLine>>(), 64);
     }
 }

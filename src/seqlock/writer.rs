@@ -52,26 +52,21 @@ pub enum SeqLockError {
     TimedOut,
 }
 
-/// The writer lock and the recovery count, on their own cache line. The
-/// lock (whose first field is its lock word) comes first: `SeqLock`'s docs
-/// promise where the word is.
-#[repr(C, align(64))]
+/// The writer lock and the recovery count. `SeqLock` keeps them on their own
+/// cache line (a `CachePadded<WriterLine>`). The lock (whose first field is
+/// its lock word) comes first: `SeqLock`'s docs promise where the word is.
+#[repr(C)]
 pub(crate) struct WriterLine {
     lock: RawMutex,
     recoveries: AtomicU64,
 }
 
 impl WriterLine {
-    /// An unlocked writer line with no recoveries (the same as zeroed).
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
-    }
-
-    /// An unlocked writer line with no recoveries.
-    #[cfg(loom)]
-    pub(crate) fn new() -> Self {
-        Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
+    crate::sync::const_unless_loom! {
+        /// An unlocked writer line with no recoveries (the same as zeroed).
+        pub(crate) const fn new() -> Self {
+            Self { lock: RawMutex::new(), recoveries: AtomicU64::new(0) }
+        }
     }
 
     /// Takes the writer lock, waiting until `deadline` (forever if `None`)

@@ -48,6 +48,8 @@ mod loom_model;
 
 mod backoff;
 pub(crate) use backoff::{Backoff, HANDOFF, LOCK_WAIT, OPEN_RETRY, RECEIVE, SEQLOCK_READ};
+mod const_unless_loom;
+pub(crate) use const_unless_loom::const_unless_loom;
 
 /// How long a waiter goes at most without re-checking a lock owner's
 /// liveness, measured from its last check (a wait interrupted by a signal
