@@ -26,11 +26,10 @@ use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::{freeze, signal, wait_until};
-use mutex_support::gettid;
+use support::gettid;
+use support::{freeze, signal, wait_until};
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -100,7 +99,7 @@ fn work_thread(t: &Torture, slot: usize, thread: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "worker" => work(&seg, args[1].parse().expect("slot")),
@@ -116,11 +115,11 @@ fn lock_word(t: &Torture) -> u64 {
     unsafe { &*word }.load(Ordering::SeqCst)
 }
 
-fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
+fn spawn_worker(name: &str, t: &Torture, slot: usize) -> support::ChildProcess {
     for tid in &t.worker_tids[slot] {
         tid.store(0, Ordering::SeqCst);
     }
-    let child = common::spawn("child_entry", "worker", &[name, &slot.to_string()]);
+    let child = support::spawn("child_entry", "worker", &[name, &slot.to_string()]);
     wait_until("a new worker published its tids", PROGRESS_TIMEOUT, || {
         t.worker_tids[slot].iter().all(|tid| tid.load(Ordering::SeqCst) != 0)
     });
@@ -137,9 +136,9 @@ fn holder_of(t: &Torture, word: u64) -> Option<usize> {
 }
 
 fn torture(kills: u32) {
-    let mut rng = common::Rng::from_env(&format!("kill torture, {kills} kills"));
+    let mut rng = support::Rng::from_env(&format!("kill torture, {kills} kills"));
 
-    let name = common::unique_name("mutex-torture");
+    let name = support::unique_name("mutex-torture");
     let seg = Segment::<Torture>::create(&name).expect("create segment");
     let t: &Torture = &seg;
     let mut workers: Vec<_> = (0..WORKERS).map(|slot| spawn_worker(&name, t, slot)).collect();
@@ -214,6 +213,6 @@ fn kill_torture_short() {
 #[test]
 #[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 1000)"]
 fn kill_torture() {
-    let kills = common::kills_from_env(1000);
+    let kills = support::kills_from_env(1000);
     torture(kills);
 }

@@ -21,11 +21,10 @@ use shmsync::{Segment, ShmRwLock, ShmRwLockWriteGuard, ShmSafe, TryRwLockError};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::{freeze, signal, wait_until};
-use mutex_support::gettid;
+use support::gettid;
+use support::{freeze, signal, wait_until};
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -136,7 +135,7 @@ fn work_thread(t: &Torture, slot: usize, thread: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "worker" => work(&seg, args[1].parse().expect("slot")),
@@ -152,11 +151,11 @@ fn writer_word(t: &Torture) -> u64 {
     unsafe { &*word }.load(Ordering::SeqCst)
 }
 
-fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
+fn spawn_worker(name: &str, t: &Torture, slot: usize) -> support::ChildProcess {
     for tid in &t.worker_tids[slot] {
         tid.store(0, Ordering::SeqCst);
     }
-    let child = common::spawn("child_entry", "worker", &[name, &slot.to_string()]);
+    let child = support::spawn("child_entry", "worker", &[name, &slot.to_string()]);
     wait_until("a new worker published its tids", PROGRESS_TIMEOUT, || {
         t.worker_tids[slot].iter().all(|tid| tid.load(Ordering::SeqCst) != 0)
     });
@@ -173,9 +172,9 @@ fn holder_of(t: &Torture, word: u64) -> Option<usize> {
 }
 
 fn torture(kills: u32) {
-    let mut rng = common::Rng::from_env(&format!("rwlock kill torture, {kills} kills"));
+    let mut rng = support::Rng::from_env(&format!("rwlock kill torture, {kills} kills"));
 
-    let name = common::unique_name("rwlock-torture");
+    let name = support::unique_name("rwlock-torture");
     let seg = Segment::<Torture>::create(&name).expect("create segment");
     let t: &Torture = &seg;
     let mut workers: Vec<_> = (0..WORKERS).map(|slot| spawn_worker(&name, t, slot)).collect();
@@ -253,5 +252,5 @@ fn kill_torture_short() {
 #[test]
 #[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 1000)"]
 fn kill_torture() {
-    torture(common::kills_from_env(1000));
+    torture(support::kills_from_env(1000));
 }

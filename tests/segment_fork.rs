@@ -7,7 +7,7 @@
 //! The test harness runs tests on several threads, where `fork` is unsound;
 //! so the test re-executes this binary as a child role, which forks.
 
-mod common;
+use shmsync_support as support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,7 +35,7 @@ fn shm_path(name: &str) -> String {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         "fork_and_drop_copy" => fork_and_drop_copy(&args[0]),
         other => panic!("unknown role {other}"),
     });
@@ -104,8 +104,8 @@ fn fork_and_drop_copy(name: &str) {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_copy_of_owner_handle_does_not_unlink_on_drop() {
-    let name = common::unique_name("fork-owner");
-    let child = common::spawn("child_entry", "fork_and_drop_copy", &[&name]);
+    let name = support::unique_name("fork-owner");
+    let child = support::spawn("child_entry", "fork_and_drop_copy", &[&name]);
     let status = child.wait_timeout(TIMEOUT);
     // Whatever happened, leave no object behind.
     let _ = shmsync::unlink(&name);

@@ -6,10 +6,9 @@ use shmsync::{AtomicCounter, Segment, SeqLock, ShmBarrier, ShmSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod seqlock_support;
+use shmsync_support as support;
 
-use seqlock_support::Stamped;
+use support::Stamped;
 
 /// How long the readers of the torn-read test read.
 const READ_FOR: Duration = Duration::from_secs(2);
@@ -39,7 +38,7 @@ fn open(name: &str) -> Segment<Shared> {
 }
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create_with(&name, |s| {
         s.latest = SeqLock::new(Stamped::new(0));
         s.start = ShmBarrier::new(CHILDREN + 1);
@@ -102,7 +101,7 @@ fn update_many(s: &Shared, times: u64) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = open(&args[0]);
         match role {
             "write_fast" => write_fast(&seg),
@@ -114,8 +113,8 @@ fn child_entry() {
                         // Half-written in the private copy; then die holding
                         // the writer lock.
                         v.words[0] = u64::MAX;
-                        common::reached("holding_writer_lock");
-                        common::park_forever()
+                        support::reached("holding_writer_lock");
+                        support::park_forever()
                     })
                     .expect("update");
             }
@@ -145,9 +144,9 @@ fn stamps_detect_mixed_words() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn readers_in_two_processes_never_see_a_torn_value() {
     let (name, seg) = create("seqlock-torn");
-    let writer = common::spawn("child_entry", "write_fast", &[&name]);
+    let writer = support::spawn("child_entry", "write_fast", &[&name]);
     let readers: Vec<_> = (0..CHILDREN - 1)
-        .map(|slot| common::spawn("child_entry", "read", &[&name, &slot.to_string()]))
+        .map(|slot| support::spawn("child_entry", "read", &[&name, &slot.to_string()]))
         .collect();
     start_together(&seg);
     for r in readers {
@@ -173,7 +172,7 @@ fn updates_from_three_processes_are_exact() {
     const EACH: u64 = 10_000;
     let (name, seg) = create("seqlock-update");
     let children: Vec<_> = (0..CHILDREN)
-        .map(|_| common::spawn("child_entry", "update", &[&name, &EACH.to_string()]))
+        .map(|_| support::spawn("child_entry", "update", &[&name, &EACH.to_string()]))
         .collect();
     start_together(&seg);
     for c in children {
@@ -194,7 +193,7 @@ fn updates_from_three_processes_are_exact() {
 fn writer_killed_holding_the_lock_is_replaced_and_counted() {
     let (name, seg) = create("seqlock-kill");
     seg.latest.write(Stamped::new(1)).expect("write");
-    let mut child = common::spawn("child_entry", "die_in_update", &[&name]);
+    let mut child = support::spawn("child_entry", "die_in_update", &[&name]);
     child.wait_for("holding_writer_lock", PROGRESS_TIMEOUT);
     child.kill();
 
@@ -233,7 +232,7 @@ fn try_and_timeout_writes_report_a_live_writer_that_never_lets_go() {
     use shmsync::SeqLockError;
     let (name, seg) = create("seqlock-try");
     seg.latest.write(Stamped::new(1)).expect("write");
-    let mut child = common::spawn("child_entry", "die_in_update", &[&name]);
+    let mut child = support::spawn("child_entry", "die_in_update", &[&name]);
     child.wait_for("holding_writer_lock", PROGRESS_TIMEOUT);
 
     assert_eq!(seg.latest.try_write(Stamped::new(7)), Err(SeqLockError::WouldBlock));

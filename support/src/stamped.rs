@@ -1,6 +1,5 @@
-//! Support shared by the multi-process seqlock tests: a 256-byte value that
-//! reveals torn reads, a seeded generator, and bounded waiting.
-#![allow(dead_code)]
+//! A 256-byte value that reveals torn reads: what the multi-process
+//! seqlock and broadcast tests write and check.
 
 use shmsync::bytemuck::{Pod, Zeroable};
 use shmsync::ShmSafe;
@@ -13,6 +12,7 @@ use shmsync::ShmSafe;
 #[bytemuck(crate = "shmsync::bytemuck")]
 #[repr(C)]
 pub struct Stamped {
+    /// 31 words derived from the number, then their checksum.
     pub words: [u64; 32],
 }
 
@@ -23,6 +23,7 @@ fn checksum(words: &[u64]) -> u64 {
 }
 
 impl Stamped {
+    /// The stamp of sequence number `n`.
     pub fn new(n: u64) -> Self {
         let mut words = [0; 32];
         for (i, w) in words[..31].iter_mut().enumerate() {
