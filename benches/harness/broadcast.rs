@@ -19,11 +19,12 @@ use shmsync::{AtomicCounter, Broadcast, RecvTimeoutError, Segment, ShmSafe};
 use crate::options::Options;
 use crate::peers::SpinPingPong;
 use crate::pingpong;
-use crate::processes::{child_args, cpu_for, pinned_to, spawn, timed_run, wait_all};
+use crate::processes::{child_args, spawn, timed_run, wait_all};
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::PingPong;
+use shmsync_support::bench::unique_name;
+use shmsync_support::cpu::{cpu_for, pinned_to};
 
 /// The child role answering broadcast pings.
 pub const PONG_ROLE: &str = "broadcast-pong";

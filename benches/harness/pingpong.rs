@@ -16,11 +16,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::options::Options;
-use crate::processes::{cpu_for, pinned_to, spawn, wait_all};
+use crate::processes::{spawn, wait_all};
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::PingPong;
+use shmsync_support::bench::unique_name;
+use shmsync_support::cpu::{cpu_for, pinned_to};
 
 /// The child role for shared-memory ping-pongs.
 pub const ROLE: &str = "pingpong";

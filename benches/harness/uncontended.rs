@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use crate::options::Options;
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::SharedLock;
+use shmsync_support::bench::unique_name;
 
 /// Operations per timed batch: long enough to dwarf the clock reads
 /// (~20 ns), short enough that a preemption spoils one batch, not the run.

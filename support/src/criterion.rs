@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use criterion::Criterion;
 
-/// Half a second of warm-up, two seconds of measurement and 60 samples:
-/// enough for the nanosecond operations measured to settle, short enough
-/// that `cargo bench` over every file stays in minutes.
+/// Half a second of warm-up, two seconds of measurement and 60 samples.
+/// Short windows: the machine is small and shared; criterion's outlier
+/// analysis and the many samples carry the precision.
 pub fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))

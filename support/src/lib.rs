@@ -17,12 +17,14 @@
 //! | [`stamped`] | a value that reveals torn reads | seqlock and broadcast tests |
 //! | [`mutex`] | locking where no owner died | tests, benchmarks |
 //! | [`cpu`] | CPU pinning | benchmarks, the race demo |
+//! | [`bench`] | the peers and floors benchmarks compare against | benchmarks |
 //! | `workers` (feature `workers`) | examples' workers and Ctrl-C | examples |
 //! | `criterion` (feature `criterion`) | the criterion configuration | in-process benchmarks |
 //!
 //! The items a test file uses most are also at the crate root, so a test
 //! writes `use shmsync_support as support;` and then `support::spawn(..)`.
 
+pub mod bench;
 pub mod child;
 pub mod cpu;
 #[cfg(feature = "criterion")]

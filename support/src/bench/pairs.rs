@@ -1,7 +1,6 @@
 //! One uncontended lock+unlock per call, for every lock both the criterion
 //! benchmarks and the instruction counts time. Each is `#[inline(never)]` so
 //! every system is timed as one call, as glibc's always is.
-#![allow(dead_code)]
 
 use super::floor::FloorLock;
 use super::pthread::PthreadMutex;
