@@ -97,8 +97,8 @@ fn torture(kills: u32) {
         support::wait_until("generations pass", PROGRESS_TIMEOUT, || {
             t.passes.load(Ordering::SeqCst) >= passes + WORKERS as u64
         });
-        std::thread::sleep(Duration::from_micros(rng.below(2_000)));
-        let victim = rng.below(WORKERS as u64) as usize;
+        rng.pause_below(Duration::from_micros(2_000));
+        let victim = rng.index_below(WORKERS);
         let broken = t.broken.load(Ordering::SeqCst);
         let killed = Instant::now();
         workers.remove(victim).kill();

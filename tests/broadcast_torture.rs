@@ -183,7 +183,7 @@ fn torture(kills: u32) {
             t.ring.sequence() >= before + ahead
         });
         // The scenario: a random moment to kill at.
-        std::thread::sleep(Duration::from_micros(rng.below(500)));
+        rng.pause_below(Duration::from_micros(500));
         freeze(sender.pid());
         held_deaths += u64::from(sender_lock_word(t) & TID_MASK != 0);
         sender.kill();

@@ -29,7 +29,8 @@ use std::time::{Duration, Instant};
 use shmsync_support as support;
 
 use support::gettid;
-use support::{freeze, signal, wait_until};
+use support::torture::{freeze_all, thaw_all_but};
+use support::wait_until;
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -148,18 +149,13 @@ fn torture(kills: u32) {
     let started = Instant::now();
     while done < kills {
         // The scenario: let the workers run for a random while, then kill.
-        std::thread::sleep(Duration::from_micros(rng.below(3000)));
-        for w in &workers {
-            freeze(w.pid());
-        }
+        rng.pause_below(Duration::from_millis(3));
+        freeze_all(&workers);
         let word = lock_word(t);
         let holder = holder_of(t, word);
         // Half the kills target the holder's process (if a worker holds
         // the lock), the rest a random worker.
-        let mut victim = match holder {
-            Some(h) if rng.below(2) == 0 => h,
-            _ => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-        };
+        let mut victim = rng.victim(holder.as_slice(), WORKERS);
         if holder == Some(victim) && word & OWNER_DIED != 0 {
             // Killing a repairer before it counted its report would make
             // "reported once" unobservable; that case has its own test
@@ -172,11 +168,7 @@ fn torture(kills: u32) {
         let replacement = spawn_worker(&name, t, victim);
         std::mem::replace(&mut workers[victim], replacement).kill();
         held_deaths += u64::from(held);
-        for (slot, w) in workers.iter().enumerate() {
-            if slot != victim {
-                signal(w.pid(), libc::SIGCONT);
-            }
-        }
+        thaw_all_but(&workers, victim);
         done += 1;
 
         // No deadlock: critical sections keep completing, and the death is

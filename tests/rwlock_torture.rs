@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 use shmsync_support as support;
 
 use support::gettid;
-use support::{freeze, signal, wait_until};
+use support::torture::{freeze_all, thaw_all_but};
+use support::wait_until;
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -182,18 +183,13 @@ fn torture(kills: u32) {
     let mut held_deaths = 0u64;
     let started = Instant::now();
     for _ in 0..kills {
-        std::thread::sleep(Duration::from_micros(rng.below(3000)));
-        for w in &workers {
-            freeze(w.pid());
-        }
+        rng.pause_below(Duration::from_millis(3));
+        freeze_all(&workers);
         let word = writer_word(t);
         let holder = holder_of(t, word);
         // Half the kills target the writer lock's holder (if a worker
         // holds it), the rest a random worker (often a reader).
-        let mut victim = match holder {
-            Some(h) if rng.below(2) == 0 => h,
-            _ => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-        };
+        let mut victim = rng.victim(holder.as_slice(), WORKERS);
         if holder == Some(victim) && word & OWNER_DIED != 0 {
             // A repairer killed before it counted its report would make
             // "reported once" unobservable (rwlock_multiprocess.rs has
@@ -205,11 +201,7 @@ fn torture(kills: u32) {
         // holder is alive, so it just waits.
         let replacement = spawn_worker(&name, t, victim);
         std::mem::replace(&mut workers[victim], replacement).kill();
-        for (slot, w) in workers.iter().enumerate() {
-            if slot != victim {
-                signal(w.pid(), libc::SIGCONT);
-            }
-        }
+        thaw_all_but(&workers, victim);
 
         // No deadlock: reads and writes keep completing (a write needs every
         // dead reader's share taken back), and the death is reported

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use shmsync_support as support;
 
 use support::gettid;
-use support::{freeze, signal, wait_until};
+use support::torture::{freeze_all, thaw_all_but};
+use support::wait_until;
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -122,22 +123,14 @@ fn torture(kills: u32) {
     let mut holder_deaths = 0u64;
     let started = Instant::now();
     for _ in 0..kills {
-        std::thread::sleep(Duration::from_micros(rng.below(3000)));
-        for w in &workers {
-            freeze(w.pid());
-        }
+        rng.pause_below(Duration::from_millis(3));
+        freeze_all(&workers);
         let marks = |slot: usize| ((1u64 << THREADS) - 1) << (slot * THREADS);
         let holds = |slot: usize| t.inside.load(Ordering::SeqCst) & marks(slot) != 0;
         let holders: Vec<usize> = (0..WORKERS).filter(|&s| holds(s)).collect();
         // Half the kills target a permit holder (if any shows as one), the
         // rest a random worker (which may hold one it has not marked yet).
-        let victim = match holders.as_slice() {
-            [] => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-            some if rng.below(2) == 0 => {
-                some[usize::try_from(rng.below(some.len() as u64)).expect("small")]
-            }
-            _ => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-        };
+        let victim = rng.victim(&holders, WORKERS);
         holder_deaths += u64::from(holds(victim));
         // Killed (and reaped) while everyone is frozen, so its marks are
         // cleared before anyone can take its permits back: they are counted
@@ -147,11 +140,7 @@ fn torture(kills: u32) {
         wait_until("the victim is dead", PROGRESS_TIMEOUT, || !workers[victim].is_running());
         t.inside.fetch_and(!marks(victim), Ordering::SeqCst);
         workers[victim] = spawn_worker(&name, t, victim);
-        for (slot, w) in workers.iter().enumerate() {
-            if slot != victim {
-                signal(w.pid(), libc::SIGCONT);
-            }
-        }
+        thaw_all_but(&workers, victim);
         let before = t.progress.load(Ordering::SeqCst);
         wait_until("the workers made progress after a kill", PROGRESS_TIMEOUT, || {
             t.progress.load(Ordering::SeqCst) > before + 2 * WORKERS as u64

@@ -154,7 +154,7 @@ fn torture(kills: u32) {
             t.latest.version() >= before + ahead
         });
         // The scenario: a random moment to kill at.
-        std::thread::sleep(Duration::from_micros(rng.below(500)));
+        rng.pause_below(Duration::from_micros(500));
         freeze(writer.pid());
         held_deaths += u64::from(writer_lock_word(t) & TID_MASK != 0);
         writer.kill();
