@@ -2,8 +2,7 @@
 //! for every value, senders in several processes share one sequence, and a
 //! sender SIGKILLed holding the sender lock is taken over from.
 
-use shmsync::{AtomicCounter, Broadcast, RecvTimeoutError, Segment, ShmSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
+use shmsync::{AtomicCounter, Broadcast, RecvTimeoutError, Segment, ShmEvent, ShmSafe};
 use std::time::Duration;
 
 use shmsync_support as support;
@@ -39,8 +38,9 @@ struct Shared {
     ring: Broadcast<[u64; 2], CAPACITY>,
     /// Processes subscribed and ready.
     ready: AtomicCounter,
-    /// Set by the parent to start the senders.
-    go: AtomicU32,
+    /// Set by the parent to start the senders (zeroed: manual reset,
+    /// unset).
+    go: ShmEvent,
     /// Per receiver: values received, values reported lost.
     received: [AtomicCounter; 2],
     lagged: [AtomicCounter; 2],
@@ -104,9 +104,7 @@ fn child_entry() {
                 let tag: u64 = args[1].parse().expect("tag");
                 let count: u64 = args[2].parse().expect("count");
                 seg.ready.incr();
-                while seg.go.load(Ordering::Acquire) == 0 {
-                    std::thread::yield_now();
-                }
+                seg.go.wait();
                 for _ in 0..count {
                     seg.ring.send_with(|seq| value(tag, seq)).expect("send");
                 }
@@ -173,7 +171,7 @@ fn sender_processes_share_one_sequence() {
         })
         .collect();
     wait_until("the senders are ready", PROGRESS_TIMEOUT, || seg.ready.get() == 2);
-    seg.go.store(1, Ordering::Release);
+    seg.go.set();
     let (got, lost) = receive_all(&seg, rx, 2 * EACH);
     for s in senders {
         s.expect_success(PROGRESS_TIMEOUT);
