@@ -10,6 +10,7 @@
 pub mod floor;
 pub mod pairs;
 pub mod pthread;
+pub mod round_trips;
 pub mod shm_region;
 
 use crate::names::{unique_name_with, unlink_names_of_this_process, BENCH_PREFIX};
