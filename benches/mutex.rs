@@ -24,7 +24,7 @@ use shmsync_support::bench::pthread;
 use shmsync_support::bench::shm_region;
 
 use floor::FloorLock;
-use pairs::{floor_pair, pthread_pair, shmsync_pair};
+use pairs::{floor_pair, parking_lot_pair, pthread_pair, shmsync_pair, std_pair};
 use pthread::PthreadMutex;
 use shm_region::ShmRegion;
 use shmsync::{Segment, ShmMutex};
@@ -33,16 +33,6 @@ use shmsync_support::bench::unique_name;
 #[inline(never)]
 fn raw_sync_pair(m: &dyn raw_sync::locks::LockImpl) {
     drop(black_box(m.lock().expect("raw_sync lock")));
-}
-
-#[inline(never)]
-fn std_pair(m: &std::sync::Mutex<u64>) {
-    drop(black_box(m.lock()));
-}
-
-#[inline(never)]
-fn parking_lot_pair(m: &parking_lot::Mutex<u64>) {
-    drop(black_box(m.lock()));
 }
 
 /// Each lock in its own cache line of one shared mapping.

@@ -142,15 +142,6 @@ impl Arena {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the host,
-/// so a worker's finish time and the parent's start time compare.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
-}
-
 struct Outcome {
     mode: Mode,
     expected: u64,
@@ -338,7 +329,7 @@ fn worker(name: &str, mode: Mode, iters: u64, index: usize) {
         std::process::exit(2);
     }
     // Relaxed: read by the parent only after this process has exited.
-    arena.started_ns[index].store(monotonic_ns(), Ordering::Relaxed);
+    arena.started_ns[index].store(shmsync_support::clocks::monotonic_ns(), Ordering::Relaxed);
     let progress = &arena.progress[index];
     for i in 0..iters {
         match mode {
@@ -375,7 +366,7 @@ fn worker(name: &str, mode: Mode, iters: u64, index: usize) {
     }
     progress.store(iters, Ordering::Relaxed);
     // Relaxed: read by the parent only after this process has exited.
-    arena.finished_ns[index].store(monotonic_ns(), Ordering::Relaxed);
+    arena.finished_ns[index].store(shmsync_support::clocks::monotonic_ns(), Ordering::Relaxed);
 }
 
 fn print_table(outcomes: &[Outcome]) {

@@ -35,15 +35,6 @@ struct Shared {
     returned_ns: AtomicU64,
 }
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer for one timespec.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    assert_eq!(r, 0);
-    u64::try_from(ts.tv_sec).expect("positive") * 1_000_000_000
-        + u64::try_from(ts.tv_nsec).expect("positive")
-}
-
 #[test]
 fn child_entry() {
     support::run_child(|role, args| {
@@ -82,7 +73,7 @@ fn child_entry() {
                     Err(BarrierError::Broken) => BROKEN,
                     Err(e) => panic!("unexpected {e:?}"),
                 };
-                seg.returned_ns.store(monotonic_ns(), Ordering::SeqCst);
+                seg.returned_ns.store(shmsync_support::clocks::monotonic_ns(), Ordering::SeqCst);
                 seg.outcome.store(outcome, Ordering::SeqCst);
             }
             "wait_and_hang" => {
@@ -211,7 +202,7 @@ fn a_party_killed_after_joining_and_before_arriving_breaks_the_barrier_within_a_
         wait_until_blocked_in_futex(std::process::id(), my_tid, PROGRESS);
         wait_until_blocked_in_futex(waiter.pid(), waiter_tid, PROGRESS);
         assert!(!seg.gate.is_broken());
-        let killed_ns = monotonic_ns();
+        let killed_ns = shmsync_support::clocks::monotonic_ns();
         let killed = Instant::now();
         doomed.kill();
         let broken = rx.recv_timeout(PROGRESS).expect("the waiting thread returned");

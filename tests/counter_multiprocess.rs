@@ -19,18 +19,12 @@ struct Counters {
     start: ShmBarrier,
 }
 
-/// Waits at the start gate until every child and the test are there.
-fn start_together(c: &Counters) {
-    let mut me = c.start.join().expect("a place at the start gate");
-    me.wait_timeout(TIMEOUT).expect("every process reaches the start gate");
-}
-
 #[test]
 fn child_entry() {
     support::run_child(|role, args| {
         let seg = Segment::<Counters>::open(&args[0]).expect("open segment");
         let n: u64 = args[1].parse().expect("count");
-        start_together(&seg);
+        support::start_together(&seg.start, TIMEOUT);
         match role {
             "atomic" => {
                 for _ in 0..n {
@@ -56,7 +50,7 @@ fn run(role: &str) -> Segment<Counters> {
     let children: Vec<_> = (0..PROCESSES)
         .map(|_| support::spawn("child_entry", role, &[&name, &EACH.to_string()]))
         .collect();
-    start_together(&seg);
+    support::start_together(&seg.start, TIMEOUT);
     for c in children {
         c.expect_success(TIMEOUT);
     }

@@ -10,7 +10,6 @@
 //! to this test process (a child subreaper), which kills and reaps it.
 
 use shmsync::{Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
-use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -78,7 +77,7 @@ fn child_entry() {
                 support::park_forever();
             }
             "lock_fork_exec" => {
-                let sleep = find_program("sleep");
+                let sleep = shmsync_support::process::find_program("sleep");
                 let argv = [c"sleep".as_ptr(), c"30".as_ptr(), std::ptr::null()];
                 let _held = lock_held(&seg);
                 let pid = fork_child(|| {
@@ -175,17 +174,6 @@ fn wait_child(pid: libc::pid_t) -> libc::c_int {
         let err = std::io::Error::last_os_error();
         assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "waitpid({pid}): {err}");
     }
-}
-
-/// The path of `program` in `PATH`, resolved before forking (the child may
-/// only call `execv`).
-fn find_program(program: &str) -> CString {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    let found = std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("`{program}` is not in PATH"));
-    CString::new(found.into_os_string().into_encoded_bytes()).expect("a path has no NUL")
 }
 
 /// Makes this test process the reaper of its descendants' orphans, so a

@@ -29,10 +29,6 @@ struct Shared {
     hits: AtomicCounter,
 }
 
-fn shm_path(name: &str) -> String {
-    format!("/dev/shm/{name}")
-}
-
 #[test]
 fn child_entry() {
     support::run_child(|role, args| match role {
@@ -86,7 +82,7 @@ fn fork_and_drop_copy(name: &str) {
     }
 
     assert!(seg.is_owner(), "the creating process still owns the segment");
-    assert!(Path::new(&shm_path(name)).exists(), "the name is still there");
+    assert!(Path::new(&support::shm_file::path(name)).exists(), "the name is still there");
     let view = Segment::<Shared>::open(name).expect("open after the copy dropped");
     assert_eq!(view.seq.load(Ordering::Relaxed), 1);
     assert_eq!(view.hits.get(), 1, "the same object the forked process wrote to");
@@ -98,7 +94,10 @@ fn fork_and_drop_copy(name: &str) {
 
     // The real owner still removes the name.
     drop(seg);
-    assert!(!Path::new(&shm_path(name)).exists(), "the owner's drop removed the name");
+    assert!(
+        !Path::new(&support::shm_file::path(name)).exists(),
+        "the owner's drop removed the name"
+    );
 }
 
 #[test]

@@ -45,10 +45,6 @@ struct Record {
     seq: AtomicU64,
 }
 
-fn shm_path(name: &str) -> String {
-    format!("/dev/shm/{name}")
-}
-
 fn page_size() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -125,7 +121,7 @@ fn fill_dev_shm(name: &str) {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(shm_path(name))
+        .open(support::shm_file::path(name))
         .expect("create filler");
     // Page-sized writes: every write but the refused one takes whole
     // pages, so the refusal means no page is left.
@@ -181,7 +177,7 @@ fn slice_larger_than_dev_shm(parent_ns: &str) {
     for hint in ["--shm-size", "remount", &name] {
         assert!(message.contains(hint), "the message mentions {hint:?}: {message}");
     }
-    assert!(!Path::new(&shm_path(&name)).exists(), "the name is removed");
+    assert!(!Path::new(&support::shm_file::path(&name)).exists(), "the name is removed");
     assert!(dev_shm_names().is_empty(), "nothing is left in /dev/shm: {:?}", dev_shm_names());
     assert_eq!(free_bytes(), empty, "every page taken for the attempt is given back");
 
@@ -237,7 +233,7 @@ fn create_on_full_dev_shm(parent_ns: &str) {
     expect_no_space(&err, &name);
     assert_eq!(dev_shm_names(), [filler], "the segment's name is removed");
 
-    std::fs::remove_file(shm_path(filler)).expect("remove filler");
+    std::fs::remove_file(support::shm_file::path(filler)).expect("remove filler");
     let seg = Segment::<Record>::create(&name).expect("create once there is room");
     assert!(seg.is_owner());
     seg.seq.store(7, Ordering::Relaxed);
@@ -264,7 +260,11 @@ fn takeover_of_sparse_object(parent_ns: &str) {
     // Make it what a creator that died mid-initialization leaves: state
     // INITIALIZING, and (as right after `ftruncate`) no pages behind the
     // payload beyond the header's.
-    let file = OpenOptions::new().read(true).write(true).open(shm_path(&name)).expect("open");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(support::shm_file::path(&name))
+        .expect("open");
     file.write_all_at(&STATE_INITIALIZING.to_ne_bytes(), STATE_OFFSET).expect("write state");
     let size = file.metadata().expect("stat").len();
     let page = page_size();
@@ -298,7 +298,7 @@ fn takeover_of_sparse_object(parent_ns: &str) {
     assert!(available < page, "available {available}: not a page is free");
     assert_eq!(dev_shm_names(), [filler], "the half-made object's name is removed");
 
-    std::fs::remove_file(shm_path(filler)).expect("remove filler");
+    std::fs::remove_file(support::shm_file::path(filler)).expect("remove filler");
     let seg = Segment::<[AtomicU64]>::open_or_create_slice(&name, LARGE_LEN)
         .expect("open_or_create once there is room");
     assert!(seg.is_owner(), "made anew");

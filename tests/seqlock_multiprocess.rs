@@ -47,16 +47,9 @@ fn create(tag: &str) -> (String, Segment<Shared>) {
     (name, seg)
 }
 
-/// Waits at the start gate until the test's children and the test itself
-/// are all there.
-fn start_together(s: &Shared) {
-    let mut me = s.start.join().expect("a place at the start gate");
-    me.wait_timeout(PROGRESS_TIMEOUT).expect("every process reaches the start gate");
-}
-
 /// Writes stamps `n + 1, n + 2, …` as fast as it can until told to stop.
 fn write_fast(s: &Shared) {
-    start_together(s);
+    support::start_together(&s.start, PROGRESS_TIMEOUT);
     let mut n = s.latest.read().number().expect("the initial value is a stamp");
     while s.stop.load(Ordering::Relaxed) == 0 {
         n += 1;
@@ -67,7 +60,7 @@ fn write_fast(s: &Shared) {
 /// Reads for `READ_FOR`: every value must be a whole stamp, whose number is
 /// its version, and never smaller than the previous one.
 fn read_and_check(s: &Shared, slot: usize) {
-    start_together(s);
+    support::start_together(&s.start, PROGRESS_TIMEOUT);
     let end = Instant::now() + READ_FOR;
     let mut last = 0;
     while Instant::now() < end {
@@ -84,7 +77,7 @@ fn read_and_check(s: &Shared, slot: usize) {
 }
 
 fn update_many(s: &Shared, times: u64) {
-    start_together(s);
+    support::start_together(&s.start, PROGRESS_TIMEOUT);
     for _ in 0..times {
         s.tally
             .update(|v| {
@@ -148,7 +141,7 @@ fn readers_in_two_processes_never_see_a_torn_value() {
     let readers: Vec<_> = (0..CHILDREN - 1)
         .map(|slot| support::spawn("child_entry", "read", &[&name, &slot.to_string()]))
         .collect();
-    start_together(&seg);
+    support::start_together(&seg.start, PROGRESS_TIMEOUT);
     for r in readers {
         r.expect_success(READ_FOR + PROGRESS_TIMEOUT);
     }
@@ -174,7 +167,7 @@ fn updates_from_three_processes_are_exact() {
     let children: Vec<_> = (0..CHILDREN)
         .map(|_| support::spawn("child_entry", "update", &[&name, &EACH.to_string()]))
         .collect();
-    start_together(&seg);
+    support::start_together(&seg.start, PROGRESS_TIMEOUT);
     for c in children {
         c.expect_success(PROGRESS_TIMEOUT);
     }

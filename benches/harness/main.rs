@@ -34,10 +34,10 @@
 
 mod blocked_waiter;
 mod broadcast;
-mod clocks;
 use shmsync_support::bench::floor;
 use shmsync_support::bench::pthread;
 use shmsync_support::bench::shm_region;
+use shmsync_support::clocks;
 
 mod contended;
 mod counters;

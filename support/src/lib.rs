@@ -16,6 +16,7 @@
 //! | [`futex`] | whether a thread sleeps in a futex wait | blocking tests |
 //! | [`stamped`] | a value that reveals torn reads | seqlock and broadcast tests |
 //! | [`mutex`] | locking where no owner died | tests, benchmarks |
+//! | [`clocks`] | clock readings that cross a process boundary | tests, benchmarks, the race demo |
 //! | [`cpu`] | CPU pinning | benchmarks, the race demo |
 //! | [`bench`] | the peers and floors benchmarks compare against | benchmarks |
 //! | `workers` (feature `workers`) | examples' workers and Ctrl-C | examples |
@@ -26,6 +27,7 @@
 
 pub mod bench;
 pub mod child;
+pub mod clocks;
 pub mod cpu;
 #[cfg(feature = "criterion")]
 pub mod criterion;
@@ -54,4 +56,4 @@ pub use signals::{die_now, freeze, signal};
 pub use skip::{report_skip, SKIP_STATUS};
 pub use stamped::Stamped;
 pub use torture::{kills_from_env, Rng};
-pub use wait::wait_until;
+pub use wait::{start_together, wait_until};

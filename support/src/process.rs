@@ -6,6 +6,8 @@
 //! processes this way rather than with `fork`: a process that already has
 //! threads (libtest, criterion, a `ctrlc` handler) must not fork.
 
+use std::ffi::CString;
+use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -46,4 +48,19 @@ pub fn command_succeeds(program: &str, args: &[&str]) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The path of `program` found on `PATH` (`/usr/bin:/bin` if unset), as a
+/// C string for `execv` in a process that must not allocate after `fork`.
+///
+/// # Panics
+///
+/// If no directory of `PATH` has such a file.
+pub fn find_program(program: &str) -> CString {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    let found = std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("`{program}` is not in PATH"));
+    CString::new(found.into_os_string().into_vec()).expect("a path has no NUL")
 }

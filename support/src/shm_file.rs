@@ -3,8 +3,9 @@
 //! validation tests corrupt, forge and inspect. Under Miri, which has no
 //! `/dev/shm`, the library keeps its objects in memory and these go there.
 
-#[cfg(not(miri))]
-fn path(name: &str) -> String {
+/// The file of segment `name`: `/dev/shm/<name>` (not there under Miri,
+/// whose objects live in memory).
+pub fn path(name: &str) -> String {
     format!("/dev/shm/{name}")
 }
 

@@ -29,3 +29,15 @@ pub fn pthread_pair(m: &PthreadMutex) {
     m.lock();
     m.unlock();
 }
+
+/// `std::sync::Mutex`, the in-process reference.
+#[inline(never)]
+pub fn std_pair(m: &std::sync::Mutex<u64>) {
+    drop(black_box(m.lock()));
+}
+
+/// `parking_lot::Mutex`, the other in-process reference.
+#[inline(never)]
+pub fn parking_lot_pair(m: &parking_lot::Mutex<u64>) {
+    drop(black_box(m.lock()));
+}
