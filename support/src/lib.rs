@@ -18,7 +18,7 @@
 //! | [`mutex`] | locking where no owner died | tests, benchmarks |
 //! | [`clocks`] | clock readings that cross a process boundary | tests, benchmarks, the race demo |
 //! | [`cpu`] | CPU pinning | benchmarks, the race demo |
-//! | [`bench`] | the peers and floors benchmarks compare against | benchmarks |
+//! | [`bench`](mod@bench) | the peers and floors benchmarks compare against | benchmarks |
 //! | `workers` (feature `workers`) | examples' workers and Ctrl-C | examples |
 //! | `criterion` (feature `criterion`) | the criterion configuration | in-process benchmarks |
 //!

@@ -7,7 +7,7 @@ use shmsync::ShmSafe;
 /// 256 bytes: 31 words derived from one sequence number, and a checksum of
 /// them. A read that mixes two writes has words from two numbers, which
 /// [`Stamped::number`] rejects. The all-zero value is not a valid stamp, so
-/// segments start from [`Stamped::new(0)`] set in an initializer.
+/// segments start from `Stamped::new(0)` set in an initializer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ShmSafe, Pod, Zeroable)]
 #[bytemuck(crate = "shmsync::bytemuck")]
 #[repr(C)]
