@@ -9,13 +9,10 @@
 #![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use std::time::Duration;
+use shmsync_support::criterion::config;
 
-#[path = "support/shm_region.rs"]
-mod shm_region;
-
-use shm_region::unique_name;
 use shmsync::{Broadcast, Segment, SeqLock};
+use shmsync_support::bench::unique_name;
 
 fn send_nobody_listening(c: &mut Criterion) {
     let mut g = c.benchmark_group("broadcast send, nobody listening (1 thread)");
@@ -47,13 +44,6 @@ fn send_nobody_listening(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(60)
 }
 
 criterion_group! { name = benches; config = config(); targets = send_nobody_listening }

@@ -8,14 +8,11 @@
 #![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use shmsync_support::criterion::config;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-#[path = "support/shm_region.rs"]
-mod shm_region;
-
-use shm_region::unique_name;
 use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmSafe};
+use shmsync_support::bench::unique_name;
 
 #[derive(ShmSafe)]
 #[repr(C, align(64))]
@@ -52,13 +49,6 @@ fn increment(c: &mut Criterion) {
         b.iter(|| black_box(&counters.sharded).sum())
     });
     g.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(60)
 }
 
 criterion_group! { name = benches; config = config(); targets = increment }

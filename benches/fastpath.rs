@@ -13,22 +13,19 @@
 //! Each function is called `N` times (default 100 000): its inclusive
 //! instruction count divided by `N` is the cost of one operation.
 
-#[path = "support/floor.rs"]
-mod floor;
-#[path = "support/pairs.rs"]
-mod pairs;
-#[path = "support/pthread.rs"]
-mod pthread;
-#[path = "support/shm_region.rs"]
-mod shm_region;
+use shmsync_support::bench::floor;
+use shmsync_support::bench::pairs;
+use shmsync_support::bench::pthread;
+use shmsync_support::bench::shm_region;
 
 use std::hint::black_box;
 
 use floor::FloorLock;
 use pairs::{floor_pair, pthread_pair, shmsync_pair};
 use pthread::PthreadMutex;
-use shm_region::{unique_name, ShmRegion};
+use shm_region::ShmRegion;
 use shmsync::{Segment, SeqLock, ShmMutex};
+use shmsync_support::bench::unique_name;
 
 #[inline(never)]
 fn shmsync_read64(s: &SeqLock<[u64; 8]>) -> [u64; 8] {

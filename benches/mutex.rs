@@ -16,36 +16,23 @@
 #![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use std::time::Duration;
+use shmsync_support::criterion::config;
 
-#[path = "support/floor.rs"]
-mod floor;
-#[path = "support/pairs.rs"]
-mod pairs;
-#[path = "support/pthread.rs"]
-mod pthread;
-#[path = "support/shm_region.rs"]
-mod shm_region;
+use shmsync_support::bench::floor;
+use shmsync_support::bench::pairs;
+use shmsync_support::bench::pthread;
+use shmsync_support::bench::shm_region;
 
 use floor::FloorLock;
-use pairs::{floor_pair, pthread_pair, shmsync_pair};
+use pairs::{floor_pair, parking_lot_pair, pthread_pair, shmsync_pair, std_pair};
 use pthread::PthreadMutex;
-use shm_region::{unique_name, ShmRegion};
+use shm_region::ShmRegion;
 use shmsync::{Segment, ShmMutex};
+use shmsync_support::bench::unique_name;
 
 #[inline(never)]
 fn raw_sync_pair(m: &dyn raw_sync::locks::LockImpl) {
     drop(black_box(m.lock().expect("raw_sync lock")));
-}
-
-#[inline(never)]
-fn std_pair(m: &std::sync::Mutex<u64>) {
-    drop(black_box(m.lock()));
-}
-
-#[inline(never)]
-fn parking_lot_pair(m: &parking_lot::Mutex<u64>) {
-    drop(black_box(m.lock()));
 }
 
 /// Each lock in its own cache line of one shared mapping.
@@ -113,15 +100,6 @@ fn uncontended(c: &mut Criterion) {
     });
 
     g.finish();
-}
-
-fn config() -> Criterion {
-    // Short windows: the machine is small and shared; criterion's outlier
-    // analysis and the many samples carry the precision.
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(60)
 }
 
 criterion_group! { name = benches; config = config(); targets = uncontended }

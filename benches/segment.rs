@@ -16,14 +16,12 @@
 #![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use shmsync_support::criterion::config;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-#[path = "support/shm_region.rs"]
-mod shm_region;
-
-use shm_region::unique_name;
 use shmsync::{AtomicCounter, Error, Segment};
+use shmsync_support::bench::unique_name;
 
 /// A payload of exactly one page.
 type Page = [AtomicU64; 512];
@@ -82,15 +80,6 @@ fn open_drop(c: &mut Criterion) {
         b.iter(|| drop(black_box(Segment::<AtomicCounter>::open(&name).expect("open"))))
     });
     g.finish();
-}
-
-fn config() -> Criterion {
-    // Short windows: the machine is small and shared; criterion's outlier
-    // analysis and the many samples carry the precision.
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(60)
 }
 
 criterion_group! { name = benches; config = config(); targets = create_drop, open_drop }

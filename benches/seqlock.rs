@@ -10,13 +10,10 @@
 
 use criterion::measurement::WallTime;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkGroup, Criterion};
-use std::time::Duration;
+use shmsync_support::criterion::config;
 
-#[path = "support/shm_region.rs"]
-mod shm_region;
-
-use shm_region::unique_name;
 use shmsync::{Segment, SeqLock, ShmSafe};
+use shmsync_support::bench::unique_name;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -78,13 +75,6 @@ fn read_write(c: &mut Criterion) {
         peers::<32>(&mut g, op);
         g.finish();
     }
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(60)
 }
 
 criterion_group! { name = benches; config = config(); targets = read_write }

@@ -11,8 +11,7 @@
 //! cargo run --release --example crash_recovery
 //! ```
 
-#[path = "support/mod.rs"]
-mod support;
+use shmsync_support::workers as support;
 
 use clap::{Parser, Subcommand};
 use shmsync::{LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
@@ -84,10 +83,9 @@ fn main() {
         let mut books = bank.books.lock().unwrap_or_else(|e| fail(&format!("worker: {e}")));
         books.in_flight = amount;
         books.checking -= amount;
-        // Killed here: no unwinding, no destructor, the guard never unlocks.
-        // SAFETY: raise has no memory-safety preconditions.
-        unsafe { libc::raise(libc::SIGKILL) };
-        unreachable!("SIGKILL cannot be caught");
+        // Killed here (SIGKILL to itself): no unwinding, no destructor, the
+        // guard never unlocks.
+        shmsync_support::die_now();
     }
     // Errors return through `run`, so the segment is dropped (and unlinked)
     // before the process exits.
@@ -97,7 +95,7 @@ fn main() {
 }
 
 fn run(amount: i64, transfers: u64) -> Result<(), String> {
-    let name = support::run_name("crash");
+    let name = shmsync_support::names::run_name("crash");
     let bank = Segment::<Bank>::create_with(&name, |bank| {
         bank.books.get_mut().checking = TOTAL;
     })

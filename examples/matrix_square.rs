@@ -7,8 +7,7 @@
 //! cargo run --release --example matrix_square -- --size 2000 --procs 4
 //! ```
 
-#[path = "support/mod.rs"]
-mod support;
+use shmsync_support::workers as support;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
@@ -112,7 +111,7 @@ fn main() {
 }
 
 fn run(size: usize, procs: usize) -> Result<(), String> {
-    let name = support::run_name("matrix");
+    let name = shmsync_support::names::run_name("matrix");
     let elements = size * size;
     let started = Instant::now();
     let matrix = Segment::<[f64]>::create_slice_with(&name, elements, |m| {

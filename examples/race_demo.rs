@@ -7,8 +7,7 @@
 //! cargo run --release --example race_demo -- --procs 2 --iters 100000 --modes unsync,mutex --json
 //! ```
 
-#[path = "support/mod.rs"]
-mod support;
+use shmsync_support::workers as support;
 
 use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -143,15 +142,6 @@ impl Arena {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the host,
-/// so a worker's finish time and the parent's start time compare.
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
-}
-
 struct Outcome {
     mode: Mode,
     expected: u64,
@@ -198,7 +188,7 @@ fn main() {
     }
     support::catch_interrupts();
 
-    let name = support::run_name("race");
+    let name = shmsync_support::names::run_name("race");
     // The parent owns the segment: it is unlinked when `arena` drops, on
     // every path out of `run` (success, worker failure, Ctrl-C).
     // The start gate is for the workers of one mode at a time.
@@ -322,7 +312,11 @@ fn worker(name: &str, mode: Mode, iters: u64, index: usize) {
             std::process::exit(2);
         }
     };
-    pin_to_a_cpu(index);
+    // Each worker on a CPU of its own, round robin: a run lasts
+    // milliseconds, less than the scheduler takes to spread freshly started
+    // processes over idle cores; pinned workers race on every core from the
+    // first increment.
+    shmsync_support::cpu::pin_round_robin(index);
     // The gate: every worker has mapped the segment and is pinned before
     // any starts. A worker that dies before it gets here breaks the gate
     // for the others (and the parent sees it exit).
@@ -335,7 +329,7 @@ fn worker(name: &str, mode: Mode, iters: u64, index: usize) {
         std::process::exit(2);
     }
     // Relaxed: read by the parent only after this process has exited.
-    arena.started_ns[index].store(monotonic_ns(), Ordering::Relaxed);
+    arena.started_ns[index].store(shmsync_support::clocks::monotonic_ns(), Ordering::Relaxed);
     let progress = &arena.progress[index];
     for i in 0..iters {
         match mode {
@@ -372,36 +366,7 @@ fn worker(name: &str, mode: Mode, iters: u64, index: usize) {
     }
     progress.store(iters, Ordering::Relaxed);
     // Relaxed: read by the parent only after this process has exited.
-    arena.finished_ns[index].store(monotonic_ns(), Ordering::Relaxed);
-}
-
-/// Pins worker `index` to the `index`-th allowed CPU (round robin). A run
-/// lasts milliseconds, less than the scheduler takes to spread freshly
-/// started processes over idle cores; pinned workers race on every core from
-/// the first increment. Best effort: on failure the worker runs unpinned.
-fn pin_to_a_cpu(index: usize) {
-    // SAFETY: an all-zero cpu_set_t is a valid empty set.
-    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::cpu_set_t>();
-    // SAFETY: `allowed` is a writable cpu_set_t of `size` bytes; pid 0 is
-    // the calling thread.
-    if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
-        return;
-    }
-    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `cpu` < CPU_SETSIZE, within the set.
-        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
-        .collect();
-    if cpus.is_empty() {
-        return;
-    }
-    // SAFETY: as above, an all-zero set is valid and empty.
-    let mut mine: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the CPU number comes from the allowed set, below CPU_SETSIZE.
-    unsafe { libc::CPU_SET(cpus[index % cpus.len()], &mut mine) };
-    // SAFETY: `mine` is a valid set of `size` bytes; failure only leaves the
-    // worker unpinned.
-    unsafe { libc::sched_setaffinity(0, size, &mine) };
+    arena.finished_ns[index].store(shmsync_support::clocks::monotonic_ns(), Ordering::Relaxed);
 }
 
 fn print_table(outcomes: &[Outcome]) {

@@ -17,8 +17,7 @@
 //! cargo run --release --example sensor_analyzer -- --secs 2 --rate 5000 --work-us 500
 //! ```
 
-#[path = "support/mod.rs"]
-mod support;
+use shmsync_support::workers as support;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use shmsync::bytemuck::{Pod, Zeroable};
@@ -132,7 +131,7 @@ fn main() {
     }
     support::catch_interrupts();
 
-    let name = support::run_name("sensor");
+    let name = shmsync_support::names::run_name("sensor");
     let sensor = match Segment::<Sensor>::create(&name) {
         Ok(seg) => seg,
         Err(e) => {

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::{gettid, wait_until_blocked_in_futex};
 
 /// Bound for "the other threads get there".
 const PROGRESS: Duration = Duration::from_secs(20);
@@ -22,7 +21,7 @@ struct Shared {
 }
 
 fn create(tag: &str, parties: usize) -> Segment<Shared> {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     Segment::<Shared>::create_with(&name, |s| s.gate = ShmBarrier::new(parties)).expect("create")
 }
 
@@ -61,7 +60,7 @@ fn results(
 
 #[test]
 fn a_zeroed_barrier_refuses_to_join() {
-    let name = common::unique_name("barrier-zeroed");
+    let name = support::unique_name("barrier-zeroed");
     let seg = Segment::<Shared>::create(&name).expect("create");
     assert_eq!(seg.gate.parties(), 0);
     assert!(matches!(seg.gate.join(), Err(BarrierJoinError::InvalidParties(0))));
@@ -227,8 +226,8 @@ fn a_party_leaving_while_others_wait_for_it_breaks_the_barrier() {
 
 #[test]
 fn garbage_in_shared_memory_gives_errors_not_panics() {
-    use common::shm_file;
-    let name = common::unique_name("barrier-garbage");
+    use support::shm_file;
+    let name = support::unique_name("barrier-garbage");
     let seg =
         Segment::<Shared>::create_with(&name, |s| s.gate = ShmBarrier::new(2)).expect("create");
     let payload = payload_offset(&name);
@@ -253,7 +252,7 @@ fn garbage_in_shared_memory_gives_errors_not_panics() {
 /// Where the payload starts in the object: the header's `payload_offset`
 /// (byte 24, see the format table in `src/segment/header.rs`).
 fn payload_offset(name: &str) -> u64 {
-    let bytes = common::shm_file::read(name);
+    let bytes = support::shm_file::read(name);
     u64::from_ne_bytes(bytes[24..32].try_into().expect("8 bytes"))
 }
 
@@ -281,14 +280,14 @@ fn debug_shows_parties_joined_arrived_generation_and_broken() {
     ignore = "writes the word as another process would: Miri, one process, sees a data race"
 )]
 fn a_generation_whose_wake_up_was_lost_still_opens_for_a_sleeper_soon() {
-    let name = common::unique_name("barrier-lost-wake");
+    let name = support::unique_name("barrier-lost-wake");
     let seg =
         Segment::<Shared>::create_with(&name, |s| s.gate = ShmBarrier::new(2)).expect("create");
     std::thread::scope(|s| {
         let rx = start_waiters(s, &seg.gate, 1);
         let opened_without_wake: u64 = 1 | (1 << 40);
         let written = Instant::now();
-        common::shm_file::write_at(
+        support::shm_file::write_at(
             &name,
             payload_offset(&name),
             &opened_without_wake.to_ne_bytes(),

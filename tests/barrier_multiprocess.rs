@@ -7,10 +7,9 @@ use shmsync::{BarrierError, BarrierJoinError, BarrierTimeoutError, Segment, ShmB
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::{gettid, wait_until_blocked_in_futex};
 
 const ROUNDS: usize = 200;
 /// Bound for every "the other processes get there" wait.
@@ -36,18 +35,9 @@ struct Shared {
     returned_ns: AtomicU64,
 }
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer for one timespec.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    assert_eq!(r, 0);
-    u64::try_from(ts.tv_sec).expect("positive") * 1_000_000_000
-        + u64::try_from(ts.tv_nsec).expect("positive")
-}
-
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "rounds" => {
@@ -66,33 +56,33 @@ fn child_entry() {
             }
             "join_and_hang" => {
                 let _me = seg.gate.join().expect("a place is free");
-                common::reached("joined");
-                common::park_forever();
+                support::reached("joined");
+                support::park_forever();
             }
             "join_and_leave" => {
                 let me = seg.gate.join().expect("a place is free");
-                common::reached("joined");
+                support::reached("joined");
                 drop(me);
             }
             "wait_once" => {
                 let mut me = seg.gate.join().expect("a place is free");
                 seg.waiter_tid.store(gettid(), Ordering::SeqCst);
-                common::reached("waiting");
+                support::reached("waiting");
                 let outcome = match me.wait() {
                     Ok(_) => PASSED,
                     Err(BarrierError::Broken) => BROKEN,
                     Err(e) => panic!("unexpected {e:?}"),
                 };
-                seg.returned_ns.store(monotonic_ns(), Ordering::SeqCst);
+                seg.returned_ns.store(shmsync_support::clocks::monotonic_ns(), Ordering::SeqCst);
                 seg.outcome.store(outcome, Ordering::SeqCst);
             }
             "wait_and_hang" => {
                 let mut me = seg.gate.join().expect("a place is free");
                 seg.waiter_tid.store(gettid(), Ordering::SeqCst);
-                common::reached("waiting");
+                support::reached("waiting");
                 let _ = me.wait();
-                common::reached("passed");
-                common::park_forever();
+                support::reached("passed");
+                support::park_forever();
             }
             "fork_with_a_party" => fork_with_a_party(&seg),
             other => panic!("unknown role {other}"),
@@ -153,7 +143,7 @@ fn fork_with_a_party(seg: &Shared) {
 }
 
 fn create(tag: &str, parties: usize) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create_with(&name, |s| s.gate = ShmBarrier::new(parties))
         .expect("create segment");
     (name, seg)
@@ -166,7 +156,7 @@ fn create(tag: &str, parties: usize) -> (String, Segment<Shared>) {
 fn generations_across_processes_have_one_leader_and_nobody_passes_early() {
     let (name, seg) = create("barrier-mp-rounds", 4);
     let children: Vec<_> =
-        (0..3).map(|_| common::spawn("child_entry", "rounds", &[&name])).collect();
+        (0..3).map(|_| support::spawn("child_entry", "rounds", &[&name])).collect();
     let mut me = seg.gate.join().expect("a place is free");
     for round in 0..ROUNDS {
         seg.arrivals[round].fetch_add(1, Ordering::Relaxed);
@@ -193,9 +183,9 @@ fn generations_across_processes_have_one_leader_and_nobody_passes_early() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_party_killed_after_joining_and_before_arriving_breaks_the_barrier_within_a_second() {
     let (name, seg) = create("barrier-mp-kill", 3);
-    let mut doomed = common::spawn("child_entry", "join_and_hang", &[&name]);
+    let mut doomed = support::spawn("child_entry", "join_and_hang", &[&name]);
     doomed.wait_for("joined", PROGRESS);
-    let mut waiter = common::spawn("child_entry", "wait_once", &[&name]);
+    let mut waiter = support::spawn("child_entry", "wait_once", &[&name]);
     waiter.wait_for("waiting", PROGRESS);
     let waiter_tid = seg.waiter_tid.load(Ordering::SeqCst);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -212,7 +202,7 @@ fn a_party_killed_after_joining_and_before_arriving_breaks_the_barrier_within_a_
         wait_until_blocked_in_futex(std::process::id(), my_tid, PROGRESS);
         wait_until_blocked_in_futex(waiter.pid(), waiter_tid, PROGRESS);
         assert!(!seg.gate.is_broken());
-        let killed_ns = monotonic_ns();
+        let killed_ns = shmsync_support::clocks::monotonic_ns();
         let killed = Instant::now();
         doomed.kill();
         let broken = rx.recv_timeout(PROGRESS).expect("the waiting thread returned");
@@ -235,7 +225,7 @@ fn a_party_killed_after_joining_and_before_arriving_breaks_the_barrier_within_a_
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn reset_frees_the_place_of_a_dead_party_for_a_new_one() {
     let (name, seg) = create("barrier-mp-reset", 2);
-    let mut doomed = common::spawn("child_entry", "join_and_hang", &[&name]);
+    let mut doomed = support::spawn("child_entry", "join_and_hang", &[&name]);
     doomed.wait_for("joined", PROGRESS);
     doomed.kill();
     let mut me = seg.gate.join().expect("a place is free");
@@ -245,7 +235,7 @@ fn reset_frees_the_place_of_a_dead_party_for_a_new_one() {
     assert!(started.elapsed() < DEATH_BOUND, "{:?}", started.elapsed());
     seg.gate.reset();
     assert_eq!(seg.gate.joined(), 1, "the dead party's place is free, ours is kept");
-    let mut waiter = common::spawn("child_entry", "wait_once", &[&name]);
+    let mut waiter = support::spawn("child_entry", "wait_once", &[&name]);
     waiter.wait_for("waiting", PROGRESS);
     me.wait_timeout(PROGRESS).expect("the new party completes the generation");
     waiter.expect_success(PROGRESS);
@@ -258,7 +248,7 @@ fn reset_frees_the_place_of_a_dead_party_for_a_new_one() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_party_killed_while_waiting_lets_its_generation_open_and_breaks_the_next() {
     let (name, seg) = create("barrier-mp-kill-waiting", 2);
-    let mut doomed = common::spawn("child_entry", "wait_and_hang", &[&name]);
+    let mut doomed = support::spawn("child_entry", "wait_and_hang", &[&name]);
     doomed.wait_for("waiting", PROGRESS);
     let tid = seg.waiter_tid.load(Ordering::SeqCst);
     wait_until_blocked_in_futex(doomed.pid(), tid, PROGRESS);
@@ -274,7 +264,7 @@ fn a_party_killed_while_waiting_lets_its_generation_open_and_breaks_the_next() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_party_that_exits_normally_leaves_its_place() {
     let (name, seg) = create("barrier-mp-leave", 2);
-    let leaver = common::spawn("child_entry", "join_and_leave", &[&name]);
+    let leaver = support::spawn("child_entry", "join_and_leave", &[&name]);
     leaver.expect_success(PROGRESS);
     assert_eq!(seg.gate.joined(), 0);
     assert!(!seg.gate.is_broken());
@@ -286,5 +276,5 @@ fn a_party_that_exits_normally_leaves_its_place() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_party_copied_by_fork_is_not_a_party_of_the_child() {
     let (name, _seg) = create("barrier-mp-fork", 2);
-    common::spawn("child_entry", "fork_with_a_party", &[&name]).expect_success(PROGRESS);
+    support::spawn("child_entry", "fork_with_a_party", &[&name]).expect_success(PROGRESS);
 }

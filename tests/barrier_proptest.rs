@@ -9,10 +9,9 @@ use shmsync::{BarrierError, BarrierJoinError, ShmBarrier};
 use std::sync::mpsc;
 use std::time::Duration;
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use mutex_support::{blocked_in_futex, gettid};
+use support::{blocked_in_futex, gettid};
 
 const PROGRESS: Duration = Duration::from_secs(20);
 const MAX_PARTIES: usize = 4;
@@ -175,7 +174,7 @@ fn run(parties: usize, ops: &[Op]) -> Result<(), TestCaseError> {
                     } else {
                         model.arrived += 1;
                         model.states[i] = State::Waiting;
-                        common::wait_until("the party sleeps in the barrier", PROGRESS, || {
+                        support::wait_until("the party sleeps in the barrier", PROGRESS, || {
                             blocked_in_futex(pid, tids[i])
                         });
                     }

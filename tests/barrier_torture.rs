@@ -15,7 +15,7 @@ use shmsync::{BarrierTimeoutError, Segment, ShmBarrier, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
+use shmsync_support as support;
 
 const WORKERS: usize = 3;
 /// The promise: the live parties learn of a death within a second.
@@ -73,7 +73,7 @@ fn work(t: &Torture) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "work" => work(&seg),
@@ -83,26 +83,26 @@ fn child_entry() {
 }
 
 fn torture(kills: u32) {
-    let mut rng = common::Rng::from_env(&format!("barrier kill torture, {kills} kills"));
-    let name = common::unique_name("barrier-torture");
+    let mut rng = support::Rng::from_env(&format!("barrier kill torture, {kills} kills"));
+    let name = support::unique_name("barrier-torture");
     let t = Segment::<Torture>::create_with(&name, |t| t.gate = ShmBarrier::new(WORKERS))
         .expect("create segment");
-    let spawn = || common::spawn("child_entry", "work", &[&name]);
+    let spawn = || support::spawn("child_entry", "work", &[&name]);
     let mut workers: Vec<_> = (0..WORKERS).map(|_| spawn()).collect();
     let mut slowest = Duration::ZERO;
     for kill in 0..kills {
         // Let some generations pass, then kill one worker at a random
         // moment among them.
         let passes = t.passes.load(Ordering::SeqCst);
-        common::wait_until("generations pass", PROGRESS_TIMEOUT, || {
+        support::wait_until("generations pass", PROGRESS_TIMEOUT, || {
             t.passes.load(Ordering::SeqCst) >= passes + WORKERS as u64
         });
-        std::thread::sleep(Duration::from_micros(rng.below(2_000)));
-        let victim = rng.below(WORKERS as u64) as usize;
+        rng.pause_below(Duration::from_micros(2_000));
+        let victim = rng.index_below(WORKERS);
         let broken = t.broken.load(Ordering::SeqCst);
         let killed = Instant::now();
         workers.remove(victim).kill();
-        common::wait_until("every live worker is told Broken", PROGRESS_TIMEOUT, || {
+        support::wait_until("every live worker is told Broken", PROGRESS_TIMEOUT, || {
             t.broken.load(Ordering::SeqCst) >= broken + (WORKERS as u64 - 1)
         });
         let took = killed.elapsed();
@@ -121,7 +121,7 @@ fn torture(kills: u32) {
         // value as its own: the live workers wait for it at the gate.
         t.resumed.fetch_add(1, Ordering::SeqCst);
         workers.push(spawn());
-        common::wait_until("the replacement joined", PROGRESS_TIMEOUT, || {
+        support::wait_until("the replacement joined", PROGRESS_TIMEOUT, || {
             t.gate.joined() == WORKERS
         });
     }
@@ -143,5 +143,5 @@ fn barrier_kill_torture_short() {
 #[test]
 #[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 1000)"]
 fn barrier_kill_torture() {
-    torture(common::kills_from_env(1000));
+    torture(support::kills_from_env(1000));
 }

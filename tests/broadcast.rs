@@ -9,7 +9,7 @@ use shmsync::{
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
+use shmsync_support as support;
 
 /// 32 bytes whose every word encodes one sequence number: a torn value
 /// mixes two numbers, a value under the wrong number shows it.
@@ -355,16 +355,16 @@ fn garbage_written_over_a_ring_in_a_segment_is_survived() {
             seg.send([v; 3]).unwrap();
         }
         let payload = {
-            let bytes = common::shm_file::read(seg.name());
+            let bytes = support::shm_file::read(seg.name());
             u64::from_ne_bytes(bytes[24..32].try_into().unwrap())
         };
         // The slots: 64 bytes each after the 64-byte head; the stamp is a
         // slot's first word. The sequence word is the head's second word.
         for slot in 0..4u64 {
-            common::shm_file::write_at(seg.name(), payload + 64 + 64 * slot, &[garbage; 8]);
+            support::shm_file::write_at(seg.name(), payload + 64 + 64 * slot, &[garbage; 8]);
         }
         if sequence_too {
-            common::shm_file::write_at(seg.name(), payload + 8, &[garbage; 8]);
+            support::shm_file::write_at(seg.name(), payload + 8, &[garbage; 8]);
         }
         for _ in 0..12 {
             let before = rx.next_sequence();
@@ -391,7 +391,7 @@ fn garbage_written_over_a_ring_in_a_segment_is_survived() {
 /// process would open it) receives what the first sends.
 #[test]
 fn a_ring_in_a_segment_is_shared_by_name() {
-    let name = common::unique_name("bcast-shared");
+    let name = support::unique_name("bcast-shared");
     let owner = Segment::<Broadcast<u64, 32>>::create(&name).expect("create");
     let other = Segment::<Broadcast<u64, 32>>::open(&name).expect("open");
     let mut rx = other.subscribe();
@@ -430,7 +430,7 @@ fn inspection_shows_the_sequence_the_capacity_and_the_sender_lock() {
         readings: Broadcast<[u64; 2], 8>,
     }
 
-    let name = common::unique_name("bcast-inspect");
+    let name = support::unique_name("bcast-inspect");
     let seg = Segment::<Sensor>::create(&name).expect("create");
     for v in 0..3 {
         seg.readings.send([v, v]).unwrap();

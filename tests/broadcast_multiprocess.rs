@@ -2,13 +2,12 @@
 //! for every value, senders in several processes share one sequence, and a
 //! sender SIGKILLed holding the sender lock is taken over from.
 
-use shmsync::{AtomicCounter, Broadcast, RecvTimeoutError, Segment, ShmSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
+use shmsync::{AtomicCounter, Broadcast, RecvTimeoutError, Segment, ShmEvent, ShmSafe};
 use std::time::Duration;
 
-mod common;
+use shmsync_support as support;
 
-use common::wait_until;
+use support::wait_until;
 
 /// Values per receiver in the big test.
 const MILLION: u64 = 1_000_000;
@@ -39,15 +38,16 @@ struct Shared {
     ring: Broadcast<[u64; 2], CAPACITY>,
     /// Processes subscribed and ready.
     ready: AtomicCounter,
-    /// Set by the parent to start the senders.
-    go: AtomicU32,
+    /// Set by the parent to start the senders (zeroed: manual reset,
+    /// unset).
+    go: ShmEvent,
     /// Per receiver: values received, values reported lost.
     received: [AtomicCounter; 2],
     lagged: [AtomicCounter; 2],
 }
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create(&name).expect("create segment");
     (name, seg)
 }
@@ -88,7 +88,7 @@ fn receive_all(
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "receiver" => {
@@ -104,9 +104,7 @@ fn child_entry() {
                 let tag: u64 = args[1].parse().expect("tag");
                 let count: u64 = args[2].parse().expect("count");
                 seg.ready.incr();
-                while seg.go.load(Ordering::Acquire) == 0 {
-                    std::thread::yield_now();
-                }
+                seg.go.wait();
                 for _ in 0..count {
                     seg.ring.send_with(|seq| value(tag, seq)).expect("send");
                 }
@@ -115,8 +113,8 @@ fn child_entry() {
                 // Takes the sender lock and is killed holding it.
                 seg.ring
                     .send_with(|_| {
-                        common::reached("holding");
-                        common::park_forever()
+                        support::reached("holding");
+                        support::park_forever()
                     })
                     .expect("send");
             }
@@ -134,7 +132,7 @@ fn two_receiver_processes_account_for_a_million_values() {
     let (name, seg) = create("bcast-million");
     let receivers: Vec<_> = (0..2)
         .map(|slot| {
-            common::spawn(
+            support::spawn(
                 "child_entry",
                 "receiver",
                 &[&name, &slot.to_string(), &MILLION.to_string()],
@@ -169,11 +167,11 @@ fn sender_processes_share_one_sequence() {
     let rx = seg.ring.subscribe();
     let senders: Vec<_> = (1..=2)
         .map(|tag| {
-            common::spawn("child_entry", "sender", &[&name, &tag.to_string(), &EACH.to_string()])
+            support::spawn("child_entry", "sender", &[&name, &tag.to_string(), &EACH.to_string()])
         })
         .collect();
     wait_until("the senders are ready", PROGRESS_TIMEOUT, || seg.ready.get() == 2);
-    seg.go.store(1, Ordering::Release);
+    seg.go.set();
     let (got, lost) = receive_all(&seg, rx, 2 * EACH);
     for s in senders {
         s.expect_success(PROGRESS_TIMEOUT);
@@ -191,7 +189,7 @@ fn a_sender_killed_holding_the_lock_is_taken_over() {
     let (name, seg) = create("bcast-kill");
     let mut rx = seg.ring.subscribe();
     assert_eq!(seg.ring.send(value(0, 0)), Ok(0));
-    let mut holder = common::spawn("child_entry", "hold", &[&name]);
+    let mut holder = support::spawn("child_entry", "hold", &[&name]);
     holder.wait_for("holding", PROGRESS_TIMEOUT);
     assert!(format!("{:?}", seg.ring).contains("\"locked\""), "{:?}", seg.ring);
     holder.kill();

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use shmsync::{Broadcast, RecvTimeoutError, Segment, TryRecvError, TrySendError};
 use std::time::Duration;
 
-mod common;
+use shmsync_support as support;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -205,12 +205,12 @@ proptest! {
             seg.send([v, v]).unwrap();
         }
         let payload = {
-            let bytes = common::shm_file::read(seg.name());
+            let bytes = support::shm_file::read(seg.name());
             u64::from_ne_bytes(bytes[24..32].try_into().unwrap())
         };
         for &(word, bytes) in &writes {
             let (offset, len) = RING_WORDS[word];
-            common::shm_file::write_at(seg.name(), payload + offset, &bytes[..len]);
+            support::shm_file::write_at(seg.name(), payload + offset, &bytes[..len]);
         }
         for i in 0..sends {
             // try_send: a garbage lock word may name a live owner.

@@ -25,11 +25,10 @@ use shmsync::{AtomicCounter, Broadcast, RecvTimeoutError, Segment, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod seqlock_support;
+use shmsync_support as support;
 
-use common::{freeze, kills_from_env, wait_until, Rng};
-use seqlock_support::Stamped;
+use support::Stamped;
+use support::{freeze, kills_from_env, wait_until, Rng};
 
 /// A receive that blocks this long while senders are at work is a stuck
 /// receiver (a hang detector, far above a sender's respawn time).
@@ -66,7 +65,7 @@ struct Torture {
 
 /// `SENDER_THREADS` threads sending until stopped.
 fn send_until_stopped(t: &Torture, generation: u64) {
-    common::reached("sending");
+    support::reached("sending");
     std::thread::scope(|s| {
         for _ in 0..SENDER_THREADS {
             s.spawn(|| {
@@ -134,7 +133,7 @@ fn receive_all(t: &Torture, slot: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "sender" => send_until_stopped(&seg, args[1].parse().expect("generation")),
@@ -153,19 +152,19 @@ fn sender_lock_word(t: &Torture) -> u64 {
     unsafe { &*ring }.load(Ordering::SeqCst)
 }
 
-fn spawn_sender(name: &str, generation: u64) -> common::ChildProcess {
-    let mut s = common::spawn("child_entry", "sender", &[name, &generation.to_string()]);
+fn spawn_sender(name: &str, generation: u64) -> support::ChildProcess {
+    let mut s = support::spawn("child_entry", "sender", &[name, &generation.to_string()]);
     s.wait_for("sending", PROGRESS_TIMEOUT);
     s
 }
 
 fn torture(kills: u32) {
     let mut rng = Rng::from_env(&format!("broadcast sender kill torture, {kills} kills"));
-    let name = common::unique_name("bcast-torture");
+    let name = support::unique_name("bcast-torture");
     let seg = Segment::<Torture>::create(&name).expect("create segment");
     let t: &Torture = &seg;
     let receivers: Vec<_> = (0..RECEIVERS)
-        .map(|slot| common::spawn("child_entry", "receiver", &[&name, &slot.to_string()]))
+        .map(|slot| support::spawn("child_entry", "receiver", &[&name, &slot.to_string()]))
         .collect();
     wait_until("the receivers subscribed", PROGRESS_TIMEOUT, || {
         t.subscribed.get() == RECEIVERS as u64
@@ -184,7 +183,7 @@ fn torture(kills: u32) {
             t.ring.sequence() >= before + ahead
         });
         // The scenario: a random moment to kill at.
-        std::thread::sleep(Duration::from_micros(rng.below(500)));
+        rng.pause_below(Duration::from_micros(500));
         freeze(sender.pid());
         held_deaths += u64::from(sender_lock_word(t) & TID_MASK != 0);
         sender.kill();

@@ -6,15 +6,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
+use support::lock_clean;
 
-use common::wait_until;
-use mutex_support::{gettid, wait_until_blocked_in_futex};
-
-fn lock_clean<T>(m: &ShmMutex<T>) -> ShmMutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| panic!("expected a clean lock, got {e:?}"))
-}
+use support::wait_until;
+use support::{gettid, wait_until_blocked_in_futex};
 
 // ---------------------------------------------------------------------------
 // within one process
@@ -206,7 +202,7 @@ fn play(game: &Game, me: u64) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let game = Segment::<Game>::open(&args[0]).expect("open segment");
         match role {
             "play_child" => play(&game, 1),
@@ -224,7 +220,7 @@ fn child_entry() {
                 *g = 1;
                 game.flag_cv.notify_all();
                 std::mem::forget(g);
-                common::die_now();
+                support::die_now();
             }
             other => panic!("unknown role {other}"),
         }
@@ -232,7 +228,7 @@ fn child_entry() {
 }
 
 fn create_game(tag: &str) -> (String, Segment<Game>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Game>::create(&name).expect("create segment");
     (name, seg)
 }
@@ -244,7 +240,7 @@ fn create_game(tag: &str) -> (String, Segment<Game>) {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn ping_pong_between_two_processes() {
     let (name, game) = create_game("cv-pingpong");
-    let child = common::spawn("child_entry", "play_child", &[&name]);
+    let child = support::spawn("child_entry", "play_child", &[&name]);
     play(&game, 0);
     child.expect_success(Duration::from_secs(60));
     assert_eq!(*lock_clean(&game.state), [0, 2 * ROUND_TRIPS]);
@@ -256,7 +252,7 @@ fn ping_pong_between_two_processes() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn killed_waiter_does_not_break_later_notifications() {
     let (name, game) = create_game("cv-killed-waiter");
-    let first = common::spawn("child_entry", "wait_for_flag", &[&name]);
+    let first = support::spawn("child_entry", "wait_for_flag", &[&name]);
     wait_until("the first waiter published its tid", TURN_TIMEOUT, || {
         game.waiter_tid.load(Ordering::SeqCst) != 0
     });
@@ -264,7 +260,7 @@ fn killed_waiter_does_not_break_later_notifications() {
     wait_until_blocked_in_futex(first.pid(), tid, TURN_TIMEOUT);
     first.kill();
 
-    let second = common::spawn("child_entry", "wait_for_flag", &[&name]);
+    let second = support::spawn("child_entry", "wait_for_flag", &[&name]);
     wait_until("the second waiter published its tid", TURN_TIMEOUT, || {
         game.waiter_tid.load(Ordering::SeqCst) != 0
     });
@@ -298,7 +294,7 @@ fn wait_reports_owner_died_when_the_notifier_is_killed_holding_the_mutex() {
         });
         let tid = tid_rx.recv().expect("waiter tid");
         wait_until_blocked_in_futex(std::process::id(), tid, TURN_TIMEOUT);
-        let killer = common::spawn("child_entry", "notify_then_die_holding", &[&name]);
+        let killer = support::spawn("child_entry", "notify_then_die_holding", &[&name]);
         let status = killer.wait_timeout(TURN_TIMEOUT);
         assert!(!status.success(), "the notifier must die by SIGKILL");
         assert!(waiter.join().expect("waiter returned"), "the wait must report OwnerDied");

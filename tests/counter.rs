@@ -4,7 +4,7 @@
 use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmSafe, DEFAULT_SHARDS};
 use std::mem::{align_of, offset_of, size_of};
 
-mod common;
+use shmsync_support as support;
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -27,7 +27,7 @@ fn counters_never_share_a_cache_line_with_neighbours() {
 
 #[test]
 fn a_fresh_segment_holds_zeroed_counters() {
-    let name = common::unique_name("counter-zeroed");
+    let name = support::unique_name("counter-zeroed");
     let seg = Segment::<Neighbours>::create(&name).expect("create");
     assert_eq!(seg.a.get(), 0);
     assert_eq!(seg.s.sum(), 0);

@@ -4,7 +4,7 @@
 use shmsync::{AtomicCounter, Segment, ShardedCounter, ShmBarrier, ShmSafe};
 use std::time::Duration;
 
-mod common;
+use shmsync_support as support;
 
 const PROCESSES: u64 = 4;
 const EACH: u64 = 1_000_000;
@@ -19,18 +19,12 @@ struct Counters {
     start: ShmBarrier,
 }
 
-/// Waits at the start gate until every child and the test are there.
-fn start_together(c: &Counters) {
-    let mut me = c.start.join().expect("a place at the start gate");
-    me.wait_timeout(TIMEOUT).expect("every process reaches the start gate");
-}
-
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Counters>::open(&args[0]).expect("open segment");
         let n: u64 = args[1].parse().expect("count");
-        start_together(&seg);
+        support::start_together(&seg.start, TIMEOUT);
         match role {
             "atomic" => {
                 for _ in 0..n {
@@ -48,15 +42,15 @@ fn child_entry() {
 }
 
 fn run(role: &str) -> Segment<Counters> {
-    let name = common::unique_name(&format!("counter-{role}"));
+    let name = support::unique_name(&format!("counter-{role}"));
     let seg = Segment::<Counters>::create_with(&name, |c| {
         c.start = ShmBarrier::new(PROCESSES as usize + 1);
     })
     .expect("create segment");
     let children: Vec<_> = (0..PROCESSES)
-        .map(|_| common::spawn("child_entry", role, &[&name, &EACH.to_string()]))
+        .map(|_| support::spawn("child_entry", role, &[&name, &EACH.to_string()]))
         .collect();
-    start_together(&seg);
+    support::start_together(&seg.start, TIMEOUT);
     for c in children {
         c.expect_success(TIMEOUT);
     }

@@ -2,7 +2,7 @@
 //! returning `Box<dyn Error>`, a bare process-shared lock (`ShmMutex<()>`),
 //! fresh unique names, and errors that convert into `shmsync::Error`.
 
-mod common;
+use shmsync_support as support;
 
 use std::error::Error as StdError;
 use std::time::Duration;
@@ -24,7 +24,7 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Books>::open(&args[0]).expect("open segment");
         match role {
             // Takes 10 out of the first account, then dies before putting it
@@ -32,13 +32,13 @@ fn child_entry() {
             "die_mid_transfer" => {
                 let mut a = seg.accounts.lock_or_repair(|_| {}).expect("lock");
                 a[0] -= 10;
-                common::reached("half_done");
-                common::park_forever();
+                support::reached("half_done");
+                support::park_forever();
             }
             "hold_gate" => {
                 let _g = seg.gate.lock().expect("gate");
-                common::reached("holding");
-                common::park_forever();
+                support::reached("holding");
+                support::park_forever();
             }
             other => panic!("unknown role {other}"),
         }
@@ -63,7 +63,7 @@ fn transfer(books: &Books, amount: u64) -> Result<u64, Box<dyn StdError>> {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_or_repair_with_question_mark_repairs_after_a_killed_owner() {
     let seg = create("ergo-repair");
-    let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
+    let mut child = support::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
     child.wait_for("half_done", TIMEOUT);
     child.kill();
     // The repair closure restores the invariant; the transfer goes on.
@@ -78,7 +78,7 @@ fn lock_or_repair_with_question_mark_repairs_after_a_killed_owner() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_or_repair_reports_not_recoverable_as_a_static_error() {
     let seg = create("ergo-notrec");
-    let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
+    let mut child = support::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
     child.wait_for("half_done", TIMEOUT);
     child.kill();
     // Someone gets OwnerDied and gives up without make_consistent.
@@ -96,7 +96,7 @@ fn lock_or_repair_reports_not_recoverable_as_a_static_error() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_timeout_or_repair_times_out_on_a_live_owner() {
     let seg = create("ergo-timeout");
-    let mut child = common::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
+    let mut child = support::spawn("child_entry", "die_mid_transfer", &[seg.name()]);
     child.wait_for("half_done", TIMEOUT);
     let timeout = Duration::from_millis(100);
     match seg.accounts.lock_timeout_or_repair(timeout, |_| panic!("the owner lives")) {
@@ -116,7 +116,7 @@ fn lock_timeout_or_repair_times_out_on_a_live_owner() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_bare_process_shared_lock_is_a_shm_mutex_of_unit() {
     let seg = create("ergo-gate");
-    let mut child = common::spawn("child_entry", "hold_gate", &[seg.name()]);
+    let mut child = support::spawn("child_entry", "hold_gate", &[seg.name()]);
     child.wait_for("holding", TIMEOUT);
     assert!(matches!(seg.gate.try_lock(), Err(TryLockError::WouldBlock)));
     child.kill();

@@ -7,10 +7,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use mutex_support::{blocked_in_futex, gettid, wait_until_blocked_in_futex};
+use support::{blocked_in_futex, gettid, wait_until_blocked_in_futex};
 
 /// Bound for "the other threads get there".
 const PROGRESS: Duration = Duration::from_secs(20);
@@ -47,7 +46,7 @@ fn zeroed_memory_is_an_unset_manual_reset_event() {
     struct Shared {
         event: ShmEvent,
     }
-    let name = common::unique_name("event-zeroed");
+    let name = support::unique_name("event-zeroed");
     let seg = Segment::<Shared>::create(&name).expect("create");
     assert!(!seg.event.is_set());
     assert!(!seg.event.is_auto_reset());
@@ -64,7 +63,7 @@ fn the_initializer_makes_an_auto_reset_event() {
     struct Shared {
         event: ShmEvent,
     }
-    let name = common::unique_name("event-auto-init");
+    let name = support::unique_name("event-auto-init");
     let seg = Segment::<Shared>::create_with(&name, |s| s.event = ShmEvent::new_auto_reset())
         .expect("create");
     assert!(seg.event.is_auto_reset());
@@ -125,7 +124,7 @@ fn a_manual_set_wakes_every_waiter() {
         start_waiters(s, &e, &returned, 3);
         assert_eq!(returned.load(Ordering::SeqCst), 0, "nobody passes an unset event");
         e.set();
-        common::wait_until("every waiter returned", PROGRESS, || {
+        support::wait_until("every waiter returned", PROGRESS, || {
             returned.load(Ordering::SeqCst) == 3
         });
     });
@@ -143,7 +142,7 @@ fn set_then_reset_still_releases_every_thread_that_was_waiting() {
         start_waiters(s, &e, &returned, 3);
         e.set();
         e.reset();
-        common::wait_until("every waiter returned", PROGRESS, || {
+        support::wait_until("every waiter returned", PROGRESS, || {
             returned.load(Ordering::SeqCst) == 3
         });
     });
@@ -158,11 +157,11 @@ fn an_auto_reset_set_releases_exactly_one_waiter() {
         let tids = start_waiters(s, &e, &returned, 3);
         for released in 1..=3 {
             e.set();
-            common::wait_until("one more waiter returned", PROGRESS, || {
+            support::wait_until("one more waiter returned", PROGRESS, || {
                 returned.load(Ordering::SeqCst) == released
             });
             // The others, woken too, went back to sleep without passing.
-            common::wait_until("the others sleep again", PROGRESS, || {
+            support::wait_until("the others sleep again", PROGRESS, || {
                 tids.iter().filter(|&&t| blocked_in_futex(std::process::id(), t)).count()
                     == 3 - released as usize
             });
@@ -244,7 +243,7 @@ fn event_layout_is_one_word() {
 /// Where the payload starts in the object: the header's `payload_offset`
 /// (byte 24, see the format table in `src/segment/header.rs`).
 fn payload_offset(name: &str) -> u64 {
-    let bytes = common::shm_file::read(name);
+    let bytes = support::shm_file::read(name);
     u64::from_ne_bytes(bytes[24..32].try_into().expect("8 bytes"))
 }
 
@@ -263,15 +262,15 @@ fn a_set_whose_wake_up_was_lost_still_releases_a_sleeper_soon() {
     struct Shared {
         event: ShmEvent,
     }
-    let name = common::unique_name("event-lost-wake");
+    let name = support::unique_name("event-lost-wake");
     let seg = Segment::<Shared>::create(&name).expect("create");
     let returned = AtomicU32::new(0);
     std::thread::scope(|s| {
         start_waiters(s, &seg.event, &returned, 1);
         let set_without_wake: u32 = 1 | (1 << 3);
         let written = std::time::Instant::now();
-        common::shm_file::write_at(&name, payload_offset(&name), &set_without_wake.to_ne_bytes());
-        common::wait_until("the sleeper returned", PROGRESS, || {
+        support::shm_file::write_at(&name, payload_offset(&name), &set_without_wake.to_ne_bytes());
+        support::wait_until("the sleeper returned", PROGRESS, || {
             returned.load(Ordering::SeqCst) == 1
         });
         let took = written.elapsed();

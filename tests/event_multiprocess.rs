@@ -6,10 +6,9 @@ use shmsync::{Segment, ShmEvent, ShmSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::{gettid, wait_until_blocked_in_futex};
 
 const PROCESSES: usize = 3;
 const THREADS: usize = 2;
@@ -29,7 +28,7 @@ struct Shared {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "wait" | "wait_auto" => {
@@ -53,7 +52,7 @@ fn child_entry() {
 }
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create_with(&name, |s| s.auto = ShmEvent::new_auto_reset())
         .expect("create segment");
     (name, seg)
@@ -61,13 +60,13 @@ fn create(tag: &str) -> (String, Segment<Shared>) {
 
 /// Starts `PROCESSES` children whose threads all wait on the event the
 /// role names, and waits until every one of those threads is asleep.
-fn start_waiting_processes(name: &str, seg: &Shared, role: &str) -> Vec<common::ChildProcess> {
+fn start_waiting_processes(name: &str, seg: &Shared, role: &str) -> Vec<support::ChildProcess> {
     let children: Vec<_> = (0..PROCESSES)
-        .map(|i| common::spawn("child_entry", role, &[name, &i.to_string()]))
+        .map(|i| support::spawn("child_entry", role, &[name, &i.to_string()]))
         .collect();
     for (i, child) in children.iter().enumerate() {
         for t in 0..THREADS {
-            common::wait_until("the waiter reports its thread id", PROGRESS, || {
+            support::wait_until("the waiter reports its thread id", PROGRESS, || {
                 seg.tids[i][t].load(Ordering::SeqCst) != 0
             });
             wait_until_blocked_in_futex(
@@ -86,7 +85,7 @@ fn an_event_set_by_another_process_wakes_every_waiter_in_several_processes() {
     let (name, seg) = create("event-mp-manual");
     let waiters = start_waiting_processes(&name, &seg, "wait");
     assert_eq!(seg.returned.load(Ordering::SeqCst), 0, "nobody passes an unset event");
-    common::spawn("child_entry", "set", &[&name]).expect_success(PROGRESS);
+    support::spawn("child_entry", "set", &[&name]).expect_success(PROGRESS);
     for w in waiters {
         w.expect_success(PROGRESS);
     }
@@ -102,7 +101,7 @@ fn an_auto_reset_set_releases_one_waiter_of_any_process() {
     let all = (PROCESSES * THREADS) as u32;
     for released in 1..=all {
         seg.auto.set();
-        common::wait_until("one more waiter returned", PROGRESS, || {
+        support::wait_until("one more waiter returned", PROGRESS, || {
             seg.returned.load(Ordering::SeqCst) == released
         });
         // The others, woken too, are asleep again without passing.
@@ -111,10 +110,10 @@ fn an_auto_reset_set_releases_one_waiter_of_any_process() {
                 .iter()
                 .enumerate()
                 .flat_map(|(i, c)| seg.tids[i].iter().map(move |t| (c.pid(), t)))
-                .filter(|(pid, t)| mutex_support::blocked_in_futex(*pid, t.load(Ordering::SeqCst)))
+                .filter(|(pid, t)| support::blocked_in_futex(*pid, t.load(Ordering::SeqCst)))
                 .count() as u32
         };
-        common::wait_until("the others sleep again", PROGRESS, || asleep() == all - released);
+        support::wait_until("the others sleep again", PROGRESS, || asleep() == all - released);
         assert_eq!(seg.returned.load(Ordering::SeqCst), released, "one set, one waiter");
     }
     for w in waiters {
@@ -132,7 +131,7 @@ fn a_waiter_killed_in_its_sleep_leaves_a_usable_event() {
     // Every set still reaches a live waiter.
     for released in 1..=((PROCESSES - 1) * THREADS) as u32 {
         seg.auto.set();
-        common::wait_until("a live waiter returned", PROGRESS, || {
+        support::wait_until("a live waiter returned", PROGRESS, || {
             seg.returned.load(Ordering::SeqCst) == released
         });
     }

@@ -9,10 +9,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use mutex_support::{blocked_in_futex, gettid, wait_until_blocked_in_futex};
+use support::{blocked_in_futex, gettid, wait_until_blocked_in_futex};
 
 const PROGRESS: Duration = Duration::from_secs(20);
 
@@ -84,10 +83,10 @@ fn run(auto: bool, ops: &[Op]) -> Result<(), TestCaseError> {
         // The real state must match the model's: every returned waiter
         // counted, every other one asleep.
         let settle = |model: &Model, tids: &[u32]| {
-            common::wait_until("the waiters the model released returned", PROGRESS, || {
+            support::wait_until("the waiters the model released returned", PROGRESS, || {
                 returned.load(Ordering::SeqCst) == model.returned
             });
-            common::wait_until("the other waiters sleep", PROGRESS, || {
+            support::wait_until("the other waiters sleep", PROGRESS, || {
                 tids.iter().filter(|&&t| blocked_in_futex(pid, t)).count() as u32 == model.waiting
             });
             returned.load(Ordering::SeqCst) == model.returned

@@ -12,7 +12,7 @@ fn example(name: &str) -> PathBuf {
     // Test binaries live in target/<profile>/deps; examples in
     // target/<profile>/examples. A plain `cargo test` builds them; when the
     // tests were selected with `--test`, build the example now.
-    let exe = std::env::current_exe().expect("test binary path");
+    let exe = shmsync_support::process::self_exe();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
     let path = profile_dir.join("examples").join(name);
     if !path.exists() {

@@ -5,7 +5,7 @@
 //! name prefix: a host-wide `remove_stale` would remove whatever stale
 //! segments the user running the tests keeps.
 
-mod common;
+use shmsync_support as support;
 
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -46,33 +46,33 @@ struct Signals {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         // Creates the board, holds `slots[1].lock`, and waits to be killed.
         "create_and_hold" => {
             let seg =
                 Segment::<Board>::options().unlink_on_drop(false).create(&args[0]).expect("create");
             let Ok(guard) = seg.slots[1].lock.lock() else { panic!("a fresh lock") };
             core::mem::forget(guard);
-            common::reached("holding");
-            common::park_forever();
+            support::reached("holding");
+            support::park_forever();
         }
         // Opens the board and waits to be killed.
         "open_and_wait" => {
             let _seg = Segment::<Board>::open(&args[0]).expect("open");
-            common::reached("open");
-            common::park_forever();
+            support::reached("open");
+            support::park_forever();
         }
         // Joins the gate of a `Signals` segment and waits to be killed.
         "join_gate" => {
             let seg = Segment::<Signals>::open(&args[0]).expect("open");
             let party = seg.gate.join().expect("a place");
             core::mem::forget(party);
-            common::reached("joined");
-            common::park_forever();
+            support::reached("joined");
+            support::park_forever();
         }
         // Creates a board and dies while initializing it.
         "die_initializing" => {
-            let _ = Segment::<Board>::create_with(&args[0], |_| common::die_now());
+            let _ = Segment::<Board>::create_with(&args[0], |_| support::die_now());
         }
         other => panic!("unknown role {other}"),
     });
@@ -96,8 +96,8 @@ fn mutex_state(report: &inspect::Report, path: &str) -> inspect::MutexReport {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_segment_made_by_another_process_is_listed_and_inspected_by_path() {
-    let name = common::unique_name("inspect");
-    let mut child = common::spawn("child_entry", "create_and_hold", &[&name]);
+    let name = support::unique_name("inspect");
+    let mut child = support::spawn("child_entry", "create_and_hold", &[&name]);
     child.wait_for("holding", TIMEOUT);
     let _cleanup = RemoveOnDrop(name.clone());
 
@@ -167,13 +167,13 @@ fn a_segment_made_by_another_process_is_listed_and_inspected_by_path() {
 #[test]
 #[cfg_attr(miri, ignore = "writes /dev/shm directly")]
 fn list_and_remove_never_touch_another_programs_object() {
-    let plain = common::unique_name("foreign");
+    let plain = support::unique_name("foreign");
     // Starts with shmsync's magic, then garbage: still someone else's.
-    let magic_only = common::unique_name("foreign-magic");
+    let magic_only = support::unique_name("foreign-magic");
     let mut forged = b"SHMSYNC\0".to_vec();
     forged.extend((0..248u32).map(|i| (i * 37 % 251) as u8));
     // A named pipe: opening it for reading would block.
-    let fifo = common::unique_name("foreign-fifo");
+    let fifo = support::unique_name("foreign-fifo");
     let mut cleanup = Vec::new();
     for (name, bytes) in [(&plain, b"not a segment".to_vec()), (&magic_only, forged)] {
         let path = format!("/dev/shm/{name}");
@@ -206,17 +206,17 @@ fn list_and_remove_never_touch_another_programs_object() {
 fn remove_stale_takes_exactly_the_unattached_and_the_half_made() {
     // One prefix for this test's names only: `remove_stale_with_prefix`
     // must not touch anything else on the host.
-    let prefix = format!("{}-", common::unique_name("stale"));
+    let prefix = format!("{}-", support::unique_name("stale"));
     let killed = format!("{prefix}killed");
     let half_made = format!("{prefix}half");
     let live = format!("{prefix}live");
 
-    let mut creator = common::spawn("child_entry", "create_and_hold", &[&killed]);
+    let mut creator = support::spawn("child_entry", "create_and_hold", &[&killed]);
     creator.wait_for("holding", TIMEOUT);
     creator.kill();
-    common::spawn("child_entry", "die_initializing", &[&half_made]).wait_timeout(TIMEOUT);
+    support::spawn("child_entry", "die_initializing", &[&half_made]).wait_timeout(TIMEOUT);
     let live_seg = Segment::<Board>::options().unlink_on_drop(false).create(&live).expect("create");
-    let mut opener = common::spawn("child_entry", "open_and_wait", &[&live]);
+    let mut opener = support::spawn("child_entry", "open_and_wait", &[&live]);
     opener.wait_for("open", TIMEOUT);
     drop(live_seg); // the opener still holds it
     let _cleanup =
@@ -250,9 +250,9 @@ fn remove_stale_takes_exactly_the_unattached_and_the_half_made() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn remove_refuses_an_attached_segment_unless_forced() {
-    let name = common::unique_name("rm");
+    let name = support::unique_name("rm");
     let seg = Segment::<Board>::options().unlink_on_drop(false).create(&name).expect("create");
-    let mut opener = common::spawn("child_entry", "open_and_wait", &[&name]);
+    let mut opener = support::spawn("child_entry", "open_and_wait", &[&name]);
     opener.wait_for("open", TIMEOUT);
     drop(seg);
     let _cleanup = RemoveOnDrop(name.clone());
@@ -270,7 +270,7 @@ fn remove_refuses_an_attached_segment_unless_forced() {
 
 #[test]
 fn a_slice_segment_shows_its_element_type_and_length() {
-    let name = common::unique_name("inspect-slice");
+    let name = support::unique_name("inspect-slice");
     let seg = Segment::<[Slot]>::create_slice(&name, 1000).expect("create");
     seg[999].served.add(3);
     let report = inspect::inspect(&name).expect("inspect");
@@ -289,7 +289,7 @@ fn a_slice_segment_shows_its_element_type_and_length() {
 
 #[test]
 fn a_single_value_segment_is_one_field() {
-    let name = common::unique_name("inspect-single");
+    let name = support::unique_name("inspect-single");
     let seg = Segment::<AtomicU64>::create(&name).expect("create");
     seg.store(41, Ordering::Relaxed);
     let report = inspect::inspect(&name).expect("inspect");
@@ -299,24 +299,24 @@ fn a_single_value_segment_is_one_field() {
 
 #[test]
 fn a_corrupt_field_map_is_reported_not_trusted() {
-    let name = common::unique_name("inspect-corrupt");
+    let name = support::unique_name("inspect-corrupt");
     let seg = Segment::<Board>::create(&name).expect("create");
     // Claim a field far outside the payload, and an unknown kind.
-    let file = common::shm_file::read(&name);
+    let file = support::shm_file::read(&name);
     let map_at = u64::from_ne_bytes(file[240..248].try_into().unwrap()) as usize;
     let map_len = u64::from_ne_bytes(file[248..256].try_into().unwrap()) as usize;
     let forged = "shmsync-field-map 1\n0 struct 0 8 1 . Board\n1 mutex 99999999 16 1 far ShmMutex\n1 hologram 0 8 1 odd Future\n";
     let mut bytes = forged.as_bytes().to_vec();
     bytes.resize(map_len, b'\n');
     assert!(forged.len() <= map_len, "the forged map fits the old one's space");
-    common::shm_file::write_at(&name, map_at as u64, &bytes);
+    support::shm_file::write_at(&name, map_at as u64, &bytes);
     let report = inspect::inspect(&name).expect("inspect");
     assert!(matches!(field(&report, "far").state, FieldState::Invalid(_)));
     assert_eq!(field(&report, "odd").kind, None);
     assert_eq!(field(&report, "odd").kind_name, "hologram");
 
     // A length beyond the object: the map is not read at all.
-    common::shm_file::write_at(&name, 248, &u64::MAX.to_ne_bytes());
+    support::shm_file::write_at(&name, 248, &u64::MAX.to_ne_bytes());
     let report = inspect::inspect(&name).expect("inspect");
     assert!(report.fields.is_empty());
     assert!(report.field_map_problem.is_some());
@@ -345,7 +345,7 @@ impl Drop for RemoveFileOnDrop {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn events_and_barriers_are_inspected() {
-    let name = common::unique_name("inspect-signals");
+    let name = support::unique_name("inspect-signals");
     let seg = Segment::<Signals>::create_with(&name, |s| {
         s.work = ShmEvent::new_auto_reset();
         s.gate = ShmBarrier::new(3);
@@ -353,7 +353,7 @@ fn events_and_barriers_are_inspected() {
     .expect("create");
     seg.ready.set();
     let mut me = seg.gate.join().expect("a place");
-    let mut child = common::spawn("child_entry", "join_gate", &[&name]);
+    let mut child = support::spawn("child_entry", "join_gate", &[&name]);
     child.wait_for("joined", TIMEOUT);
 
     let report = inspect::inspect(&name).expect("inspect");

@@ -10,17 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
+use support::lock_clean;
 
-use mutex_support::{gettid, wait_until_blocked_in_futex};
-
-fn lock_clean<T>(m: &ShmMutex<T>) -> ShmMutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(e) => panic!("expected a clean lock, got {e:?}"),
-    }
-}
+use support::{gettid, wait_until_blocked_in_futex};
 
 #[test]
 fn lock_try_lock_and_timeout_on_a_live_holder() {
@@ -262,7 +255,7 @@ struct Shared {
 /// use, so nobody may get `OwnerDied`. (Issue: owner liveness by process.)
 #[test]
 fn a_thread_exiting_with_a_leaked_guard_keeps_the_lock_in_this_process() {
-    let name = common::unique_name("mutex-leak");
+    let name = support::unique_name("mutex-leak");
     let seg = Segment::<Shared>::create(&name).expect("create segment");
     std::thread::scope(|s| {
         s.spawn(|| std::mem::forget(lock_clean(&seg.value)));

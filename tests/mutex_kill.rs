@@ -8,11 +8,10 @@ use shmsync::{
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::wait_until;
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::wait_until;
+use support::{gettid, wait_until_blocked_in_futex};
 
 const WAITERS: usize = 3;
 
@@ -30,26 +29,26 @@ fn lock_and_half_update(seg: &Shared) {
     let mut g = seg.pair.lock().unwrap_or_else(|e| panic!("first lock must be clean: {e:?}"));
     g[0] += 1;
     std::mem::forget(g);
-    common::reached("locked");
+    support::reached("locked");
 }
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "lock_and_hang" => {
                 lock_and_half_update(&seg);
-                common::park_forever();
+                support::park_forever();
             }
             "lock_in_thread_and_hang" => {
                 let name = args[0].clone();
                 std::thread::spawn(move || {
                     let seg = Segment::<Shared>::open(&name).expect("open segment");
                     lock_and_half_update(&seg);
-                    common::park_forever();
+                    support::park_forever();
                 });
-                common::park_forever();
+                support::park_forever();
             }
             "waiter" => {
                 let idx: usize = args[1].parse().expect("waiter index");
@@ -77,8 +76,8 @@ fn child_entry() {
                     other => panic!("expected OwnerDied, got {other:?}"),
                 };
                 std::mem::forget(g);
-                common::reached("recovering");
-                common::park_forever();
+                support::reached("recovering");
+                support::park_forever();
             }
             "expect_not_recoverable" => {
                 assert!(matches!(seg.pair.lock(), Err(LockError::NotRecoverable)));
@@ -95,7 +94,7 @@ fn child_entry() {
 const DETECTION_BOUND: Duration = Duration::from_secs(5);
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create(&name).expect("create segment");
     (name, seg)
 }
@@ -131,7 +130,7 @@ fn assert_works_normally(seg: &Shared, expected: [u64; 2]) {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn killed_holder_next_lock_reports_owner_died_then_works() {
     let (name, seg) = create("kill-holder");
-    let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_and_hang", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     holder.kill();
     repair(lock_expect_owner_died(&seg));
@@ -144,7 +143,7 @@ fn killed_holder_next_lock_reports_owner_died_then_works() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn killed_holder_left_a_zombie_is_still_detected() {
     let (name, seg) = create("kill-zombie");
-    let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_and_hang", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     holder.kill_without_reaping();
     repair(lock_expect_owner_died(&seg));
@@ -156,7 +155,7 @@ fn killed_holder_left_a_zombie_is_still_detected() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_in_a_non_main_thread_is_detected() {
     let (name, seg) = create("kill-thread");
-    let mut holder = common::spawn("child_entry", "lock_in_thread_and_hang", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_in_thread_and_hang", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     holder.kill();
     repair(lock_expect_owner_died(&seg));
@@ -167,7 +166,7 @@ fn holder_in_a_non_main_thread_is_detected() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn abandoned_repair_is_not_recoverable_for_every_process() {
     let (name, seg) = create("kill-abandon");
-    let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_and_hang", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     holder.kill();
     drop(lock_expect_owner_died(&seg)); // no make_consistent
@@ -179,7 +178,7 @@ fn abandoned_repair_is_not_recoverable_for_every_process() {
             Err(LockTimeoutError::NotRecoverable)
         ));
     }
-    common::spawn("child_entry", "expect_not_recoverable", &[&name])
+    support::spawn("child_entry", "expect_not_recoverable", &[&name])
         .expect_success(Duration::from_secs(10));
 }
 
@@ -189,10 +188,10 @@ fn abandoned_repair_is_not_recoverable_for_every_process() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn repairer_killed_before_make_consistent_reports_again() {
     let (name, seg) = create("kill-repairer");
-    let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_and_hang", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     holder.kill();
-    let mut repairer = common::spawn("child_entry", "recover_and_hang", &[&name]);
+    let mut repairer = support::spawn("child_entry", "recover_and_hang", &[&name]);
     repairer.wait_for("recovering", Duration::from_secs(10));
     repairer.kill();
     repair(lock_expect_owner_died(&seg));
@@ -206,10 +205,10 @@ fn repairer_killed_before_make_consistent_reports_again() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn waiters_blocked_in_futex_when_the_holder_dies_all_progress() {
     let (name, seg) = create("kill-waiters");
-    let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_and_hang", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     let waiters: Vec<_> = (0..WAITERS)
-        .map(|i| common::spawn("child_entry", "waiter", &[&name, &i.to_string()]))
+        .map(|i| support::spawn("child_entry", "waiter", &[&name, &i.to_string()]))
         .collect();
     for (i, w) in waiters.iter().enumerate() {
         wait_until("the waiter published its thread id", Duration::from_secs(10), || {

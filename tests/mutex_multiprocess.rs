@@ -5,7 +5,7 @@ use shmsync::{LockTimeoutError, Segment, ShmMutex, ShmSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-mod common;
+use shmsync_support as support;
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -20,7 +20,7 @@ struct Shared {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "increment" => {
@@ -38,7 +38,7 @@ fn child_entry() {
             }
             "hold_for_2s" => {
                 let mut g = seg.pair.lock().expect("first lock is clean");
-                common::reached("locked");
+                support::reached("locked");
                 // The scenario: a live owner holding the lock for 2 s.
                 std::thread::sleep(Duration::from_secs(2));
                 g[0] += 1;
@@ -74,10 +74,10 @@ fn child_entry() {
 fn four_processes_increment_a_pair_exactly() {
     const PROCS: u64 = 4;
     let iters: u64 = 100_000;
-    let name = common::unique_name("mutex-incr");
+    let name = support::unique_name("mutex-incr");
     let seg = Segment::<Shared>::create(&name).expect("create");
     let children: Vec<_> = (0..PROCS)
-        .map(|_| common::spawn("child_entry", "increment", &[&name, &iters.to_string()]))
+        .map(|_| support::spawn("child_entry", "increment", &[&name, &iters.to_string()]))
         .collect();
     for c in children {
         c.expect_success(Duration::from_secs(60));
@@ -95,12 +95,12 @@ fn four_processes_increment_a_pair_exactly() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn live_holder_is_never_declared_dead() {
-    let name = common::unique_name("mutex-live");
+    let name = support::unique_name("mutex-live");
     let seg = Segment::<Shared>::create(&name).expect("create");
-    let mut holder = common::spawn("child_entry", "hold_for_2s", &[&name]);
+    let mut holder = support::spawn("child_entry", "hold_for_2s", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     let contenders: Vec<_> =
-        (0..2).map(|_| common::spawn("child_entry", "contend_with_timeouts", &[&name])).collect();
+        (0..2).map(|_| support::spawn("child_entry", "contend_with_timeouts", &[&name])).collect();
     let mut own_timeouts = 0;
     loop {
         match seg.pair.lock_timeout(Duration::from_millis(100)) {

@@ -26,11 +26,11 @@ use shmsync::{LockError, Segment, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::{freeze, signal, wait_until};
-use mutex_support::gettid;
+use support::gettid;
+use support::torture::{freeze_all, thaw_all_but};
+use support::wait_until;
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -100,7 +100,7 @@ fn work_thread(t: &Torture, slot: usize, thread: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "worker" => work(&seg, args[1].parse().expect("slot")),
@@ -116,11 +116,11 @@ fn lock_word(t: &Torture) -> u64 {
     unsafe { &*word }.load(Ordering::SeqCst)
 }
 
-fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
+fn spawn_worker(name: &str, t: &Torture, slot: usize) -> support::ChildProcess {
     for tid in &t.worker_tids[slot] {
         tid.store(0, Ordering::SeqCst);
     }
-    let child = common::spawn("child_entry", "worker", &[name, &slot.to_string()]);
+    let child = support::spawn("child_entry", "worker", &[name, &slot.to_string()]);
     wait_until("a new worker published its tids", PROGRESS_TIMEOUT, || {
         t.worker_tids[slot].iter().all(|tid| tid.load(Ordering::SeqCst) != 0)
     });
@@ -137,9 +137,9 @@ fn holder_of(t: &Torture, word: u64) -> Option<usize> {
 }
 
 fn torture(kills: u32) {
-    let mut rng = common::Rng::from_env(&format!("kill torture, {kills} kills"));
+    let mut rng = support::Rng::from_env(&format!("kill torture, {kills} kills"));
 
-    let name = common::unique_name("mutex-torture");
+    let name = support::unique_name("mutex-torture");
     let seg = Segment::<Torture>::create(&name).expect("create segment");
     let t: &Torture = &seg;
     let mut workers: Vec<_> = (0..WORKERS).map(|slot| spawn_worker(&name, t, slot)).collect();
@@ -149,18 +149,13 @@ fn torture(kills: u32) {
     let started = Instant::now();
     while done < kills {
         // The scenario: let the workers run for a random while, then kill.
-        std::thread::sleep(Duration::from_micros(rng.below(3000)));
-        for w in &workers {
-            freeze(w.pid());
-        }
+        rng.pause_below(Duration::from_millis(3));
+        freeze_all(&workers);
         let word = lock_word(t);
         let holder = holder_of(t, word);
         // Half the kills target the holder's process (if a worker holds
         // the lock), the rest a random worker.
-        let mut victim = match holder {
-            Some(h) if rng.below(2) == 0 => h,
-            _ => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-        };
+        let mut victim = rng.victim(holder.as_slice(), WORKERS);
         if holder == Some(victim) && word & OWNER_DIED != 0 {
             // Killing a repairer before it counted its report would make
             // "reported once" unobservable; that case has its own test
@@ -173,11 +168,7 @@ fn torture(kills: u32) {
         let replacement = spawn_worker(&name, t, victim);
         std::mem::replace(&mut workers[victim], replacement).kill();
         held_deaths += u64::from(held);
-        for (slot, w) in workers.iter().enumerate() {
-            if slot != victim {
-                signal(w.pid(), libc::SIGCONT);
-            }
-        }
+        thaw_all_but(&workers, victim);
         done += 1;
 
         // No deadlock: critical sections keep completing, and the death is
@@ -214,6 +205,6 @@ fn kill_torture_short() {
 #[test]
 #[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 1000)"]
 fn kill_torture() {
-    let kills = common::kills_from_env(1000);
+    let kills = support::kills_from_env(1000);
     torture(kills);
 }

@@ -9,7 +9,8 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-mod common;
+use shmsync_support as support;
+use support::lock_clean;
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -23,13 +24,13 @@ const WRITTEN: u64 = 7;
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "leak_in_exited_thread" => {
                 std::thread::scope(|s| {
                     s.spawn(|| {
-                        let mut g = lock_clean(&seg);
+                        let mut g = lock_clean(&seg.m);
                         *g = WRITTEN;
                         std::mem::forget(g);
                     })
@@ -37,8 +38,8 @@ fn child_entry() {
                     .expect("the locking thread");
                 });
                 // The locking thread is gone (joined); its process lives on.
-                common::reached("leaked");
-                common::park_forever();
+                support::reached("leaked");
+                support::park_forever();
             }
             other => panic!("unknown role {other}"),
         }
@@ -54,21 +55,21 @@ fn child_entry() {
 static MAIN_THREAD_ROLES: extern "C" fn() = main_thread_roles;
 
 extern "C" fn main_thread_roles() {
-    common::run_main_thread_role(|role, args| {
+    support::run_main_thread_role(|role, args| {
         assert_is_main_thread();
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "lock_then_exec" => {
-                let mut g = lock_clean(&seg);
+                let mut g = lock_clean(&seg.m);
                 *g = WRITTEN;
-                common::reached("locked");
+                support::reached("locked");
                 let err = Command::new("sleep").arg("30").exec();
                 panic!("exec sleep: {err}");
             }
             "lock_then_sibling_thread_execs" => {
-                let mut g = lock_clean(&seg);
+                let mut g = lock_clean(&seg.m);
                 *g = WRITTEN;
-                common::reached("locked");
+                support::reached("locked");
                 // This thread keeps its guard; the sibling's exec ends it.
                 let sibling = std::thread::spawn(|| {
                     let err = Command::new("sleep").arg("30").exec();
@@ -86,7 +87,7 @@ extern "C" fn main_thread_roles() {
 /// constructor above did not take the process over.
 #[test]
 fn main_thread_role_entry() {
-    common::assert_not_a_main_thread_role();
+    support::assert_not_a_main_thread_role();
 }
 
 fn assert_is_main_thread() {
@@ -95,12 +96,8 @@ fn assert_is_main_thread() {
     assert_eq!(pid, tid, "a main-thread role runs on the thread-group leader");
 }
 
-fn lock_clean(seg: &Shared) -> ShmMutexGuard<'_, u64> {
-    seg.m.lock().unwrap_or_else(|e| panic!("the first lock must be clean: {e:?}"))
-}
-
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create(&name).expect("create segment");
     (name, seg)
 }
@@ -137,7 +134,7 @@ fn command_name(pid: u32) -> Option<String> {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn leaked_guard_of_an_exited_thread_stays_held_until_its_process_dies() {
     let (name, seg) = create("leak-thread-exit");
-    let mut holder = common::spawn("child_entry", "leak_in_exited_thread", &[&name]);
+    let mut holder = support::spawn("child_entry", "leak_in_exited_thread", &[&name]);
     holder.wait_for("leaked", Duration::from_secs(10));
     expect_timed_out(
         &seg,
@@ -152,10 +149,10 @@ fn leaked_guard_of_an_exited_thread_stays_held_until_its_process_dies() {
 
 /// After the holder has exec'd, the lock must be reported dead while the new
 /// program (same PID) still runs.
-fn expect_dead_while_exec_program_runs(seg: &Shared, mut holder: common::ChildProcess) {
+fn expect_dead_while_exec_program_runs(seg: &Shared, mut holder: support::ChildProcess) {
     expect_owner_died(seg, Duration::from_secs(3), "the holder's process exec'd `sleep`");
     assert!(holder.is_running(), "the exec'd process must still be alive");
-    common::wait_until("the holder's process runs `sleep`", Duration::from_secs(10), || {
+    support::wait_until("the holder's process runs `sleep`", Duration::from_secs(10), || {
         command_name(holder.pid()).as_deref() == Some("sleep")
     });
     assert!(holder.is_running(), "the exec'd `sleep` must still be alive");
@@ -170,7 +167,7 @@ fn expect_dead_while_exec_program_runs(seg: &Shared, mut holder: common::ChildPr
 fn holder_that_execs_is_dead_while_the_new_program_runs() {
     let (name, seg) = create("exec-self");
     let mut holder =
-        common::spawn_main_thread_role("main_thread_role_entry", "lock_then_exec", &[&name]);
+        support::spawn_main_thread_role("main_thread_role_entry", "lock_then_exec", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     expect_dead_while_exec_program_runs(&seg, holder);
 }
@@ -182,7 +179,7 @@ fn holder_that_execs_is_dead_while_the_new_program_runs() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn holder_whose_sibling_thread_execs_is_dead_while_the_new_program_runs() {
     let (name, seg) = create("exec-sibling");
-    let mut holder = common::spawn_main_thread_role(
+    let mut holder = support::spawn_main_thread_role(
         "main_thread_role_entry",
         "lock_then_sibling_thread_execs",
         &[&name],

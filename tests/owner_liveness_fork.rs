@@ -10,12 +10,11 @@
 //! to this test process (a child subreaper), which kills and reaps it.
 
 use shmsync::{LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, ShmSafe, TryLockError};
-use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-mod common;
+use shmsync_support as support;
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -73,7 +72,7 @@ fn timeout_outcome<T>(r: Result<ShmMutexGuard<'_, T>, LockTimeoutError<'_, T>>) 
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "lock_fork_pause" => {
@@ -83,11 +82,11 @@ fn child_entry() {
                     unsafe { libc::pause() };
                 });
                 publish_grandchild(&seg, pid);
-                common::reached("forked");
-                common::park_forever();
+                support::reached("forked");
+                support::park_forever();
             }
             "lock_fork_exec" => {
-                let sleep = find_program("sleep");
+                let sleep = shmsync_support::process::find_program("sleep");
                 let argv = [c"sleep".as_ptr(), c"30".as_ptr(), std::ptr::null()];
                 let _held = lock_held(&seg);
                 let pid = fork_child(|| {
@@ -98,8 +97,8 @@ fn child_entry() {
                     127
                 });
                 publish_grandchild(&seg, pid);
-                common::reached("forked");
-                common::park_forever();
+                support::reached("forked");
+                support::park_forever();
             }
             "hold_and_fork_child_that_tries_to_lock" => {
                 let held = lock_held(&seg);
@@ -127,7 +126,7 @@ fn child_entry() {
                     let got = timeout_outcome(seg.other.lock_timeout(Duration::from_secs(5)));
                     seg.other_outcome.store(got, Ordering::SeqCst);
                     if got == OUTCOME_CLEAN {
-                        common::die_now();
+                        support::die_now();
                     }
                     1
                 });
@@ -136,8 +135,8 @@ fn child_entry() {
                     libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL,
                     "the forked child was to lock and die by SIGKILL: status {status:#x}"
                 );
-                common::reached("grandchild_killed");
-                common::park_forever();
+                support::reached("grandchild_killed");
+                support::park_forever();
             }
             other => panic!("unknown role {other}"),
         }
@@ -184,17 +183,6 @@ fn wait_child(pid: libc::pid_t) -> libc::c_int {
         let err = std::io::Error::last_os_error();
         assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "waitpid({pid}): {err}");
     }
-}
-
-/// The path of `program` in `PATH`, resolved before forking (the child may
-/// only call `execv`).
-fn find_program(program: &str) -> CString {
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    let found = std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("`{program}` is not in PATH"));
-    CString::new(found.into_os_string().into_encoded_bytes()).expect("a path has no NUL")
 }
 
 /// Makes this test process the reaper of its descendants' orphans, so a
@@ -256,7 +244,7 @@ impl Drop for Orphan {
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
     become_subreaper();
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create(&name).expect("create segment");
     (name, seg)
 }
@@ -280,7 +268,7 @@ fn expect_owner_died(m: &ShmMutex<u64>, written: u64, wait: Duration, why: &str)
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn lock_stays_held_while_a_forked_child_lives_and_is_recovered_after_it_dies() {
     let (name, seg) = create("fork-pause");
-    let mut holder = common::spawn("child_entry", "lock_fork_pause", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_fork_pause", &[&name]);
     holder.wait_for("forked", Duration::from_secs(10));
     let mut grandchild = Orphan::of(&seg);
     holder.kill();
@@ -300,7 +288,7 @@ fn lock_stays_held_while_a_forked_child_lives_and_is_recovered_after_it_dies() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_child_that_execs_does_not_hold_the_lock_up() {
     let (name, seg) = create("fork-exec");
-    let mut holder = common::spawn("child_entry", "lock_fork_exec", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_fork_exec", &[&name]);
     holder.wait_for("forked", Duration::from_secs(10));
     let mut grandchild = Orphan::of(&seg);
     holder.kill();
@@ -312,7 +300,7 @@ fn forked_child_that_execs_does_not_hold_the_lock_up() {
     );
     assert!(grandchild.is_alive(), "the exec'd child must still be alive");
     let pid = grandchild.pid;
-    common::wait_until("the forked child runs `sleep`", Duration::from_secs(10), || {
+    support::wait_until("the forked child runs `sleep`", Duration::from_secs(10), || {
         std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "sleep")
     });
     assert!(grandchild.is_alive(), "the exec'd `sleep` must still be alive");
@@ -325,7 +313,7 @@ fn forked_child_that_execs_does_not_hold_the_lock_up() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_child_never_robs_its_live_parent() {
     let (name, seg) = create("fork-no-rob");
-    common::spawn("child_entry", "hold_and_fork_child_that_tries_to_lock", &[&name])
+    support::spawn("child_entry", "hold_and_fork_child_that_tries_to_lock", &[&name])
         .expect_success(Duration::from_secs(20));
     assert_eq!(
         seg.try_lock_outcome.load(Ordering::SeqCst),
@@ -350,7 +338,7 @@ fn forked_child_never_robs_its_live_parent() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_child_killed_holding_a_lock_is_recovered_while_its_parent_lives() {
     let (name, seg) = create("fork-child-dies");
-    let mut parent = common::spawn("child_entry", "fork_child_that_locks_and_is_killed", &[&name]);
+    let mut parent = support::spawn("child_entry", "fork_child_that_locks_and_is_killed", &[&name]);
     parent.wait_for("grandchild_killed", Duration::from_secs(20));
     assert_eq!(seg.other_outcome.load(Ordering::SeqCst), OUTCOME_CLEAN, "the child's lock");
     expect_owner_died(&seg.other, 0, Duration::from_secs(5), "the forked child was killed");

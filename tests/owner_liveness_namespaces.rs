@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-mod common;
+use shmsync_support as support;
 
 /// The namespace the holder runs in.
 #[derive(Clone, Copy)]
@@ -63,7 +63,7 @@ const WRITTEN: u64 = 11;
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "hold_until_told" => {
@@ -76,7 +76,7 @@ fn child_entry() {
                 let mut g =
                     seg.m.lock().unwrap_or_else(|e| panic!("the first lock must be clean: {e:?}"));
                 *g = WRITTEN;
-                common::reached("locked");
+                support::reached("locked");
                 match args[1].as_str() {
                     "unlock" => {
                         assert!(
@@ -91,7 +91,7 @@ fn child_entry() {
                     // a PID namespace cannot SIGKILL itself (the kernel
                     // ignores it, as for every signal from inside the
                     // namespace that init has no handler for).
-                    "be_killed" => common::park_forever(),
+                    "be_killed" => support::park_forever(),
                     other => panic!("unknown ending {other}"),
                 }
             }
@@ -152,7 +152,7 @@ fn namespace_available(ns: Namespace) -> bool {
 }
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create(&name).expect("create segment");
     (name, seg)
 }
@@ -188,7 +188,7 @@ fn assert_in_namespace(ns: Namespace, seg: &Shared) {
 fn live_holder_is_never_robbed_and_unlocks_cleanly(ns: Namespace, tag: &str) {
     let (name, seg) = create(tag);
     let mut holder =
-        common::spawn_under(ns.prefix(), "child_entry", "hold_until_told", &[&name, "unlock"]);
+        support::spawn_under(ns.prefix(), "child_entry", "hold_until_told", &[&name, "unlock"]);
     holder.wait_for("locked", Duration::from_secs(10));
     assert_in_namespace(ns, &seg);
     match seg.m.lock_timeout(Duration::from_millis(500)) {
@@ -210,13 +210,13 @@ fn live_holder_is_never_robbed_and_unlocks_cleanly(ns: Namespace, tag: &str) {
 fn killed_holder_is_recovered(ns: Namespace, tag: &str) {
     let (name, seg) = create(tag);
     let mut holder =
-        common::spawn_under(ns.prefix(), "child_entry", "hold_until_told", &[&name, "be_killed"]);
+        support::spawn_under(ns.prefix(), "child_entry", "hold_until_told", &[&name, "be_killed"]);
     holder.wait_for("locked", Duration::from_secs(10));
     assert_in_namespace(ns, &seg);
     // With a PID namespace the holder is `unshare`'s child, the namespace's
     // init: killing it ends the namespace, and `unshare` then exits. The
     // signal comes from outside the namespace, so the kernel delivers it.
-    common::signal(seg.holder_outer_pid.load(Ordering::SeqCst), libc::SIGKILL);
+    support::signal(seg.holder_outer_pid.load(Ordering::SeqCst), libc::SIGKILL);
     let status = holder.wait_timeout(Duration::from_secs(10));
     // Not a panic's exit: a holder that unwound would have dropped its
     // guard while panicking, leaving `OwnerDied` without any death to detect.

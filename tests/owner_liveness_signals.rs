@@ -21,7 +21,7 @@ use shmsync::{LockError, LockTimeoutError, Segment, ShmMutex, ShmMutexGuard, Shm
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
+use shmsync_support as support;
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -86,7 +86,7 @@ fn install_counting_handler() {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "lock_and_hang" => {
@@ -94,8 +94,8 @@ fn child_entry() {
                     seg.m.lock().unwrap_or_else(|e| panic!("the first lock must be clean: {e:?}"));
                 *g = 1;
                 std::mem::forget(g);
-                common::reached("locked");
-                common::park_forever();
+                support::reached("locked");
+                support::park_forever();
             }
             "wait_under_signal_storm" => {
                 let period = Duration::from_micros(args[2].parse().expect("a period in µs"));
@@ -171,7 +171,7 @@ fn run_before_other_threads() {
 fn wait_under_signal_storm(seg: &Shared, how: &str, period: Duration) {
     install_counting_handler();
     let stop = AtomicBool::new(false);
-    common::reached("waiting");
+    support::reached("waiting");
     let start = HANDLED.load(Ordering::Relaxed);
     let outcome = std::thread::scope(|s| {
         s.spawn(|| {
@@ -222,18 +222,18 @@ fn wait_under_signal_storm(seg: &Shared, how: &str, period: Duration) {
 /// handles a signal every `period`; the waiter, waiting with `how`, must
 /// get `OwnerDied` within [`DETECTION_BOUND`].
 fn waiter_under_signal_storm_notices_the_owner_died(how: &str, period: Duration) {
-    let name = common::unique_name("signal-storm");
+    let name = support::unique_name("signal-storm");
     let seg = Segment::<Shared>::create(&name).expect("create segment");
-    let mut holder = common::spawn("child_entry", "lock_and_hang", &[&name]);
+    let mut holder = support::spawn("child_entry", "lock_and_hang", &[&name]);
     holder.wait_for("locked", Duration::from_secs(10));
     let period_us = period.as_micros().to_string();
     let mut waiter =
-        common::spawn("child_entry", "wait_under_signal_storm", &[&name, how, &period_us]);
+        support::spawn("child_entry", "wait_under_signal_storm", &[&name, how, &period_us]);
     waiter.wait_for("waiting", Duration::from_secs(10));
     let waiting_since = Instant::now();
     let signals_before_kill =
         u64::try_from(STORM_BEFORE_KILL.as_micros() / period.as_micros()).expect("a small count");
-    common::wait_until(
+    support::wait_until(
         "the waiter has waited under the storm for a while",
         Duration::from_secs(10),
         || {
@@ -247,7 +247,7 @@ fn waiter_under_signal_storm_notices_the_owner_died(how: &str, period: Duration)
         "the waiter stopped waiting while the holder was alive"
     );
     holder.kill();
-    common::wait_until(
+    support::wait_until(
         "the waiter, interrupted by signals, notices the holder's death",
         DETECTION_BOUND,
         || seg.outcome.load(Ordering::SeqCst) != OUTCOME_PENDING,

@@ -11,7 +11,7 @@
 //! Nobody dies in this test, so every `OwnerDied` and every overlap is a
 //! live owner robbed.
 
-mod common;
+use shmsync_support as support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ const RACE_FOR: Duration = Duration::from_secs(3);
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let name = &args[0];
         match role {
             // Opens, locks, stays inside ~20 µs, unlocks and drops the
@@ -86,9 +86,9 @@ fn child_entry() {
                 let second = format!("{name}-bound");
                 let (from, to) = (format!("/dev/shm/{name}"), format!("/dev/shm/{second}"));
                 std::fs::write(&to, b"").expect("mount point");
-                if !common::command_succeeds("mount", &["--bind", &from, &to]) {
+                if !support::command_succeeds("mount", &["--bind", &from, &to]) {
                     let _ = std::fs::remove_file(&to);
-                    std::process::exit(common::SKIP_STATUS);
+                    std::process::exit(support::SKIP_STATUS);
                 }
                 shmsync::unlink(name).expect("unlink the first name");
                 // The object is still there, by the second name; but it has
@@ -107,12 +107,12 @@ fn child_entry() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn an_owner_that_reopens_the_segment_is_never_taken_for_dead() {
-    let name = common::unique_name("aba");
+    let name = support::unique_name("aba");
     let seg = Segment::<Shared>::create(&name).expect("create");
     let children = [
-        common::spawn("child_entry", "reopen_and_lock", &[&name]),
-        common::spawn("child_entry", "wait_and_lock", &[&name]),
-        common::spawn("child_entry", "wait_and_lock", &[&name]),
+        support::spawn("child_entry", "reopen_and_lock", &[&name]),
+        support::spawn("child_entry", "wait_and_lock", &[&name]),
+        support::spawn("child_entry", "wait_and_lock", &[&name]),
     ];
     std::thread::sleep(RACE_FOR);
     seg.stop.store(1, Ordering::SeqCst);
@@ -133,13 +133,13 @@ fn an_owner_that_reopens_the_segment_is_never_taken_for_dead() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn an_object_whose_name_is_gone_is_not_attached_again() {
     const TEST: &str = "an_object_whose_name_is_gone_is_not_attached_again";
-    if !common::command_succeeds("unshare", &["-m", "--propagation", "private", "true"]) {
-        common::report_skip(TEST, "unshare -m is refused here (needs root or user namespaces)");
+    if !support::command_succeeds("unshare", &["-m", "--propagation", "private", "true"]) {
+        support::report_skip(TEST, "unshare -m is refused here (needs root or user namespaces)");
         return;
     }
-    let name = common::unique_name("bound");
+    let name = support::unique_name("bound");
     let seg = Segment::<Shared>::options().unlink_on_drop(false).create(&name).expect("create");
-    let child = common::spawn_under(
+    let child = support::spawn_under(
         &["unshare", "-m", "--propagation", "private", "--"],
         "child_entry",
         "open_after_unlink_through_a_bind_mount",
@@ -150,8 +150,8 @@ fn an_object_whose_name_is_gone_is_not_attached_again() {
     let _ = shmsync::unlink(&name);
     // The child's mount point (an empty file in the shared /dev/shm).
     let _ = std::fs::remove_file(format!("/dev/shm/{name}-bound"));
-    if status.code() == Some(common::SKIP_STATUS) {
-        common::report_skip(TEST, "mount --bind is refused in the new mount namespace");
+    if status.code() == Some(support::SKIP_STATUS) {
+        support::report_skip(TEST, "mount --bind is refused in the new mount namespace");
         return;
     }
     assert!(status.success(), "the child attached an unlinked object: {status:?}");

@@ -12,11 +12,10 @@ use shmsync::{
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::wait_until;
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::wait_until;
+use support::{gettid, wait_until_blocked_in_futex};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -308,7 +307,7 @@ struct Config {
 
 #[test]
 fn in_a_segment_it_is_typed_laid_out_and_inspected() {
-    let name = common::unique_name("rwlock-seg");
+    let name = support::unique_name("rwlock-seg");
     let seg = Segment::<Config>::create_with(&name, |c| c.table.get_mut()[0] = 42)
         .expect("create segment");
     assert_eq!(read_clean(&seg.table)[0], 42);

@@ -8,11 +8,10 @@ use shmsync::{RwLockError, Segment, ShmRwLock, ShmRwLockWriteGuard, ShmSafe, Try
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::wait_until;
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::wait_until;
+use support::{gettid, wait_until_blocked_in_futex};
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -32,21 +31,21 @@ const DETECTION_BOUND: Duration = Duration::from_secs(5);
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             "write_half_and_hang" => {
                 let Ok(mut g) = seg.pair.write() else { panic!("a clean write") };
                 g[0] += 1;
                 std::mem::forget(g);
-                common::reached("writing");
-                common::park_forever();
+                support::reached("writing");
+                support::park_forever();
             }
             "read_and_hang" => {
                 let Ok(g) = seg.pair.read() else { panic!("a clean read") };
                 std::mem::forget(g);
-                common::reached("reading");
-                common::park_forever();
+                support::reached("reading");
+                support::park_forever();
             }
             // Blocks in `write` behind the parent's read, then is killed.
             "wait_to_write" => {
@@ -90,22 +89,22 @@ fn child_entry() {
 }
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create(&name).expect("create segment");
     (name, seg)
 }
 
-fn spawn_at(name: &str, role: &str, point: &str) -> common::ChildProcess {
-    let mut child = common::spawn("child_entry", role, &[name]);
+fn spawn_at(name: &str, role: &str, point: &str) -> support::ChildProcess {
+    let mut child = support::spawn("child_entry", role, &[name]);
     child.wait_for(point, POINT_TIMEOUT);
     child
 }
 
 /// Spawns `role`, which publishes its thread id and then blocks in the
 /// lock, and waits until it sleeps there.
-fn spawn_blocked(seg: &Shared, name: &str, role: &str) -> common::ChildProcess {
+fn spawn_blocked(seg: &Shared, name: &str, role: &str) -> support::ChildProcess {
     seg.tid.store(0, Ordering::SeqCst);
-    let child = common::spawn("child_entry", role, &[name]);
+    let child = support::spawn("child_entry", role, &[name]);
     wait_until("the child published its thread id", POINT_TIMEOUT, || {
         seg.tid.load(Ordering::SeqCst) != 0
     });
@@ -232,7 +231,7 @@ fn an_abandoned_repair_is_not_recoverable_for_every_process() {
     let (name, seg) = create("rw-abandon");
     spawn_at(&name, "write_half_and_hang", "writing").kill();
     drop(expect_owner_died(seg.pair.read(), Instant::now())); // no make_consistent
-    common::spawn("child_entry", "expect_not_recoverable", &[&name]).expect_success(POINT_TIMEOUT);
+    support::spawn("child_entry", "expect_not_recoverable", &[&name]).expect_success(POINT_TIMEOUT);
 }
 
 #[test]

@@ -23,11 +23,11 @@ use shmsync::{
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::{freeze, signal, wait_until};
-use mutex_support::gettid;
+use support::gettid;
+use support::torture::{freeze_all, thaw_all_but};
+use support::wait_until;
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -138,7 +138,7 @@ fn work_thread(t: &Torture, slot: usize, thread: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "worker" => work(&seg, args[1].parse().expect("slot")),
@@ -154,11 +154,11 @@ fn writer_word(t: &Torture) -> u64 {
     unsafe { &*word }.load(Ordering::SeqCst)
 }
 
-fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
+fn spawn_worker(name: &str, t: &Torture, slot: usize) -> support::ChildProcess {
     for tid in &t.worker_tids[slot] {
         tid.store(0, Ordering::SeqCst);
     }
-    let child = common::spawn("child_entry", "worker", &[name, &slot.to_string()]);
+    let child = support::spawn("child_entry", "worker", &[name, &slot.to_string()]);
     wait_until("a new worker published its tids", PROGRESS_TIMEOUT, || {
         t.worker_tids[slot].iter().all(|tid| tid.load(Ordering::SeqCst) != 0)
     });
@@ -175,9 +175,9 @@ fn holder_of(t: &Torture, word: u64) -> Option<usize> {
 }
 
 fn torture(kills: u32) {
-    let mut rng = common::Rng::from_env(&format!("rwlock kill torture, {kills} kills"));
+    let mut rng = support::Rng::from_env(&format!("rwlock kill torture, {kills} kills"));
 
-    let name = common::unique_name("rwlock-torture");
+    let name = support::unique_name("rwlock-torture");
     let seg = Segment::<Torture>::create(&name).expect("create segment");
     let t: &Torture = &seg;
     let mut workers: Vec<_> = (0..WORKERS).map(|slot| spawn_worker(&name, t, slot)).collect();
@@ -185,18 +185,13 @@ fn torture(kills: u32) {
     let mut held_deaths = 0u64;
     let started = Instant::now();
     for _ in 0..kills {
-        std::thread::sleep(Duration::from_micros(rng.below(3000)));
-        for w in &workers {
-            freeze(w.pid());
-        }
+        rng.pause_below(Duration::from_millis(3));
+        freeze_all(&workers);
         let word = writer_word(t);
         let holder = holder_of(t, word);
         // Half the kills target the writer lock's holder (if a worker
         // holds it), the rest a random worker (often a reader).
-        let mut victim = match holder {
-            Some(h) if rng.below(2) == 0 => h,
-            _ => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-        };
+        let mut victim = rng.victim(holder.as_slice(), WORKERS);
         if holder == Some(victim) && word & OWNER_DIED != 0 {
             // A repairer killed before it counted its report would make
             // "reported once" unobservable (rwlock_multiprocess.rs has
@@ -208,11 +203,7 @@ fn torture(kills: u32) {
         // holder is alive, so it just waits.
         let replacement = spawn_worker(&name, t, victim);
         std::mem::replace(&mut workers[victim], replacement).kill();
-        for (slot, w) in workers.iter().enumerate() {
-            if slot != victim {
-                signal(w.pid(), libc::SIGCONT);
-            }
-        }
+        thaw_all_but(&workers, victim);
 
         // No deadlock: reads and writes keep completing (a write needs every
         // dead reader's share taken back), and the death is reported
@@ -255,5 +246,5 @@ fn kill_torture_short() {
 #[test]
 #[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 1000)"]
 fn kill_torture() {
-    torture(common::kills_from_env(1000));
+    torture(support::kills_from_env(1000));
 }

@@ -1,7 +1,7 @@
 //! Public-API tests of `Segment<T>`: create, open, ownership, and two
 //! processes sharing one segment.
 
-mod common;
+use shmsync_support as support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,7 +18,7 @@ struct Shared {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         "write_and_wait" => {
             let seg: Segment<Shared> = Segment::open(&args[0]).expect("child opens");
             assert_eq!(seg.config, 42, "child sees the creator's initializer");
@@ -29,7 +29,7 @@ fn child_entry() {
                 assert!(std::time::Instant::now() < deadline, "parent's write never arrived");
                 std::thread::yield_now();
             }
-            common::reached("saw-parent");
+            support::reached("saw-parent");
         }
         other => panic!("unknown role {other}"),
     });
@@ -38,9 +38,9 @@ fn child_entry() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn two_processes_see_each_others_writes() {
-    let name = common::unique_name("two-proc");
+    let name = support::unique_name("two-proc");
     let seg = Segment::<Shared>::create_with(&name, |s| s.config = 42).expect("create");
-    let mut child = common::spawn("child_entry", "write_and_wait", &[&name]);
+    let mut child = support::spawn("child_entry", "write_and_wait", &[&name]);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while seg.from_child.load(Ordering::Acquire) != 7 {
         assert!(std::time::Instant::now() < deadline, "child's write never arrived");
@@ -53,7 +53,7 @@ fn two_processes_see_each_others_writes() {
 
 #[test]
 fn create_on_existing_name_is_already_exists() {
-    let name = common::unique_name("exists");
+    let name = support::unique_name("exists");
     let _seg = Segment::<AtomicU64>::create(&name).expect("create");
     match Segment::<AtomicU64>::create(&name) {
         Err(Error::AlreadyExists { name: n }) => assert_eq!(n, name),
@@ -63,7 +63,7 @@ fn create_on_existing_name_is_already_exists() {
 
 #[test]
 fn open_of_missing_name_is_not_found() {
-    let name = common::unique_name("missing");
+    let name = support::unique_name("missing");
     match Segment::<AtomicU64>::open(&name) {
         Err(Error::NotFound { name: n }) => assert_eq!(n, name),
         other => panic!("expected NotFound, got {other:?}"),
@@ -72,7 +72,7 @@ fn open_of_missing_name_is_not_found() {
 
 #[test]
 fn owner_drop_unlinks_opener_drop_does_not() {
-    let name = common::unique_name("owner-drop");
+    let name = support::unique_name("owner-drop");
     let owner = Segment::<AtomicU64>::create(&name).expect("create");
     assert!(owner.is_owner());
     let opener = Segment::<AtomicU64>::open(&name).expect("open");
@@ -88,7 +88,7 @@ fn owner_drop_unlinks_opener_drop_does_not() {
 
 #[test]
 fn unlink_on_drop_false_keeps_the_name() {
-    let name = common::unique_name("keep");
+    let name = support::unique_name("keep");
     let owner =
         Segment::<AtomicU64>::options().unlink_on_drop(false).create(&name).expect("create");
     owner.store(5, Ordering::Relaxed);
@@ -102,7 +102,7 @@ fn unlink_on_drop_false_keeps_the_name() {
 
 #[test]
 fn panicking_initializer_removes_the_name() {
-    let name = common::unique_name("init-panic");
+    let name = support::unique_name("init-panic");
     let result = std::panic::catch_unwind(|| {
         let _ = Segment::<Shared>::create_with(&name, |_| panic!("initializer failed"));
     });
@@ -114,7 +114,7 @@ fn panicking_initializer_removes_the_name() {
 
 #[test]
 fn open_or_create_creates_once_then_opens() {
-    let name = common::unique_name("ooc");
+    let name = support::unique_name("ooc");
     let first = Segment::<Shared>::open_or_create_with(&name, |s| s.config = 3).expect("create");
     assert!(first.is_owner());
     let mut ran = false;
@@ -129,7 +129,7 @@ fn segment_is_send_and_sync_and_shared_across_threads() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Segment<Shared>>();
     assert_send_sync::<Segment<[AtomicU64]>>();
-    let name = common::unique_name("threads");
+    let name = support::unique_name("threads");
     let seg = Segment::<Shared>::create(&name).expect("create");
     // Miri interprets every step: fewer rounds, still interleaved.
     const EACH: u64 = if cfg!(miri) { 100 } else { 1000 };
@@ -149,7 +149,7 @@ fn segment_is_send_and_sync_and_shared_across_threads() {
 
 #[test]
 fn debug_names_the_segment_and_type() {
-    let name = common::unique_name("debug");
+    let name = support::unique_name("debug");
     let seg = Segment::<Shared>::create(&name).expect("create");
     let text = format!("{seg:?}");
     assert!(
@@ -160,7 +160,7 @@ fn debug_names_the_segment_and_type() {
 
 #[test]
 fn owner_drop_leaves_a_newer_segment_with_the_same_name_alone() {
-    let name = common::unique_name("reused-name");
+    let name = support::unique_name("reused-name");
     let old = Segment::<Shared>::create(&name).expect("create");
     shmsync::unlink(&name).expect("unlink");
     let new = Segment::<Shared>::create_with(&name, |s| s.config = 2).expect("re-create");

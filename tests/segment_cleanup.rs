@@ -3,7 +3,7 @@
 //! leave it to whoever closes last; a concurrent opener never attaches to a
 //! removed object.
 
-mod common;
+use shmsync_support as support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +38,7 @@ fn exists(name: &str) -> bool {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         // Joins the group (the first one creates it), then waits: to be
         // killed, or for a line on stdin to leave normally.
         "join_then_wait" => {
@@ -47,11 +47,11 @@ fn child_entry() {
                 .open_or_create(&args[0])
                 .expect("join");
             seg.members.incr();
-            common::reached("joined");
+            support::reached("joined");
             let mut line = String::new();
             std::io::stdin().read_line(&mut line).expect("stdin");
             drop(seg);
-            common::reached("left");
+            support::reached("left");
         }
         other => panic!("unknown role {other}"),
     });
@@ -61,10 +61,10 @@ fn child_entry() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn when_all_but_the_last_member_are_killed_the_last_one_out_removes_the_name() {
     let _serial = one_at_a_time();
-    let name = common::unique_name("last-out");
+    let name = support::unique_name("last-out");
     let mut members: Vec<_> = (0..3)
         .map(|_| {
-            let mut child = common::spawn("child_entry", "join_then_wait", &[&name]);
+            let mut child = support::spawn("child_entry", "join_then_wait", &[&name]);
             child.wait_for("joined", TIMEOUT);
             child
         })
@@ -86,9 +86,9 @@ fn when_all_but_the_last_member_are_killed_the_last_one_out_removes_the_name() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_killed_last_member_leaves_the_name_for_gc() {
     let _serial = one_at_a_time();
-    let name = common::unique_name("last-killed");
+    let name = support::unique_name("last-killed");
     let child = {
-        let mut c = common::spawn("child_entry", "join_then_wait", &[&name]);
+        let mut c = support::spawn("child_entry", "join_then_wait", &[&name]);
         c.wait_for("joined", TIMEOUT);
         c
     };
@@ -105,7 +105,7 @@ fn a_killed_last_member_leaves_the_name_for_gc() {
 #[test]
 fn the_rule_is_in_the_header_so_plain_openers_follow_it() {
     let _serial = one_at_a_time();
-    let name = common::unique_name("last-out-plain");
+    let name = support::unique_name("last-out-plain");
     let creator =
         Segment::<Group>::options().unlink_when_unused(true).create(&name).expect("create");
     // Opened without the option, and the creator (which would unlink on
@@ -125,7 +125,7 @@ fn the_rule_is_in_the_header_so_plain_openers_follow_it() {
 fn an_opener_racing_the_last_close_never_holds_a_removed_segment() {
     let _serial = one_at_a_time();
     let rounds = if cfg!(miri) { 5 } else { 300 };
-    let name = common::unique_name("last-out-race");
+    let name = support::unique_name("last-out-race");
     let options = Segment::<Group>::options().unlink_when_unused(true);
     let start = Barrier::new(2);
     let (mut reused, mut recreated) = (0, 0);

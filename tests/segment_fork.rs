@@ -7,7 +7,7 @@
 //! The test harness runs tests on several threads, where `fork` is unsound;
 //! so the test re-executes this binary as a child role, which forks.
 
-mod common;
+use shmsync_support as support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,13 +29,9 @@ struct Shared {
     hits: AtomicCounter,
 }
 
-fn shm_path(name: &str) -> String {
-    format!("/dev/shm/{name}")
-}
-
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         "fork_and_drop_copy" => fork_and_drop_copy(&args[0]),
         other => panic!("unknown role {other}"),
     });
@@ -86,7 +82,7 @@ fn fork_and_drop_copy(name: &str) {
     }
 
     assert!(seg.is_owner(), "the creating process still owns the segment");
-    assert!(Path::new(&shm_path(name)).exists(), "the name is still there");
+    assert!(Path::new(&support::shm_file::path(name)).exists(), "the name is still there");
     let view = Segment::<Shared>::open(name).expect("open after the copy dropped");
     assert_eq!(view.seq.load(Ordering::Relaxed), 1);
     assert_eq!(view.hits.get(), 1, "the same object the forked process wrote to");
@@ -98,14 +94,17 @@ fn fork_and_drop_copy(name: &str) {
 
     // The real owner still removes the name.
     drop(seg);
-    assert!(!Path::new(&shm_path(name)).exists(), "the owner's drop removed the name");
+    assert!(
+        !Path::new(&support::shm_file::path(name)).exists(),
+        "the owner's drop removed the name"
+    );
 }
 
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn forked_copy_of_owner_handle_does_not_unlink_on_drop() {
-    let name = common::unique_name("fork-owner");
-    let child = common::spawn("child_entry", "fork_and_drop_copy", &[&name]);
+    let name = support::unique_name("fork-owner");
+    let child = support::spawn("child_entry", "fork_and_drop_copy", &[&name]);
     let status = child.wait_timeout(TIMEOUT);
     // Whatever happened, leave no object behind.
     let _ = shmsync::unlink(&name);

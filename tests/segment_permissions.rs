@@ -7,7 +7,7 @@
 //! *is* allowed to open, so the test cannot pass merely because the child
 //! can open nothing.
 
-mod common;
+use shmsync_support as support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,7 +28,7 @@ fn is_root() -> bool {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         "create_under_umask" => {
             // SAFETY: umask has no preconditions; this child is single-purpose.
             unsafe { libc::umask(0o077) };
@@ -59,7 +59,7 @@ fn child_entry() {
             }
             let seg = Segment::<AtomicU64>::open(allowed).expect("a 0o666 segment opens");
             assert_eq!(seg.load(Ordering::Relaxed), 17);
-            common::reached("checked");
+            support::reached("checked");
         }
         other => panic!("unknown role {other}"),
     });
@@ -68,9 +68,9 @@ fn child_entry() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn mode_is_exact_despite_umask_and_defaults_to_0o600() {
-    let wide = common::unique_name("mode-wide");
-    let default = common::unique_name("mode-default");
-    common::spawn("child_entry", "create_under_umask", &[&wide, &default])
+    let wide = support::unique_name("mode-wide");
+    let default = support::unique_name("mode-default");
+    support::spawn("child_entry", "create_under_umask", &[&wide, &default])
         .expect_success(Duration::from_secs(20));
     let (wide_mode, default_mode) = (mode_of(&wide), mode_of(&default));
     shmsync::unlink(&wide).expect("unlink");
@@ -82,7 +82,7 @@ fn mode_is_exact_despite_umask_and_defaults_to_0o600() {
 
 #[test]
 fn mode_outside_permission_bits_is_rejected() {
-    let name = common::unique_name("mode-bad");
+    let name = support::unique_name("mode-bad");
     match Segment::<AtomicU64>::options().mode(0o4755).create(&name) {
         Err(e @ Error::InvalidArgument { what: "mode", .. }) => {
             assert!(e.to_string().contains("0o4755"), "{e}");
@@ -95,15 +95,15 @@ fn mode_outside_permission_bits_is_rejected() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn opening_without_permission_is_permission_denied() {
-    let denied = common::unique_name("perm-denied");
-    let allowed = common::unique_name("perm-allowed");
+    let denied = support::unique_name("perm-denied");
+    let allowed = support::unique_name("perm-allowed");
     let _d = Segment::<AtomicU64>::options().mode(0).create(&denied).expect("create mode 0");
     assert_eq!(mode_of(&denied), 0);
     let a = Segment::<AtomicU64>::options().mode(0o666).create(&allowed).expect("create");
     a.store(17, Ordering::Relaxed);
     if is_root() {
         // Root bypasses the mode (with CAP_DAC_OVERRIDE): check as nobody.
-        let mut child = common::spawn("child_entry", "open_as_nobody", &[&denied, &allowed]);
+        let mut child = support::spawn("child_entry", "open_as_nobody", &[&denied, &allowed]);
         child.wait_for("checked", Duration::from_secs(20));
         child.expect_success(Duration::from_secs(20));
     } else {

@@ -2,7 +2,7 @@
 //! creator killed while initializing, openers waiting for a slow creator,
 //! and attachment liveness through OFD locks.
 
-mod common;
+use shmsync_support as support;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -57,7 +57,7 @@ fn meet(racer: &mut shmsync::BarrierParty<'_>, round: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         "race" => {
             let control: Segment<Control> = Segment::open(&args[0]).expect("open control");
             let rounds: usize = args[2].parse().expect("rounds");
@@ -90,15 +90,15 @@ fn child_entry() {
         "die_in_init" => {
             let _ = Segment::<Round>::create_with(&args[0], |s| {
                 s.stamp = 1;
-                common::reached("in-init");
-                common::park_forever()
+                support::reached("in-init");
+                support::park_forever()
             });
         }
         "slow_init" => {
             let seg = Segment::<Round>::options()
                 .unlink_on_drop(false)
                 .create_with(&args[0], |s| {
-                    common::reached("in-init");
+                    support::reached("in-init");
                     // The scenario: initialization takes a while.
                     std::thread::sleep(Duration::from_millis(300));
                     s.stamp = 77;
@@ -108,8 +108,8 @@ fn child_entry() {
         }
         "attach_and_park" => {
             let _seg: Segment<Round> = Segment::open(&args[0]).expect("open");
-            common::reached("attached");
-            common::park_forever()
+            support::reached("attached");
+            support::park_forever()
         }
         other => panic!("unknown role {other}"),
     });
@@ -119,15 +119,15 @@ fn child_entry() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn open_or_create_race_has_exactly_one_creator_per_round() {
     let rounds = rounds();
-    let control_name = common::unique_name("race-control");
-    let base = common::unique_name("race");
+    let control_name = support::unique_name("race-control");
+    let base = support::unique_name("race");
     let control = Segment::<Control>::create_with(&control_name, |c| {
         c.gate = ShmBarrier::new(RACERS as usize);
     })
     .expect("control");
     let rounds_arg = rounds.to_string();
     let children: Vec<_> = (0..RACERS)
-        .map(|_| common::spawn("child_entry", "race", &[&control_name, &base, &rounds_arg]))
+        .map(|_| support::spawn("child_entry", "race", &[&control_name, &base, &rounds_arg]))
         .collect();
     for child in children {
         child.expect_success(Duration::from_secs(120));
@@ -145,8 +145,8 @@ fn open_or_create_race_has_exactly_one_creator_per_round() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn creator_killed_during_init_gives_creator_died_and_open_or_create_recovers() {
-    let name = common::unique_name("killed-creator");
-    let mut child = common::spawn("child_entry", "die_in_init", &[&name]);
+    let name = support::unique_name("killed-creator");
+    let mut child = support::spawn("child_entry", "die_in_init", &[&name]);
     let child_pid = child.pid();
     child.wait_for("in-init", Duration::from_secs(20));
 
@@ -180,8 +180,8 @@ fn creator_killed_during_init_gives_creator_died_and_open_or_create_recovers() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn opener_waits_for_a_slow_creator() {
-    let name = common::unique_name("slow-creator");
-    let mut child = common::spawn("child_entry", "slow_init", &[&name]);
+    let name = support::unique_name("slow-creator");
+    let mut child = support::spawn("child_entry", "slow_init", &[&name]);
     child.wait_for("in-init", Duration::from_secs(20));
     let seg: Segment<Round> = Segment::open(&name).expect("open waits for the creator");
     assert_eq!(seg.stamp, 77, "the opener sees the finished initialization");
@@ -193,14 +193,14 @@ fn opener_waits_for_a_slow_creator() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn attachment_liveness_follows_a_killed_process() {
-    let name = common::unique_name("liveness");
+    let name = support::unique_name("liveness");
     drop(Segment::<Round>::options().unlink_on_drop(false).create(&name).expect("create"));
     // Not a one-shot assert: another test of this process that is spawning
     // a child holds a copy of our descriptor until its exec (see
     // `is_attached`), so "detached" may take a moment.
     wait_until_detached(&name, "nobody attached yet");
 
-    let mut child = common::spawn("child_entry", "attach_and_park", &[&name]);
+    let mut child = support::spawn("child_entry", "attach_and_park", &[&name]);
     child.wait_for("attached", Duration::from_secs(20));
     assert!(shmsync::is_attached(&name).expect("is_attached"), "the child holds it");
 
@@ -220,7 +220,7 @@ fn wait_until_detached(name: &str, what: &str) {
 
 #[test]
 fn is_attached_counts_this_processes_handles() {
-    let name = common::unique_name("own-handles");
+    let name = support::unique_name("own-handles");
     let owner = Segment::<Round>::options().unlink_on_drop(false).create(&name).expect("create");
     let opener: Segment<Round> = Segment::open(&name).expect("open");
     assert!(shmsync::is_attached(&name).expect("is_attached"));

@@ -2,7 +2,7 @@
 //! header; several processes write disjoint ranges of plain elements, or
 //! any element of an atomic slice.
 
-mod common;
+use shmsync_support as support;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,7 +11,7 @@ use shmsync::{Error, Segment};
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| match role {
+    support::run_child(|role, args| match role {
         "square_rows" => {
             // args: name, first row, end row, columns
             let m = Segment::<[f64]>::open_slice(&args[0]).expect("open matrix");
@@ -38,7 +38,7 @@ fn child_entry() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn processes_write_disjoint_row_ranges() {
     let (rows, cols, workers) = (64usize, 50usize, 4usize);
-    let name = common::unique_name("matrix");
+    let name = support::unique_name("matrix");
     let m = Segment::<[f64]>::create_slice_with(&name, rows * cols, |v| {
         for (i, x) in v.iter_mut().enumerate() {
             *x = i as f64;
@@ -50,7 +50,7 @@ fn processes_write_disjoint_row_ranges() {
     let children: Vec<_> = (0..workers)
         .map(|w| {
             let (s, e) = ((w * per).to_string(), ((w + 1) * per).to_string());
-            common::spawn("child_entry", "square_rows", &[&name, &s, &e, &cols.to_string()])
+            support::spawn("child_entry", "square_rows", &[&name, &s, &e, &cols.to_string()])
         })
         .collect();
     for c in children {
@@ -64,10 +64,10 @@ fn processes_write_disjoint_row_ranges() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn atomic_elements_are_shared_safely() {
-    let name = common::unique_name("atomic-slice");
+    let name = support::unique_name("atomic-slice");
     let counters = Segment::<[AtomicU64]>::create_slice(&name, 10).expect("create");
     let children: Vec<_> =
-        (0..3).map(|_| common::spawn("child_entry", "count", &[&name])).collect();
+        (0..3).map(|_| support::spawn("child_entry", "count", &[&name])).collect();
     for c in children {
         c.expect_success(Duration::from_secs(20));
     }
@@ -76,7 +76,7 @@ fn atomic_elements_are_shared_safely() {
 
 #[test]
 fn length_comes_from_the_header() {
-    let name = common::unique_name("slice-len");
+    let name = support::unique_name("slice-len");
     let created = Segment::<[u32]>::create_slice_with(&name, 1000, |v| v[999] = 7).expect("create");
     let opened = Segment::<[u32]>::open_slice(&name).expect("open");
     assert_eq!(opened.len(), 1000);
@@ -96,13 +96,13 @@ fn length_comes_from_the_header() {
 
 #[test]
 fn forged_length_larger_than_the_object_is_size_mismatch() {
-    use common::shm_file::write_at;
+    use support::shm_file::write_at;
     const ELEMENT_COUNT_OFFSET: u64 = 56;
     const PAYLOAD_SIZE_OFFSET: u64 = 32;
-    let name = common::unique_name("slice-forged");
+    let name = support::unique_name("slice-forged");
     let _seg = Segment::<[u64]>::create_slice(&name, 4).expect("create");
     // The header, four elements and the field map.
-    let object_size = common::shm_file::read(&name).len() as u64;
+    let object_size = support::shm_file::read(&name).len() as u64;
     assert!(object_size > 256 + 32);
     // A consistent forgery: count and payload size agree, the file is short.
     write_at(&name, ELEMENT_COUNT_OFFSET, &1_000_000u64.to_ne_bytes());
@@ -121,11 +121,11 @@ fn forged_length_larger_than_the_object_is_size_mismatch() {
 
 #[test]
 fn empty_and_huge_lengths() {
-    let name = common::unique_name("slice-empty");
+    let name = support::unique_name("slice-empty");
     let empty = Segment::<[u64]>::create_slice(&name, 0).expect("zero elements are fine");
     assert!(empty.is_empty());
     assert_eq!(Segment::<[u64]>::open_slice(&name).expect("open").len(), 0);
-    let huge = common::unique_name("slice-huge");
+    let huge = support::unique_name("slice-huge");
     match Segment::<[u64]>::create_slice(&huge, usize::MAX / 2) {
         Err(Error::InvalidArgument { what: "size", .. }) => {}
         other => panic!("expected an invalid-argument error, got {other:?}"),
@@ -136,7 +136,7 @@ fn empty_and_huge_lengths() {
 #[test]
 #[should_panic(expected = "out of bounds")]
 fn range_mut_checks_bounds() {
-    let name = common::unique_name("slice-bounds");
+    let name = support::unique_name("slice-bounds");
     let v = Segment::<[u8]>::create_slice(&name, 4).expect("create");
     // SAFETY: nothing else accesses the segment; the call panics anyway.
     let _ = unsafe { v.range_mut(2..5) };

@@ -11,7 +11,7 @@
 //! the machine's `/dev/shm` is never filled. Where that is refused (no
 //! privilege, no `unshare`), the test says `SKIPPED` and why.
 
-mod common;
+use shmsync_support as support;
 
 use std::ffi::CString;
 use std::fs::OpenOptions;
@@ -43,10 +43,6 @@ const LARGE_BYTES: u64 = LARGE_LEN as u64 * 8;
 struct Record {
     hits: AtomicCounter,
     seq: AtomicU64,
-}
-
-fn shm_path(name: &str) -> String {
-    format!("/dev/shm/{name}")
 }
 
 fn page_size() -> u64 {
@@ -87,7 +83,7 @@ fn mount_namespace() -> std::io::Result<u64> {
 /// Mounts a tmpfs with `options` (its size, say) on `/dev/shm`, in this
 /// process's mount namespace, which must not be `parent_ns` (the test's):
 /// this must never cover the machine's `/dev/shm`. Exits with
-/// [`common::SKIP_STATUS`] if mounting is refused.
+/// [`support::SKIP_STATUS`] if mounting is refused.
 fn mount_small_dev_shm(parent_ns: &str, options: &str) {
     let ours = mount_namespace().expect("read /proc/self/ns/mnt");
     assert_ne!(
@@ -111,7 +107,7 @@ fn mount_small_dev_shm(parent_ns: &str, options: &str) {
         let e = std::io::Error::last_os_error();
         if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
             eprintln!("mount -t tmpfs on /dev/shm in a private mount namespace: {e}");
-            std::process::exit(common::SKIP_STATUS);
+            std::process::exit(support::SKIP_STATUS);
         }
         panic!("mount -t tmpfs -o {options} tmpfs /dev/shm: {e}");
     }
@@ -125,7 +121,7 @@ fn fill_dev_shm(name: &str) {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(shm_path(name))
+        .open(support::shm_file::path(name))
         .expect("create filler");
     // Page-sized writes: every write but the refused one takes whole
     // pages, so the refusal means no page is left.
@@ -153,7 +149,7 @@ fn expect_no_space(err: &Error, name: &str) -> (u64, u64) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let parent_ns = &args[0];
         match role {
             "slice_larger_than_dev_shm" => slice_larger_than_dev_shm(parent_ns),
@@ -171,7 +167,7 @@ fn slice_larger_than_dev_shm(parent_ns: &str) {
     let empty = free_bytes();
     assert!(empty <= 64 * KIB, "the tmpfs is 64 KiB: {empty} bytes free");
 
-    let name = common::unique_name("space-slice");
+    let name = support::unique_name("space-slice");
     let err = Segment::<[AtomicU64]>::create_slice(&name, LARGE_LEN)
         .expect_err("8 MiB cannot be created on a 64 KiB /dev/shm");
     let (needed, available) = expect_no_space(&err, &name);
@@ -181,7 +177,7 @@ fn slice_larger_than_dev_shm(parent_ns: &str) {
     for hint in ["--shm-size", "remount", &name] {
         assert!(message.contains(hint), "the message mentions {hint:?}: {message}");
     }
-    assert!(!Path::new(&shm_path(&name)).exists(), "the name is removed");
+    assert!(!Path::new(&support::shm_file::path(&name)).exists(), "the name is removed");
     assert!(dev_shm_names().is_empty(), "nothing is left in /dev/shm: {:?}", dev_shm_names());
     assert_eq!(free_bytes(), empty, "every page taken for the attempt is given back");
 
@@ -199,14 +195,14 @@ fn slice_larger_than_dev_shm(parent_ns: &str) {
 
     // What fits still works: a small segment, written and read back
     // through a second handle.
-    let small = common::unique_name("space-small");
+    let small = support::unique_name("space-small");
     let seg = Segment::<Record>::create(&small).expect("a small segment fits in 64 KiB");
     seg.seq.store(41, Ordering::Relaxed);
     seg.hits.incr();
     let view = Segment::<Record>::open(&small).expect("open the small segment");
     assert_eq!(view.seq.load(Ordering::Relaxed), 41);
     assert_eq!(view.hits.get(), 1);
-    let slice = Segment::<[AtomicU64]>::create_slice(&common::unique_name("space-fits"), 1024)
+    let slice = Segment::<[AtomicU64]>::create_slice(&support::unique_name("space-fits"), 1024)
         .expect("an 8 KiB slice fits in 64 KiB");
     for v in slice.iter() {
         v.store(1, Ordering::Relaxed);
@@ -221,7 +217,7 @@ fn create_on_full_dev_shm(parent_ns: &str) {
     let filler = "filler";
     fill_dev_shm(filler);
 
-    let name = common::unique_name("space-full");
+    let name = support::unique_name("space-full");
     let err = Segment::<Record>::create(&name).expect_err("nothing fits in a full /dev/shm");
     let (needed, available) = expect_no_space(&err, &name);
     let at_least = 256 + core::mem::size_of::<Record>() as u64;
@@ -237,7 +233,7 @@ fn create_on_full_dev_shm(parent_ns: &str) {
     expect_no_space(&err, &name);
     assert_eq!(dev_shm_names(), [filler], "the segment's name is removed");
 
-    std::fs::remove_file(shm_path(filler)).expect("remove filler");
+    std::fs::remove_file(support::shm_file::path(filler)).expect("remove filler");
     let seg = Segment::<Record>::create(&name).expect("create once there is room");
     assert!(seg.is_owner());
     seg.seq.store(7, Ordering::Relaxed);
@@ -250,7 +246,7 @@ fn create_on_full_dev_shm(parent_ns: &str) {
 /// cannot zero the payload: `NoSpace`, not a SIGBUS in the zero fill.
 fn takeover_of_sparse_object(parent_ns: &str) {
     mount_small_dev_shm(parent_ns, "size=12m");
-    let name = common::unique_name("space-takeover");
+    let name = support::unique_name("space-takeover");
 
     // A real segment, kept when its handle drops.
     let seg = Segment::<[AtomicU64]>::options()
@@ -264,7 +260,11 @@ fn takeover_of_sparse_object(parent_ns: &str) {
     // Make it what a creator that died mid-initialization leaves: state
     // INITIALIZING, and (as right after `ftruncate`) no pages behind the
     // payload beyond the header's.
-    let file = OpenOptions::new().read(true).write(true).open(shm_path(&name)).expect("open");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(support::shm_file::path(&name))
+        .expect("open");
     file.write_all_at(&STATE_INITIALIZING.to_ne_bytes(), STATE_OFFSET).expect("write state");
     let size = file.metadata().expect("stat").len();
     let page = page_size();
@@ -298,7 +298,7 @@ fn takeover_of_sparse_object(parent_ns: &str) {
     assert!(available < page, "available {available}: not a page is free");
     assert_eq!(dev_shm_names(), [filler], "the half-made object's name is removed");
 
-    std::fs::remove_file(shm_path(filler)).expect("remove filler");
+    std::fs::remove_file(support::shm_file::path(filler)).expect("remove filler");
     let seg = Segment::<[AtomicU64]>::open_or_create_slice(&name, LARGE_LEN)
         .expect("open_or_create once there is room");
     assert!(seg.is_owner(), "made anew");
@@ -312,7 +312,7 @@ fn takeover_of_sparse_object(parent_ns: &str) {
 /// nothing needed beyond the object itself, and no name left.
 fn no_inode_left(parent_ns: &str) {
     mount_small_dev_shm(parent_ns, "size=1m,nr_inodes=1");
-    let name = common::unique_name("space-inodes");
+    let name = support::unique_name("space-inodes");
     let err = Segment::<Record>::create(&name).expect_err("no inode for a new object");
     let (needed, _) = expect_no_space(&err, &name);
     assert_eq!(needed, 0, "NoSpace says no object could be made at all");
@@ -324,8 +324,8 @@ fn no_inode_left(parent_ns: &str) {
 /// Runs `role` in a private mount namespace (see the module docs); skips,
 /// saying so, where that cannot be had.
 fn run_with_small_dev_shm(test: &str, role: &str) {
-    if !common::command_succeeds(UNSHARE[0], &[&UNSHARE[1..], &["true"]].concat()) {
-        common::report_skip(
+    if !support::command_succeeds(UNSHARE[0], &[&UNSHARE[1..], &["true"]].concat()) {
+        support::report_skip(
             test,
             "`unshare -m` is refused or missing here (it needs CAP_SYS_ADMIN), so no private \
              mount namespace with a small /dev/shm can be made",
@@ -335,7 +335,7 @@ fn run_with_small_dev_shm(test: &str, role: &str) {
     let parent_ns = match mount_namespace() {
         Ok(ns) => ns.to_string(),
         Err(e) => {
-            common::report_skip(
+            support::report_skip(
                 test,
                 &format!(
                     "cannot read /proc/self/ns/mnt ({e}), so the role could not make sure it \
@@ -345,11 +345,11 @@ fn run_with_small_dev_shm(test: &str, role: &str) {
             return;
         }
     };
-    let child = common::spawn_wrapped(&UNSHARE, "child_entry", role, &[&parent_ns]);
+    let child = support::spawn_under(&UNSHARE, "child_entry", role, &[&parent_ns]);
     let pid = child.pid();
     let status = child.wait_timeout(TIMEOUT);
-    if status.code() == Some(common::SKIP_STATUS) {
-        common::report_skip(
+    if status.code() == Some(support::SKIP_STATUS) {
+        support::report_skip(
             test,
             "mounting a tmpfs on /dev/shm in a private mount namespace is refused here",
         );

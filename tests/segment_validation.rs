@@ -3,14 +3,14 @@
 //! version, an empty object, invalid names. Every case is an `Error`, never
 //! a panic, a SIGBUS or a hang.
 
-mod common;
+use shmsync_support as support;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::shm_file::{self, write_at, RemoveOnDrop};
 use proptest::prelude::*;
 use shmsync::{AtomicCounter, Error, Segment, ShmSafe};
+use support::shm_file::{self, write_at, RemoveOnDrop};
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -53,7 +53,7 @@ fn read_header(name: &str) -> Vec<u8> {
 
 #[test]
 fn open_with_another_type_is_layout_mismatch_naming_both() {
-    let name = common::unique_name("layout");
+    let name = support::unique_name("layout");
     let _seg = Segment::<Telemetry>::create(&name).expect("create");
     let err = Segment::<Other>::open(&name).expect_err("wrong type must not open");
     match &err {
@@ -74,7 +74,7 @@ fn open_with_another_type_is_layout_mismatch_naming_both() {
 
 #[test]
 fn same_fields_under_another_type_name_is_a_layout_mismatch() {
-    let name = common::unique_name("meters");
+    let name = support::unique_name("meters");
     let _seg = Segment::<Meters>::create(&name).expect("create");
     let err = Segment::<Seconds>::open(&name).expect_err("Seconds is not Meters");
     assert!(matches!(&err, Error::LayoutMismatch { found, .. } if found == "Meters"), "{err:?}");
@@ -86,7 +86,7 @@ fn same_fields_under_another_type_name_is_a_layout_mismatch() {
 
 #[test]
 fn layout_mismatch_says_what_differs() {
-    let name = common::unique_name("differs");
+    let name = support::unique_name("differs");
     let _seg = Segment::<Telemetry>::create(&name).expect("create");
     // Telemetry is 72 bytes, 8-aligned; Other is 4 bytes, 4-aligned: the
     // name, the size and the alignment all differ.
@@ -95,7 +95,7 @@ fn layout_mismatch_says_what_differs() {
     assert!(msg.contains("size differs (segment: 72 bytes, yours: 4 bytes)"), "{msg}");
     assert!(msg.contains("alignment differs (segment: 8 bytes, yours: 4 bytes)"), "{msg}");
 
-    let name = common::unique_name("renamed-field");
+    let name = support::unique_name("renamed-field");
     let _seg = Segment::<Other>::create(&name).expect("create");
     // A struct named like the stored type but with another field name: only
     // the fields can differ. (Same Rust name, different module.)
@@ -113,7 +113,7 @@ fn layout_mismatch_says_what_differs() {
 
 #[test]
 fn hand_made_object_is_not_a_segment() {
-    let name = common::unique_name("by-hand");
+    let name = support::unique_name("by-hand");
     let _cleanup = RemoveOnDrop(name.clone());
     shm_file::write(&name, &[0x5au8; 4096]);
     match Segment::<Telemetry>::open(&name) {
@@ -130,7 +130,7 @@ fn hand_made_object_is_not_a_segment() {
 
 #[test]
 fn tiny_hand_made_object_is_not_a_segment() {
-    let name = common::unique_name("tiny");
+    let name = support::unique_name("tiny");
     let _cleanup = RemoveOnDrop(name.clone());
     shm_file::write(&name, b"hello world");
     assert!(matches!(Segment::<Telemetry>::open(&name), Err(Error::NotASegment { .. })));
@@ -141,7 +141,7 @@ fn tiny_hand_made_object_is_not_a_segment() {
 #[test]
 #[cfg_attr(miri, ignore = "runs python3")]
 fn python_shared_memory_is_not_a_segment() {
-    let name = common::unique_name("python");
+    let name = support::unique_name("python");
     let _cleanup = RemoveOnDrop(name.clone());
     // The resource tracker would unlink the object when Python exits;
     // unregister it so that it outlives the interpreter like a real one.
@@ -172,7 +172,7 @@ fn python_shared_memory_is_not_a_segment() {
 
 #[test]
 fn truncated_segment_is_size_mismatch_not_sigbus() {
-    let name = common::unique_name("truncated");
+    let name = support::unique_name("truncated");
     let owner =
         Segment::<[u64; 1024]>::options().unlink_on_drop(false).create(&name).expect("create");
     // The owner's own mapping would fault after truncation: drop it first.
@@ -200,7 +200,7 @@ fn truncated_segment_is_size_mismatch_not_sigbus() {
 
 #[test]
 fn other_format_version_is_version_mismatch() {
-    let name = common::unique_name("version");
+    let name = support::unique_name("version");
     let _owner = Segment::<Telemetry>::create(&name).expect("create");
     write_at(&name, VERSION_OFFSET, &99u32.to_ne_bytes());
     match Segment::<Telemetry>::open(&name) {
@@ -242,11 +242,11 @@ fn invalid_names_are_rejected_everywhere() {
         check(shmsync::is_attached(name).map(drop), "is_attached");
     }
     // The limits themselves are accepted.
-    let max = common::unique_name("max");
+    let max = support::unique_name("max");
     let max = format!("{max}{}", "x".repeat(200 - max.len()));
     assert_eq!(max.len(), 200);
     drop(Segment::<AtomicU64>::create(&max).expect("200 bytes is fine"));
-    let slashed = format!("/{}", common::unique_name("slashed"));
+    let slashed = format!("/{}", support::unique_name("slashed"));
     let seg = Segment::<AtomicU64>::create(&slashed).expect("one leading slash is fine");
     assert_eq!(seg.name(), slashed);
     drop(Segment::<AtomicU64>::open(&slashed[1..]).expect("same object without the slash"));
@@ -257,7 +257,7 @@ fn invalid_names_are_rejected_everywhere() {
 /// proven by process tokens, which no namespace changes.
 #[test]
 fn segment_from_another_pid_namespace_opens_and_stays_robust() {
-    let name = common::unique_name("pidns");
+    let name = support::unique_name("pidns");
     let owner = Segment::<Telemetry>::create(&name).expect("create");
     let addr_in_owner = &owner.seq as *const AtomicU64 as *const u8;
     assert!(shmsync::__owner_death_detection_enabled(addr_in_owner));
@@ -285,7 +285,7 @@ fn empty_object_is_reported_at_once_and_taken_over_by_open_or_create() {
     // it, or a truncated object. A live creator holds its exclusive lock
     // from before its object has a name, so there is nothing to wait for:
     // even with the default 5 s open timeout the answer comes at once.
-    let name = common::unique_name("empty");
+    let name = support::unique_name("empty");
     let _cleanup = RemoveOnDrop(name.clone());
     shm_file::write(&name, b"");
     let started = Instant::now();
@@ -304,7 +304,7 @@ fn empty_object_is_reported_at_once_and_taken_over_by_open_or_create() {
 
 #[test]
 fn creator_state_without_live_creator_is_creator_died() {
-    let name = common::unique_name("state");
+    let name = support::unique_name("state");
     let owner = Segment::<Telemetry>::create(&name).expect("create");
     write_at(&name, STATE_OFFSET, &1u32.to_ne_bytes());
     match Segment::<Telemetry>::open(&name) {
@@ -320,7 +320,7 @@ fn creator_state_without_live_creator_is_creator_died() {
 /// a time, with all its bits flipped.
 #[test]
 fn every_single_header_byte_flip_is_handled() {
-    let name = common::unique_name("flip");
+    let name = support::unique_name("flip");
     let _seg = Segment::<Telemetry>::create_with(&name, |t| t.values = [4; 8]).expect("create");
     let pristine = read_header(&name);
     let mut rejected = Vec::new();
@@ -372,7 +372,7 @@ proptest! {
     ) {
         thread_local! {
             static FIXTURE: (Segment<Telemetry>, String, Vec<u8>) = {
-                let name = common::unique_name("corrupt");
+                let name = support::unique_name("corrupt");
                 let seg = Segment::<Telemetry>::create_with(&name, |t| t.values = [9; 8])
                     .expect("create");
                 let pristine = read_header(&name);

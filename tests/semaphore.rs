@@ -9,11 +9,10 @@ use shmsync::{
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::wait_until;
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::wait_until;
+use support::{gettid, wait_until_blocked_in_futex};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -156,7 +155,7 @@ struct Pool {
 
 #[test]
 fn in_a_segment_the_initializer_sets_the_permits_and_inspection_shows_them() {
-    let name = common::unique_name("semaphore-seg");
+    let name = support::unique_name("semaphore-seg");
     let seg = Segment::<Pool>::create_with(&name, |p| p.slots = ShmSemaphore::new(4))
         .expect("create segment");
     assert_eq!(seg.slots.available(), 4);

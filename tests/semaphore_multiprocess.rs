@@ -8,11 +8,10 @@ use shmsync::{Segment, ShmSafe, ShmSemaphore, TryAcquireError};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::wait_until;
-use mutex_support::{gettid, wait_until_blocked_in_futex};
+use support::wait_until;
+use support::{gettid, wait_until_blocked_in_futex};
 
 #[derive(ShmSafe)]
 #[repr(C)]
@@ -29,7 +28,7 @@ const DETECTION_BOUND: Duration = Duration::from_secs(5);
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Shared>::open(&args[0]).expect("open segment");
         match role {
             // Takes `args[1]` permits and keeps them until killed.
@@ -38,8 +37,8 @@ fn child_entry() {
                 for _ in 0..n {
                     std::mem::forget(seg.sem.acquire());
                 }
-                common::reached("holding");
-                common::park_forever();
+                support::reached("holding");
+                support::park_forever();
             }
             // Blocks in `acquire` until a permit comes, then exits.
             "acquire" => {
@@ -56,14 +55,14 @@ fn child_entry() {
 }
 
 fn create(tag: &str, permits: u64) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create_with(&name, |s| s.sem = ShmSemaphore::new(permits))
         .expect("create segment");
     (name, seg)
 }
 
-fn spawn_holder(name: &str, permits: usize) -> common::ChildProcess {
-    let mut child = common::spawn("child_entry", "hold", &[name, &permits.to_string()]);
+fn spawn_holder(name: &str, permits: usize) -> support::ChildProcess {
+    let mut child = support::spawn("child_entry", "hold", &[name, &permits.to_string()]);
     child.wait_for("holding", POINT_TIMEOUT);
     child
 }
@@ -104,7 +103,7 @@ fn try_acquire_takes_a_killed_holders_permits_back_at_once() {
 fn an_acquirer_blocked_when_the_holder_is_killed_gets_its_permit() {
     let (name, seg) = create("sem-kill-holder-blocked", 1);
     let holder = spawn_holder(&name, 1);
-    let acquirer = common::spawn("child_entry", "acquire", &[&name]);
+    let acquirer = support::spawn("child_entry", "acquire", &[&name]);
     wait_until("the acquirer published its thread id", POINT_TIMEOUT, || {
         seg.tid.load(Ordering::SeqCst) != 0
     });
@@ -120,11 +119,11 @@ fn an_acquirer_blocked_when_the_holder_is_killed_gets_its_permit() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn a_forgotten_permit_stays_out_until_another_process_releases_it() {
     let (name, seg) = create("sem-hand-over", 1);
-    common::spawn("child_entry", "forget", &[&name]).expect_success(POINT_TIMEOUT);
+    support::spawn("child_entry", "forget", &[&name]).expect_success(POINT_TIMEOUT);
     // The process that forgot it is gone; the permit did not come back.
     assert_eq!((seg.sem.available(), seg.sem.in_use(), seg.sem.total()), (0, 0, 0));
     assert_eq!(seg.sem.try_acquire().err(), Some(TryAcquireError::WouldBlock));
-    common::spawn("child_entry", "release", &[&name]).expect_success(POINT_TIMEOUT);
+    support::spawn("child_entry", "release", &[&name]).expect_success(POINT_TIMEOUT);
     drop(seg.sem.try_acquire().expect("released by hand"));
 }
 

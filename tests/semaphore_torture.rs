@@ -15,11 +15,11 @@ use shmsync::{AcquireTimeoutError, Segment, ShmSafe, ShmSemaphore, TryAcquireErr
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod mutex_support;
+use shmsync_support as support;
 
-use common::{freeze, signal, wait_until};
-use mutex_support::gettid;
+use support::gettid;
+use support::torture::{freeze_all, thaw_all_but};
+use support::wait_until;
 
 const WORKERS: usize = 4;
 /// Threads per worker process.
@@ -89,7 +89,7 @@ fn work_thread(t: &Torture, slot: usize, thread: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "worker" => work(&seg, args[1].parse().expect("slot")),
@@ -98,11 +98,11 @@ fn child_entry() {
     });
 }
 
-fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
+fn spawn_worker(name: &str, t: &Torture, slot: usize) -> support::ChildProcess {
     for tid in &t.worker_tids[slot] {
         tid.store(0, Ordering::SeqCst);
     }
-    let child = common::spawn("child_entry", "worker", &[name, &slot.to_string()]);
+    let child = support::spawn("child_entry", "worker", &[name, &slot.to_string()]);
     wait_until("a new worker published its tids", PROGRESS_TIMEOUT, || {
         t.worker_tids[slot].iter().all(|tid| tid.load(Ordering::SeqCst) != 0)
     });
@@ -110,9 +110,9 @@ fn spawn_worker(name: &str, t: &Torture, slot: usize) -> common::ChildProcess {
 }
 
 fn torture(kills: u32) {
-    let mut rng = common::Rng::from_env(&format!("semaphore kill torture, {kills} kills"));
+    let mut rng = support::Rng::from_env(&format!("semaphore kill torture, {kills} kills"));
 
-    let name = common::unique_name("semaphore-torture");
+    let name = support::unique_name("semaphore-torture");
     let seg = Segment::<Torture>::create_with(&name, |t| {
         t.sem = ShmSemaphore::new(u64::from(PERMITS));
     })
@@ -123,22 +123,14 @@ fn torture(kills: u32) {
     let mut holder_deaths = 0u64;
     let started = Instant::now();
     for _ in 0..kills {
-        std::thread::sleep(Duration::from_micros(rng.below(3000)));
-        for w in &workers {
-            freeze(w.pid());
-        }
+        rng.pause_below(Duration::from_millis(3));
+        freeze_all(&workers);
         let marks = |slot: usize| ((1u64 << THREADS) - 1) << (slot * THREADS);
         let holds = |slot: usize| t.inside.load(Ordering::SeqCst) & marks(slot) != 0;
         let holders: Vec<usize> = (0..WORKERS).filter(|&s| holds(s)).collect();
         // Half the kills target a permit holder (if any shows as one), the
         // rest a random worker (which may hold one it has not marked yet).
-        let victim = match holders.as_slice() {
-            [] => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-            some if rng.below(2) == 0 => {
-                some[usize::try_from(rng.below(some.len() as u64)).expect("small")]
-            }
-            _ => usize::try_from(rng.below(WORKERS as u64)).expect("small"),
-        };
+        let victim = rng.victim(&holders, WORKERS);
         holder_deaths += u64::from(holds(victim));
         // Killed (and reaped) while everyone is frozen, so its marks are
         // cleared before anyone can take its permits back: they are counted
@@ -148,11 +140,7 @@ fn torture(kills: u32) {
         wait_until("the victim is dead", PROGRESS_TIMEOUT, || !workers[victim].is_running());
         t.inside.fetch_and(!marks(victim), Ordering::SeqCst);
         workers[victim] = spawn_worker(&name, t, victim);
-        for (slot, w) in workers.iter().enumerate() {
-            if slot != victim {
-                signal(w.pid(), libc::SIGCONT);
-            }
-        }
+        thaw_all_but(&workers, victim);
         let before = t.progress.load(Ordering::SeqCst);
         wait_until("the workers made progress after a kill", PROGRESS_TIMEOUT, || {
             t.progress.load(Ordering::SeqCst) > before + 2 * WORKERS as u64
@@ -187,5 +175,5 @@ fn kill_torture_short() {
 #[test]
 #[ignore = "long: run with --ignored; SHMSYNC_TORTURE_KILLS sets the kill count (default 1000)"]
 fn kill_torture() {
-    torture(common::kills_from_env(1000));
+    torture(support::kills_from_env(1000));
 }

@@ -6,10 +6,9 @@ use shmsync::{AtomicCounter, Segment, SeqLock, ShmBarrier, ShmSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod seqlock_support;
+use shmsync_support as support;
 
-use seqlock_support::Stamped;
+use support::Stamped;
 
 /// How long the readers of the torn-read test read.
 const READ_FOR: Duration = Duration::from_secs(2);
@@ -39,7 +38,7 @@ fn open(name: &str) -> Segment<Shared> {
 }
 
 fn create(tag: &str) -> (String, Segment<Shared>) {
-    let name = common::unique_name(tag);
+    let name = support::unique_name(tag);
     let seg = Segment::<Shared>::create_with(&name, |s| {
         s.latest = SeqLock::new(Stamped::new(0));
         s.start = ShmBarrier::new(CHILDREN + 1);
@@ -48,16 +47,9 @@ fn create(tag: &str) -> (String, Segment<Shared>) {
     (name, seg)
 }
 
-/// Waits at the start gate until the test's children and the test itself
-/// are all there.
-fn start_together(s: &Shared) {
-    let mut me = s.start.join().expect("a place at the start gate");
-    me.wait_timeout(PROGRESS_TIMEOUT).expect("every process reaches the start gate");
-}
-
 /// Writes stamps `n + 1, n + 2, …` as fast as it can until told to stop.
 fn write_fast(s: &Shared) {
-    start_together(s);
+    support::start_together(&s.start, PROGRESS_TIMEOUT);
     let mut n = s.latest.read().number().expect("the initial value is a stamp");
     while s.stop.load(Ordering::Relaxed) == 0 {
         n += 1;
@@ -68,7 +60,7 @@ fn write_fast(s: &Shared) {
 /// Reads for `READ_FOR`: every value must be a whole stamp, whose number is
 /// its version, and never smaller than the previous one.
 fn read_and_check(s: &Shared, slot: usize) {
-    start_together(s);
+    support::start_together(&s.start, PROGRESS_TIMEOUT);
     let end = Instant::now() + READ_FOR;
     let mut last = 0;
     while Instant::now() < end {
@@ -85,7 +77,7 @@ fn read_and_check(s: &Shared, slot: usize) {
 }
 
 fn update_many(s: &Shared, times: u64) {
-    start_together(s);
+    support::start_together(&s.start, PROGRESS_TIMEOUT);
     for _ in 0..times {
         s.tally
             .update(|v| {
@@ -102,7 +94,7 @@ fn update_many(s: &Shared, times: u64) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = open(&args[0]);
         match role {
             "write_fast" => write_fast(&seg),
@@ -114,8 +106,8 @@ fn child_entry() {
                         // Half-written in the private copy; then die holding
                         // the writer lock.
                         v.words[0] = u64::MAX;
-                        common::reached("holding_writer_lock");
-                        common::park_forever()
+                        support::reached("holding_writer_lock");
+                        support::park_forever()
                     })
                     .expect("update");
             }
@@ -145,11 +137,11 @@ fn stamps_detect_mixed_words() {
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn readers_in_two_processes_never_see_a_torn_value() {
     let (name, seg) = create("seqlock-torn");
-    let writer = common::spawn("child_entry", "write_fast", &[&name]);
+    let writer = support::spawn("child_entry", "write_fast", &[&name]);
     let readers: Vec<_> = (0..CHILDREN - 1)
-        .map(|slot| common::spawn("child_entry", "read", &[&name, &slot.to_string()]))
+        .map(|slot| support::spawn("child_entry", "read", &[&name, &slot.to_string()]))
         .collect();
-    start_together(&seg);
+    support::start_together(&seg.start, PROGRESS_TIMEOUT);
     for r in readers {
         r.expect_success(READ_FOR + PROGRESS_TIMEOUT);
     }
@@ -173,9 +165,9 @@ fn updates_from_three_processes_are_exact() {
     const EACH: u64 = 10_000;
     let (name, seg) = create("seqlock-update");
     let children: Vec<_> = (0..CHILDREN)
-        .map(|_| common::spawn("child_entry", "update", &[&name, &EACH.to_string()]))
+        .map(|_| support::spawn("child_entry", "update", &[&name, &EACH.to_string()]))
         .collect();
-    start_together(&seg);
+    support::start_together(&seg.start, PROGRESS_TIMEOUT);
     for c in children {
         c.expect_success(PROGRESS_TIMEOUT);
     }
@@ -194,7 +186,7 @@ fn updates_from_three_processes_are_exact() {
 fn writer_killed_holding_the_lock_is_replaced_and_counted() {
     let (name, seg) = create("seqlock-kill");
     seg.latest.write(Stamped::new(1)).expect("write");
-    let mut child = common::spawn("child_entry", "die_in_update", &[&name]);
+    let mut child = support::spawn("child_entry", "die_in_update", &[&name]);
     child.wait_for("holding_writer_lock", PROGRESS_TIMEOUT);
     child.kill();
 
@@ -233,7 +225,7 @@ fn try_and_timeout_writes_report_a_live_writer_that_never_lets_go() {
     use shmsync::SeqLockError;
     let (name, seg) = create("seqlock-try");
     seg.latest.write(Stamped::new(1)).expect("write");
-    let mut child = common::spawn("child_entry", "die_in_update", &[&name]);
+    let mut child = support::spawn("child_entry", "die_in_update", &[&name]);
     child.wait_for("holding_writer_lock", PROGRESS_TIMEOUT);
 
     assert_eq!(seg.latest.try_write(Stamped::new(7)), Err(SeqLockError::WouldBlock));

@@ -25,11 +25,10 @@ use shmsync::{AtomicCounter, Segment, SeqLock, ShmSafe};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-mod seqlock_support;
+use shmsync_support as support;
 
-use common::{freeze, kills_from_env, wait_until, Rng};
-use seqlock_support::Stamped;
+use support::Stamped;
+use support::{freeze, kills_from_env, wait_until, Rng};
 
 /// A read that takes longer than this is a reader blocked by a dead writer
 /// (a hang detector, far above any real read time, not a performance bound).
@@ -56,7 +55,7 @@ struct Torture {
 
 /// `WRITER_THREADS` threads writing until stopped.
 fn write_forever(t: &Torture) {
-    common::reached("writing");
+    support::reached("writing");
     std::thread::scope(|s| {
         for _ in 1..WRITER_THREADS {
             s.spawn(|| write_until_stopped(t));
@@ -100,7 +99,7 @@ fn read_until_stopped(t: &Torture, slot: usize) {
 
 #[test]
 fn child_entry() {
-    common::run_child(|role, args| {
+    support::run_child(|role, args| {
         let seg = Segment::<Torture>::open(&args[0]).expect("open segment");
         match role {
             "writer" => write_forever(&seg),
@@ -122,22 +121,22 @@ fn writer_lock_word(t: &Torture) -> u64 {
     word.load(Ordering::SeqCst)
 }
 
-fn spawn_writer(name: &str) -> common::ChildProcess {
-    let mut w = common::spawn("child_entry", "writer", &[name]);
+fn spawn_writer(name: &str) -> support::ChildProcess {
+    let mut w = support::spawn("child_entry", "writer", &[name]);
     w.wait_for("writing", PROGRESS_TIMEOUT);
     w
 }
 
 fn torture(kills: u32) {
     let mut rng = Rng::from_env(&format!("seqlock kill torture, {kills} kills"));
-    let name = common::unique_name("seqlock-torture");
+    let name = support::unique_name("seqlock-torture");
     let seg = Segment::<Torture>::create_with(&name, |t| {
         t.latest = SeqLock::new(Stamped::new(0));
     })
     .expect("create segment");
     let t: &Torture = &seg;
     let readers: Vec<_> = (0..READERS)
-        .map(|slot| common::spawn("child_entry", "reader", &[&name, &slot.to_string()]))
+        .map(|slot| support::spawn("child_entry", "reader", &[&name, &slot.to_string()]))
         .collect();
     wait_until("the readers started", PROGRESS_TIMEOUT, || {
         t.readers_started.get() == READERS as u64
@@ -155,7 +154,7 @@ fn torture(kills: u32) {
             t.latest.version() >= before + ahead
         });
         // The scenario: a random moment to kill at.
-        std::thread::sleep(Duration::from_micros(rng.below(500)));
+        rng.pause_below(Duration::from_micros(500));
         freeze(writer.pid());
         held_deaths += u64::from(writer_lock_word(t) & TID_MASK != 0);
         writer.kill();

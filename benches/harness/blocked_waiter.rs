@@ -22,9 +22,9 @@ use crate::options::Options;
 use crate::owner_death::{spawn_holder, start_waiter};
 use crate::processes::{wait_all, ControlView};
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::{RobustLock, SharedLock};
+use shmsync_support::bench::unique_name;
 
 /// The child role: the live holder.
 pub const ROLE: &str = "live-holder";

@@ -19,11 +19,13 @@ use shmsync::{AtomicCounter, Broadcast, RecvTimeoutError, Segment, ShmSafe};
 use crate::options::Options;
 use crate::peers::SpinPingPong;
 use crate::pingpong;
-use crate::processes::{child_args, cpu_for, pinned_to, spawn, timed_run, wait_all};
+use crate::processes::{child_args, spawn, timed_run, wait_all};
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::PingPong;
+use shmsync_support::bench::round_trips::{self, WARMUP};
+use shmsync_support::bench::unique_name;
+use shmsync_support::cpu::{cpu_for, pinned_to};
 
 /// The child role answering broadcast pings.
 pub const PONG_ROLE: &str = "broadcast-pong";
@@ -34,8 +36,6 @@ pub const THROUGHPUT_ROLE: &str = "broadcast-throughput";
 
 /// The row label of the latency rows.
 pub const ONE_WAY: &str = "one-way latency, two CPUs";
-/// Untimed exchanges first: both processes running, caches warm.
-const WARMUP: usize = 200;
 /// Slots of the rings measured.
 const SLOTS: usize = 1024;
 
@@ -64,17 +64,8 @@ fn row(system: &str, samples_ns: &[f64], reference: bool) -> Row {
 
 /// Times `n` exchanges after the warm-up; each sample is half of one round
 /// trip, in nanoseconds.
-fn one_way_samples(n: usize, mut round_trip: impl FnMut()) -> Vec<f64> {
-    for _ in 0..WARMUP {
-        round_trip();
-    }
-    (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            round_trip();
-            t.elapsed().as_secs_f64() * 1e9 / 2.0
-        })
-        .collect()
+fn one_way_samples(n: usize, round_trip: impl FnMut()) -> Vec<f64> {
+    round_trips::time_each(n, round_trip, |d| d.as_secs_f64() * 1e9 / 2.0)
 }
 
 /// All latency rows, the floor first (the reference).

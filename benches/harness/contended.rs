@@ -6,9 +6,9 @@
 use crate::options::Options;
 use crate::processes::{child_args, timed_run};
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::SharedLock;
+use shmsync_support::bench::unique_name;
 
 /// The child role.
 pub const ROLE: &str = "contended";

@@ -34,13 +34,10 @@
 
 mod blocked_waiter;
 mod broadcast;
-mod clocks;
-#[path = "../support/floor.rs"]
-mod floor;
-#[path = "../support/pthread.rs"]
-mod pthread;
-#[path = "../support/shm_region.rs"]
-mod shm_region;
+use shmsync_support::bench::floor;
+use shmsync_support::bench::pthread;
+use shmsync_support::bench::shm_region;
+use shmsync_support::clocks;
 
 mod contended;
 mod counters;
@@ -77,7 +74,7 @@ type OurRwLock = Segment<ShmRwLock<u64>>;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(processes::ROLE_FLAG) {
-        processes::pin_child_if_asked();
+        shmsync_support::cpu::pin_child_if_asked();
         run_child(&args[1], &args[2..]);
         return;
     }
@@ -116,7 +113,7 @@ fn main() {
 /// would look like a complete one.
 fn clean_up_on_interrupt() {
     let on_signal = || {
-        shm_region::unlink_unique_names();
+        shmsync_support::bench::unlink_unique_names();
         processes::kill_all_children();
         eprintln!("\nharness: interrupted; child processes stopped, shared memory removed");
         std::process::exit(130);

@@ -6,6 +6,8 @@ use shmsync::{
     ShmMutexGuard, ShmRwLock, ShmSafe,
 };
 
+use shmsync_support::lock_clean;
+
 use crate::systems::{
     PingPong, RobustLock, SharedCounter, SharedLock, SharedRwLock, SharedSnapshot,
 };
@@ -57,17 +59,6 @@ impl SharedCounter for Segment<ShardedCounter> {
 
     fn sum(&self) -> u64 {
         ShardedCounter::sum(self)
-    }
-}
-
-/// Locks or panics: a benchmark that meets a dead owner where none was
-/// killed is measuring the wrong thing.
-#[inline]
-fn lock_clean(m: &ShmMutex<u64>) -> ShmMutexGuard<'_, u64> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(LockError::OwnerDied(_)) => panic!("unexpected OwnerDied"),
-        Err(LockError::NotRecoverable) => panic!("unexpected NotRecoverable"),
     }
 }
 

@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 use crate::options::Options;
 use crate::processes::{spawn, ControlRegion, ControlView};
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::RobustLock;
+use shmsync_support::bench::unique_name;
 
 /// The child role: the holder that gets killed.
 pub const ROLE: &str = "holder";

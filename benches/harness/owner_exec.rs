@@ -82,7 +82,7 @@ pub fn child<L: RobustLock>(args: &[String]) {
     let lock = L::open(&args[2]);
     // Everything exec needs is built first, so that nothing but a store
     // lies between the timestamp and the system call.
-    let program = find_program(PROGRAM);
+    let program = shmsync_support::process::find_program(PROGRAM);
     let arg = CString::new(PROGRAM_ARG).expect("no NUL in the argument");
     let argv = [program.as_ptr(), arg.as_ptr(), core::ptr::null()];
     lock.lock_and_keep();
@@ -94,16 +94,4 @@ pub fn child<L: RobustLock>(args: &[String]) {
     // call, and `argv` is the null-terminated array of them execv expects.
     unsafe { libc::execv(program.as_ptr(), argv.as_ptr()) };
     panic!("execv {program:?}: {}", std::io::Error::last_os_error());
-}
-
-/// The path of `name` on `PATH` (resolved before the timestamp: `execvp`
-/// would search it inside the measured interval).
-fn find_program(name: &str) -> CString {
-    use std::os::unix::ffi::OsStringExt;
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    let found = std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("no `{name}` program on PATH"));
-    CString::new(found.into_os_string().into_vec()).expect("no NUL in a path")
 }

@@ -13,14 +13,16 @@
 
 use std::io::{Read, Write};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::options::Options;
-use crate::processes::{cpu_for, pinned_to, spawn, wait_all};
+use crate::processes::{spawn, wait_all};
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::PingPong;
+use shmsync_support::bench::round_trips::{self, WARMUP};
+use shmsync_support::bench::unique_name;
+use shmsync_support::cpu::{cpu_for, pinned_to};
 
 /// The child role for shared-memory ping-pongs.
 pub const ROLE: &str = "pingpong";
@@ -57,9 +59,6 @@ pub const BENCH_SAME: &str = "ping-pong round trip, one CPU";
 /// The row label, two CPUs.
 pub const BENCH_CROSS: &str = "ping-pong round trip, two CPUs";
 
-/// Untimed round trips first: both processes running, caches warm.
-const WARMUP: usize = 200;
-
 fn row(placement: Placement, system: &str, samples_us: &[f64], reference: bool) -> Row {
     Row {
         bench: placement.bench().to_owned(),
@@ -73,17 +72,9 @@ fn row(placement: Placement, system: &str, samples_us: &[f64], reference: bool) 
     }
 }
 
-fn time_round_trips(n: usize, mut round_trip: impl FnMut()) -> Vec<f64> {
-    for _ in 0..WARMUP {
-        round_trip();
-    }
-    (0..n)
-        .map(|_| {
-            let t = Instant::now();
-            round_trip();
-            t.elapsed().as_secs_f64() * 1e6
-        })
-        .collect()
+/// Times `n` round trips after the warm-up, in microseconds each.
+fn time_round_trips(n: usize, round_trip: impl FnMut()) -> Vec<f64> {
+    round_trips::time_each(n, round_trip, |d| d.as_secs_f64() * 1e6)
 }
 
 /// Measures a shared-memory ping-pong `P`; `key` names it for the child.

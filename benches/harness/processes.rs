@@ -2,13 +2,15 @@
 //! `--role NAME ARGS...` (no `fork` in a multi-threaded process), and parent
 //! and children meet in a small shared control segment.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shmsync::{Segment, ShmBarrier, ShmSafe};
+use shmsync_support::cpu::{cpu_for, CPU_ENV};
+use shmsync_support::process::self_command;
 
-use crate::shm_region::unique_name;
+use shmsync_support::bench::unique_name;
 
 /// The argument that turns the harness binary into a child.
 pub const ROLE_FLAG: &str = "--role";
@@ -137,76 +139,6 @@ impl Control {
     }
 }
 
-/// The environment variable that tells a child which CPU to pin itself to.
-pub const CPU_ENV: &str = "SHMSYNC_BENCH_CPU";
-
-/// The CPU the `i`-th process of a measurement runs on: round robin over
-/// the CPUs this process may use. Pinning makes "2 processes" mean two
-/// CPUs contending, not two processes the scheduler happened to stack on
-/// one CPU (then nothing contends and every lock looks equally fast).
-pub fn cpu_for(i: usize) -> usize {
-    let cpus = allowed_cpus();
-    cpus[i % cpus.len()]
-}
-
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: an all-zero cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable cpu_set_t of the size passed.
-    let r = unsafe { libc::sched_getaffinity(0, core::mem::size_of_val(&set), &mut set) };
-    let cpus: Vec<usize> = if r == 0 {
-        // SAFETY: CPU_ISSET only reads the set.
-        (0..libc::CPU_SETSIZE as usize).filter(|&c| unsafe { libc::CPU_ISSET(c, &set) }).collect()
-    } else {
-        Vec::new()
-    };
-    if cpus.is_empty() {
-        vec![0]
-    } else {
-        cpus
-    }
-}
-
-/// Pins the calling thread to `cpu` (best effort: a failure only means
-/// the scheduler chooses).
-pub fn pin_current_thread(cpu: usize) {
-    // SAFETY: an all-zero cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
-    // SAFETY: CPU_SET writes one bit of `set`; out-of-range CPUs are ignored
-    // by the macro's bounds check.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 = this thread.
-    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
-}
-
-/// Lets the calling thread run on every CPU in `cpus` again.
-pub fn unpin_current_thread(cpus: &[usize]) {
-    // SAFETY: an all-zero cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
-    for &c in cpus {
-        // SAFETY: as in `pin_current_thread`.
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
-    // SAFETY: as in `pin_current_thread`.
-    unsafe { libc::sched_setaffinity(0, core::mem::size_of_val(&set), &set) };
-}
-
-/// Runs `f` with the calling thread pinned to `cpu`, then unpins it.
-pub fn pinned_to<R>(cpu: usize, f: impl FnOnce() -> R) -> R {
-    let cpus = allowed_cpus();
-    pin_current_thread(cpu);
-    let r = f();
-    unpin_current_thread(&cpus);
-    r
-}
-
-/// In a child: pins itself if the parent named a CPU.
-pub fn pin_child_if_asked() {
-    if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|v| v.parse().ok()) {
-        pin_current_thread(cpu);
-    }
-}
-
 /// Spawns this binary as a child playing `role` with `args`, pinned to
 /// `cpu` if given.
 pub fn spawn(
@@ -216,8 +148,7 @@ pub fn spawn(
     stdin: Stdio,
     stdout: Stdio,
 ) -> Child {
-    let exe = std::env::current_exe().expect("path of the harness binary");
-    let mut cmd = Command::new(exe);
+    let mut cmd = self_command();
     if let Some(cpu) = cpu {
         cmd.env(CPU_ENV, cpu.to_string());
     }

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use crate::options::Options;
 use crate::report::{Report, Row, Unit};
-use crate::shm_region::unique_name;
 use crate::stats;
 use crate::systems::SharedLock;
+use shmsync_support::bench::pairs::{parking_lot_pair, std_pair};
+use shmsync_support::bench::unique_name;
 
 /// Operations per timed batch: long enough to dwarf the clock reads
 /// (~20 ns), short enough that a preemption spoils one batch, not the run.
@@ -61,16 +62,6 @@ pub fn measure<L: SharedLock>(opts: &Options, report: &mut Report, reference: bo
     let lock = L::create(&unique_name("uncontended"));
     let samples = time_batches(opts.batches, || pair(black_box(&lock)));
     report.push(row(L::NAME, &samples, reference));
-}
-
-#[inline(never)]
-fn std_pair(m: &std::sync::Mutex<u64>) {
-    drop(black_box(m.lock()));
-}
-
-#[inline(never)]
-fn parking_lot_pair(m: &parking_lot::Mutex<u64>) {
-    drop(black_box(m.lock()));
 }
 
 /// Measures the in-process references, `std` and `parking_lot`.

@@ -7,15 +7,16 @@
 //! its segments open while it looks at them, except under `STALE`, which
 //! the `gc` test holds too.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
 use shmsync::inspect::{self, Removal};
+use shmsync_support::{self as support, ChildProcess};
+
 use shmsync::{
     AtomicCounter, Error, LockError, Segment, SeqLock, ShardedCounter, ShmCondvar, ShmMutex,
     ShmSafe,
@@ -29,12 +30,6 @@ struct Shared {
     hits: AtomicCounter,
 }
 
-/// Selects a child's role; unset in the test run itself.
-const ROLE_ENV: &str = "SHMSYNC_CLI_TEST_ROLE";
-/// The segment a child makes.
-const NAME_ENV: &str = "SHMSYNC_CLI_TEST_NAME";
-/// A child announces a point by printing this prefix and the point's name.
-const POINT_PREFIX: &str = "@@point ";
 /// How long a child may take to reach a point.
 const CHILD_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -46,126 +41,54 @@ fn stale_lock() -> MutexGuard<'static, ()> {
     STALE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The child roles; in the test run itself, an empty test.
+/// The child roles; in the test run itself, an empty test. Each role is
+/// given the name of the segment it makes.
 #[test]
 fn child_entry() {
-    let Ok(role) = std::env::var(ROLE_ENV) else { return };
-    let name = std::env::var(NAME_ENV).expect("a child is given a segment name");
-    match role.as_str() {
-        // Creates the segment, keeps it open, and waits.
-        "keep_open" => {
-            let seg = Segment::<Shared>::create(&name).expect("create");
-            announce("created");
-            park_forever(seg);
-        }
-        // Counts 42 hits, takes the lock, leaks the guard, and waits.
-        "hold_lock" => {
-            let seg = Segment::<Shared>::create(&name).expect("create");
-            seg.hits.add(42);
-            let Ok(guard) = seg.lock.lock() else { panic!("a fresh mutex is free") };
-            std::mem::forget(guard);
-            announce("locked");
-            park_forever(seg);
-        }
-        // Waits in the middle of creating the segment.
-        "stuck_initializing" => {
-            let _never = Segment::<Shared>::create_with(&name, |_| {
-                announce("initializing");
-                park_forever(());
-            });
-            unreachable!("the initializer never returns");
-        }
-        other => panic!("unknown role {other}"),
-    }
-}
-
-fn announce(point: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{POINT_PREFIX}{point}").expect("stdout is the parent's pipe");
-    out.flush().expect("flush stdout");
-}
-
-/// Keeps `held` alive until the parent kills this process.
-fn park_forever<T>(held: T) -> ! {
-    let _held = held;
-    loop {
-        std::thread::park();
-    }
-}
-
-/// A child process of this test binary running one role; SIGKILLed and
-/// reaped when dropped.
-struct Child {
-    process: std::process::Child,
-    points: mpsc::Receiver<String>,
-}
-
-impl Child {
-    /// Starts `role` on segment `name`.
-    fn spawn(role: &str, name: &str) -> Child {
-        let exe = std::env::current_exe().expect("the test binary");
-        let mut process = Command::new(exe)
-            .args(["child_entry", "--exact", "--nocapture", "--test-threads=1", "-q"])
-            .env(ROLE_ENV, role)
-            .env(NAME_ENV, name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start a child");
-        let stdout = process.stdout.take().expect("piped stdout");
-        let (tx, points) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(point) = line.strip_prefix(POINT_PREFIX) {
-                    if tx.send(point.to_owned()).is_err() {
-                        break;
-                    }
-                }
+    support::run_child(|role, args| {
+        let name = &args[0];
+        match role {
+            // Creates the segment, keeps it open, and waits.
+            "keep_open" => {
+                let _seg = Segment::<Shared>::create(name).expect("create");
+                support::reached("created");
+                support::park_forever();
             }
-        });
-        Child { process, points }
-    }
-
-    fn pid(&self) -> u32 {
-        self.process.id()
-    }
-
-    /// Waits until the child announces `point`.
-    fn wait_for(&mut self, point: &str) {
-        loop {
-            match self.points.recv_timeout(CHILD_DEADLINE) {
-                Ok(p) if p == point => return,
-                Ok(_) => continue,
-                Err(e) => panic!("the child did not reach {point:?}: {e}"),
+            // Counts 42 hits, takes the lock, leaks the guard, and waits.
+            "hold_lock" => {
+                let seg = Segment::<Shared>::create(name).expect("create");
+                seg.hits.add(42);
+                let Ok(guard) = seg.lock.lock() else { panic!("a fresh mutex is free") };
+                std::mem::forget(guard);
+                support::reached("locked");
+                support::park_forever();
             }
+            // Waits in the middle of creating the segment.
+            "stuck_initializing" => {
+                let _never = Segment::<Shared>::create_with(name, |_| {
+                    support::reached("initializing");
+                    support::park_forever();
+                });
+                unreachable!("the initializer never returns");
+            }
+            other => panic!("unknown role {other}"),
         }
-    }
-
-    /// SIGKILLs the child and reaps it: once this returns, the kernel has
-    /// closed its files and dropped its locks.
-    fn kill(&mut self) {
-        let _ = self.process.kill();
-        self.process.wait().expect("reap the child");
-    }
+    });
 }
 
-impl Drop for Child {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// Starts this test binary as a child playing `role` on segment `name`;
+/// it is SIGKILLed and reaped when dropped.
+fn spawn_child(role: &str, name: &str) -> ChildProcess {
+    support::spawn("child_entry", role, &[name])
 }
 
-/// A unique segment name for this test run.
 /// What every name these tests make starts with: `gc` is limited to it, so
 /// that running the tests never removes a user's own stale segments.
 const TEST_PREFIX: &str = "shmsync-cli-test-";
 
+/// A unique segment name for this test run, under [`TEST_PREFIX`].
 fn unique_name(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("shmsync-cli-test-{tag}-{}-{n}", std::process::id())
+    support::names::unique_name_with(TEST_PREFIX, tag)
 }
 
 /// Removes the segment `name`, if it is still there, when dropped.
@@ -308,8 +231,8 @@ fn exists(name: &str) -> bool {
 fn list_shows_a_segment_another_process_created_with_its_type() {
     let name = unique_name("list");
     let _cleanup = Cleanup(name.clone());
-    let mut child = Child::spawn("keep_open", &name);
-    child.wait_for("created");
+    let mut child = spawn_child("keep_open", &name);
+    child.wait_for("created", CHILD_DEADLINE);
 
     let all = json(&["list", "--json"]);
     let mine = listed(&all, &name).unwrap_or_else(|| panic!("{name} not in {all:#}"));
@@ -356,8 +279,8 @@ fn list_never_shows_a_file_that_is_not_a_segment() {
 fn inspect_shows_the_lock_of_a_live_holder_then_of_a_sigkilled_one() {
     let name = unique_name("inspect");
     let _cleanup = Cleanup(name.clone());
-    let mut child = Child::spawn("hold_lock", &name);
-    child.wait_for("locked");
+    let mut child = spawn_child("hold_lock", &name);
+    child.wait_for("locked", CHILD_DEADLINE);
     // Open, so that the segment stays in use after the child dies.
     let seg = Segment::<Shared>::open(&name).expect("open");
 
@@ -417,12 +340,12 @@ fn gc_dry_run_lists_only_stale_segments_and_gc_removes_exactly_those() {
     let live = unique_name("gc-live");
     let _cleanup = [&killed, &stuck, &live].map(|n| Cleanup(n.clone()));
     let foreign = Foreign::random();
-    let mut killed_creator = Child::spawn("keep_open", &killed);
-    let mut stuck_creator = Child::spawn("stuck_initializing", &stuck);
-    let mut live_holder = Child::spawn("keep_open", &live);
-    killed_creator.wait_for("created");
-    stuck_creator.wait_for("initializing");
-    live_holder.wait_for("created");
+    let mut killed_creator = spawn_child("keep_open", &killed);
+    let mut stuck_creator = spawn_child("stuck_initializing", &stuck);
+    let mut live_holder = spawn_child("keep_open", &live);
+    killed_creator.wait_for("created", CHILD_DEADLINE);
+    stuck_creator.wait_for("initializing", CHILD_DEADLINE);
+    live_holder.wait_for("created", CHILD_DEADLINE);
 
     let all = json(&["list", "--json"]);
     assert_eq!(listed(&all, &stuck).expect("listed")["state"], "initializing");

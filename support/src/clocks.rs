@@ -4,15 +4,18 @@
 /// `CLOCK_MONOTONIC` in nanoseconds: one clock for every process of the
 /// machine (what `Instant` reads too), so a time taken in a child can be
 /// subtracted from one taken in the parent.
+#[inline]
 pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// CPU time the calling thread has used, in nanoseconds.
+#[inline]
 pub fn thread_cpu_ns() -> u64 {
     clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
+#[inline]
 fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; both clocks always exist

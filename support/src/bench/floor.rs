@@ -2,8 +2,6 @@
 //! to take the word and one `swap` to release it (a swap, not a store,
 //! because a mutex must learn on unlock whether someone waits).
 
-#![allow(dead_code)] // each bench target uses a different subset
-
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The smallest lock a futex mutex can be: `0` free, `1` held, `2` held with

@@ -1,9 +1,8 @@
-//! Support shared by the mutex and condvar tests: learning a thread's id
-//! and waiting until it is asleep in a futex wait.
-#![allow(dead_code)]
+//! Futex waits seen from outside: learning a thread's id and waiting until
+//! it is asleep in the kernel, so a test knows a waiter really blocked
+//! before it wakes, kills or times it out.
 
 use std::time::{Duration, Instant};
-
 /// The calling thread's kernel thread id.
 pub fn gettid() -> u32 {
     // SAFETY: gettid has no preconditions and cannot fail.

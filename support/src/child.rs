@@ -1,13 +1,13 @@
-//! Multi-process test support: re-executes the current test binary as a
-//! child process running one "role", and lets the parent wait for the child
-//! to reach a named point, then SIGKILL it there.
+//! Child roles: a test re-executes its own binary as a child process
+//! running one "role", waits for the child to reach a named point, then
+//! signals, kills or waits for it there.
 //!
 //! Each test file that needs children defines one dispatcher test:
 //!
 //! ```ignore
 //! #[test]
 //! fn child_entry() {
-//!     common::run_child(|role, args| match role {
+//!     support::run_child(|role, args| match role {
 //!         "hold_lock" => { /* ... */ }
 //!         other => panic!("unknown role {other}"),
 //!     });
@@ -15,16 +15,17 @@
 //! ```
 //!
 //! In a normal test run `child_entry` sees no role and returns at once (it
-//! is a dispatcher, not a test). The parent spawns `current_exe()` filtered to
-//! exactly that test with `SHMSYNC_TEST_ROLE` set; the child runs the role and
-//! exits the process with status 0 (or panics: non-zero).
-#![allow(dead_code)]
+//! is a dispatcher, not a test). The parent spawns its own binary (see
+//! [`crate::process::self_command`]) filtered to exactly that test with
+//! `SHMSYNC_TEST_ROLE` set; the child runs the role and exits the process
+//! with status 0 (or panics: non-zero).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use crate::process::{self_command, self_exe};
 
 const ROLE_ENV: &str = "SHMSYNC_TEST_ROLE";
 const ARGS_ENV: &str = "SHMSYNC_TEST_ARGS";
@@ -68,20 +69,6 @@ pub fn park_forever() -> ! {
     }
 }
 
-/// SIGKILLs the calling process at once: a death with no unwinding, no
-/// destructors and no atexit handlers, exactly like an OOM kill.
-pub fn die_now() -> ! {
-    // SAFETY: raise has no memory-safety preconditions.
-    unsafe { libc::raise(libc::SIGKILL) };
-    unreachable!("SIGKILL cannot be caught")
-}
-
-/// A unique name for a test segment, so parallel tests never collide.
-pub fn unique_name(tag: &str) -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    format!("shmsync-test-{tag}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
 /// A running child process.
 pub struct ChildProcess {
     child: Child,
@@ -92,8 +79,7 @@ pub struct ChildProcess {
 /// Spawns the current test binary as a child that runs `role` with `args`,
 /// dispatched by the test named `entry` (the test containing `run_child`).
 pub fn spawn(entry: &str, role: &str, args: &[&str]) -> ChildProcess {
-    let exe = std::env::current_exe().expect("current test binary");
-    start(Command::new(exe), entry, role, args)
+    start(self_command(), entry, role, args)
 }
 
 /// Spawns like [`spawn`], with `prefix` (a program and its arguments, e.g.
@@ -101,12 +87,14 @@ pub fn spawn(entry: &str, role: &str, args: &[&str]) -> ChildProcess {
 /// binary. The prefix program must run the binary with the arguments,
 /// environment and standard output it is given; [`ChildProcess::pid`] is
 /// then the prefix program's process (the same process if it `exec`s the
-/// binary, its parent if it forks first).
+/// binary, its parent if it forks first). A wrapper that ends by `exec`ing
+/// the rest of its command line (e.g. `["unshare", "-m", "--propagation",
+/// "private", "--"]`) runs the role in whatever it sets up, and then the
+/// pid, kill and wait reach the role itself.
 pub fn spawn_under(prefix: &[&str], entry: &str, role: &str, args: &[&str]) -> ChildProcess {
-    let exe = std::env::current_exe().expect("current test binary");
     let (program, prefix_args) = prefix.split_first().expect("a prefix names a program");
     let mut command = Command::new(program);
-    command.args(prefix_args).arg(exe);
+    command.args(prefix_args).arg(self_exe());
     start(command, entry, role, args)
 }
 
@@ -120,8 +108,7 @@ pub fn spawn_under(prefix: &[&str], entry: &str, role: &str, args: &[&str]) -> C
 /// calls [`assert_not_a_main_thread_role`]: the harness only reaches it if
 /// the constructor did not take over.
 pub fn spawn_main_thread_role(entry: &str, role: &str, args: &[&str]) -> ChildProcess {
-    let exe = std::env::current_exe().expect("current test binary");
-    let mut command = Command::new(exe);
+    let mut command = self_command();
     command.env(MAIN_THREAD_ENV, "1");
     start(command, entry, role, args)
 }
@@ -268,176 +255,6 @@ impl Drop for ChildProcess {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
-        }
-    }
-}
-
-/// Waits until `condition` holds, polling every millisecond; panics after
-/// `timeout` naming `what`.
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting until {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Sends `sig` to the child `pid`; panics if that fails.
-pub fn signal(pid: u32, sig: libc::c_int) {
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    // SAFETY: kill has no memory-safety preconditions; `pid` is our child.
-    let r = unsafe { libc::kill(pid, sig) };
-    assert_eq!(r, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
-}
-
-/// SIGSTOPs the child `pid` and waits until the stop has taken effect, so
-/// the caller can inspect shared state the child cannot change meanwhile.
-pub fn freeze(pid: u32) {
-    signal(pid, libc::SIGSTOP);
-    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
-    let mut status = 0;
-    // SAFETY: `status` is a valid out-pointer; WUNTRACED reports the stop
-    // without reaping the child.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
-    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
-    assert!(libc::WIFSTOPPED(status), "child {pid} exited instead of stopping: {status:#x}");
-}
-
-/// The number of kills for a torture: `SHMSYNC_TORTURE_KILLS`, else `default`.
-pub fn kills_from_env(default: u32) -> u32 {
-    std::env::var("SHMSYNC_TORTURE_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
-}
-
-/// A small deterministic generator (xorshift64*) for tortures.
-pub struct Rng(pub u64);
-
-impl Rng {
-    /// Seeded from `SHMSYNC_TORTURE_SEED` if set (to replay a run), else
-    /// from the clock; the seed is printed so a failing run can be replayed.
-    pub fn from_env(what: &str) -> Rng {
-        let seed = std::env::var("SHMSYNC_TORTURE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos());
-                u64::try_from(nanos & u128::from(u64::MAX)).unwrap_or(1) | 1
-            });
-        eprintln!("{what}: SHMSYNC_TORTURE_SEED={seed}");
-        Rng(seed)
-    }
-
-    /// The next pseudo-random number.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A pseudo-random number below `n` (> 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// Like [`spawn`], but the test binary is started by `wrapper`: a program
-/// and its arguments that end by executing the rest of the command line
-/// (e.g. `["unshare", "-m", "--propagation", "private", "--"]`), so the
-/// role runs in whatever the wrapper sets up. The wrapper must `exec` the
-/// binary rather than fork it, so that [`ChildProcess::pid`] and its
-/// kill and wait reach the role itself.
-pub fn spawn_wrapped(wrapper: &[&str], entry: &str, role: &str, args: &[&str]) -> ChildProcess {
-    spawn_under(wrapper, entry, role, args)
-}
-
-/// Whether `program args..` can be run and exits with status 0 (its output
-/// discarded): a probe for a tool or a privilege a test needs.
-pub fn command_succeeds(program: &str, args: &[&str]) -> bool {
-    Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// The exit status a child role uses to say "this environment cannot run
-/// me" (the automake convention); the parent then reports a skip.
-pub const SKIP_STATUS: i32 = 77;
-
-/// Reports that `test` did not run, and why, on the real stderr: the
-/// harness captures `println!` and `eprintln!` of passing tests, and a skip
-/// must never look like a silent pass.
-pub fn report_skip(test: &str, why: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {test}: {why}");
-}
-
-/// The object behind segment `name` as a file, `/dev/shm/<name>`, read and
-/// written the way another program (or an attacker) would: what the
-/// validation tests corrupt, forge and inspect. Under Miri, which has no
-/// `/dev/shm`, the library keeps its objects in memory and these go there.
-pub mod shm_file {
-    #[cfg(not(miri))]
-    fn path(name: &str) -> String {
-        format!("/dev/shm/{name}")
-    }
-
-    /// Writes `bytes` at `offset` (`pwrite`), growing the file if needed.
-    pub fn write_at(name: &str, offset: u64, bytes: &[u8]) {
-        #[cfg(not(miri))]
-        {
-            use std::os::unix::fs::FileExt;
-            let f =
-                std::fs::OpenOptions::new().write(true).open(path(name)).expect("open shm file");
-            f.write_all_at(bytes, offset).expect("write shm file");
-        }
-        #[cfg(miri)]
-        shmsync::miri_hooks::write_at(name, offset, bytes).expect("write shm object");
-    }
-
-    /// The whole file.
-    pub fn read(name: &str) -> Vec<u8> {
-        #[cfg(not(miri))]
-        return std::fs::read(path(name)).expect("read shm file");
-        #[cfg(miri)]
-        return shmsync::miri_hooks::read(name).expect("read shm object");
-    }
-
-    /// Creates the file (or empties it) holding `bytes`: an object made by
-    /// hand, not by shmsync.
-    pub fn write(name: &str, bytes: &[u8]) {
-        #[cfg(not(miri))]
-        std::fs::write(path(name), bytes).expect("write /dev/shm file");
-        #[cfg(miri)]
-        shmsync::miri_hooks::write(name, bytes).expect("write shm object");
-    }
-
-    /// Truncates (or extends) the file to `len` bytes.
-    pub fn set_len(name: &str, len: u64) {
-        #[cfg(not(miri))]
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(path(name))
-            .and_then(|f| f.set_len(len))
-            .expect("truncate shm file");
-        #[cfg(miri)]
-        shmsync::miri_hooks::set_len(name, len).expect("truncate shm object");
-    }
-
-    /// Removes a hand-made file when the test ends, pass or fail.
-    pub struct RemoveOnDrop(pub String);
-
-    impl Drop for RemoveOnDrop {
-        fn drop(&mut self) {
-            #[cfg(not(miri))]
-            let _ = std::fs::remove_file(path(&self.0));
-            // `unlink` removes any object by name, hand-made or not.
-            #[cfg(miri)]
-            let _ = shmsync::unlink(&self.0);
         }
     }
 }

@@ -1,8 +1,6 @@
 //! glibc's process-shared `pthread_mutex_t` and `pthread_cond_t`, robust or
 //! not, driven through `libc` the way a user without shmsync would.
 
-#![allow(dead_code)] // each bench target uses a different subset
-
 use std::io;
 use std::mem::MaybeUninit;
 
@@ -81,6 +79,7 @@ impl PthreadMutex {
     }
 
     /// The mutex's address (for a condvar wait).
+    #[inline]
     pub fn raw(&self) -> *mut libc::pthread_mutex_t {
         self.raw
     }
@@ -163,6 +162,7 @@ impl PthreadCondvar {
     }
 
     /// Waits; the caller holds `mutex`.
+    #[inline]
     pub fn wait(&self, mutex: &PthreadMutex) {
         // SAFETY: both are initialized shared objects; the caller holds
         // `mutex`, as pthread_cond_wait requires.
@@ -171,6 +171,7 @@ impl PthreadCondvar {
     }
 
     /// Wakes one waiter.
+    #[inline]
     pub fn notify_one(&self) {
         // SAFETY: `raw` is an initialized shared condvar.
         unsafe { libc::pthread_cond_signal(self.raw) };

@@ -2,8 +2,6 @@
 //! peers' locks live in, so that every system is measured on the same kind
 //! of memory as shmsync's segments (a tmpfs page mapped by several processes).
 
-#![allow(dead_code)] // each bench target uses a different subset
-
 use std::ffi::CString;
 use std::io;
 
@@ -83,6 +81,7 @@ impl ShmRegion {
     }
 
     /// The start of the mapping (page aligned).
+    #[inline]
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr
     }
@@ -110,34 +109,6 @@ impl Drop for ShmRegion {
         if self.owner {
             // SAFETY: `name` is a valid C string naming the object we created.
             unsafe { libc::shm_unlink(self.name.as_ptr()) };
-        }
-    }
-}
-
-/// A name no other run or process uses: `shmsync-bench-<tag>-<pid>-<n>`.
-pub fn unique_name(tag: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    // relaxed: only uniqueness matters, no other memory is published.
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    format!("shmsync-bench-{tag}-{}-{n}", std::process::id())
-}
-
-/// Unlinks every object [`unique_name`] named in this process: the cleanup
-/// of an interrupted run, whose regions and segments are never dropped.
-/// Best effort: an object already gone is no error.
-pub fn unlink_unique_names() {
-    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return };
-    let pid = std::process::id().to_string();
-    for entry in dir.flatten() {
-        let file_name = entry.file_name();
-        let Some(name) = file_name.to_str() else { continue };
-        // `shmsync-bench-<tag>-<pid>-<n>`: the second field from the end.
-        let ours = name.starts_with("shmsync-bench-") && name.rsplit('-').nth(1) == Some(&pid);
-        if let (true, Ok(cname)) = (ours, CString::new(format!("/{name}"))) {
-            // SAFETY: `cname` is a valid C string; this process created the
-            // object (its pid is in the name).
-            unsafe { libc::shm_unlink(cname.as_ptr()) };
         }
     }
 }

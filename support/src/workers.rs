@@ -1,18 +1,22 @@
-//! Shared plumbing for the examples: re-executing the example as a worker
-//! process, waiting for the workers, and Ctrl-C handling. Nothing here is
-//! shmsync API. Flags are parsed by `clap` in each example, signals caught
-//! by `ctrlc`.
-#![allow(dead_code)]
+//! The examples' workers: re-executing the example as a worker process,
+//! waiting for the workers, and Ctrl-C handling. Nothing here is shmsync
+//! API. Flags are parsed by `clap` in each example, signals caught by
+//! `ctrlc`.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::process::try_self_exe;
+
 /// Spawns this same executable with `args` (a worker role).
+///
+/// # Errors
+///
+/// If the process cannot be started.
 pub fn spawn_self(args: &[String]) -> std::io::Result<Child> {
-    let exe = std::env::current_exe()?;
-    Command::new(exe).args(args).stdin(Stdio::null()).spawn()
+    Command::new(try_self_exe()?).args(args).stdin(Stdio::null()).spawn()
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -107,11 +111,6 @@ pub fn wait_all(
         }
     }
     result
-}
-
-/// A name unique to this run, so concurrent runs never share a segment.
-pub fn run_name(example: &str) -> String {
-    format!("shmsync-{example}-{}", std::process::id())
 }
 
 /// Waits until `ready()` holds, while watching `children` for early exits

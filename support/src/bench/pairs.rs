@@ -1,7 +1,6 @@
 //! One uncontended lock+unlock per call, for every lock both the criterion
 //! benchmarks and the instruction counts time. Each is `#[inline(never)]` so
 //! every system is timed as one call, as glibc's always is.
-#![allow(dead_code)]
 
 use super::floor::FloorLock;
 use super::pthread::PthreadMutex;
@@ -29,4 +28,16 @@ pub fn shmsync_pair(m: &ShmMutex<u64>) {
 pub fn pthread_pair(m: &PthreadMutex) {
     m.lock();
     m.unlock();
+}
+
+/// `std::sync::Mutex`, the in-process reference.
+#[inline(never)]
+pub fn std_pair(m: &std::sync::Mutex<u64>) {
+    drop(black_box(m.lock()));
+}
+
+/// `parking_lot::Mutex`, the other in-process reference.
+#[inline(never)]
+pub fn parking_lot_pair(m: &parking_lot::Mutex<u64>) {
+    drop(black_box(m.lock()));
 }

@@ -1,6 +1,5 @@
-//! Support shared by the multi-process seqlock tests: a 256-byte value that
-//! reveals torn reads, a seeded generator, and bounded waiting.
-#![allow(dead_code)]
+//! A 256-byte value that reveals torn reads: what the multi-process
+//! seqlock and broadcast tests write and check.
 
 use shmsync::bytemuck::{Pod, Zeroable};
 use shmsync::ShmSafe;
@@ -8,11 +7,12 @@ use shmsync::ShmSafe;
 /// 256 bytes: 31 words derived from one sequence number, and a checksum of
 /// them. A read that mixes two writes has words from two numbers, which
 /// [`Stamped::number`] rejects. The all-zero value is not a valid stamp, so
-/// segments start from [`Stamped::new(0)`] set in an initializer.
+/// segments start from `Stamped::new(0)` set in an initializer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ShmSafe, Pod, Zeroable)]
 #[bytemuck(crate = "shmsync::bytemuck")]
 #[repr(C)]
 pub struct Stamped {
+    /// 31 words derived from the number, then their checksum.
     pub words: [u64; 32],
 }
 
@@ -23,6 +23,7 @@ fn checksum(words: &[u64]) -> u64 {
 }
 
 impl Stamped {
+    /// The stamp of sequence number `n`.
     pub fn new(n: u64) -> Self {
         let mut words = [0; 32];
         for (i, w) in words[..31].iter_mut().enumerate() {
