@@ -82,7 +82,7 @@ pub use rwlock::{
 };
 pub use semaphore::{AcquireTimeoutError, SemaphorePermit, ShmSemaphore, TryAcquireError};
 
-// Counter and seqlock exports (src/counter.rs, src/seqlock.rs).
+// Counter and seqlock exports (src/counter/, src/seqlock/).
 /// The `bytemuck` crate, whose [`Pod`](bytemuck::Pod) bound a
 /// [`SeqLock`]'s value type needs: derive it with
 /// `#[derive(shmsync::bytemuck::Pod, shmsync::bytemuck::Zeroable)]` and

@@ -378,26 +378,8 @@ pub(crate) fn cpu_hint() -> usize {
         static CPU_HINT: Cell<(u32, u32)> = const { Cell::new((0, 0)) };
     }
 
-    #[cold]
-    #[cfg(not(miri))]
-    fn refresh() -> u32 {
-        // SAFETY: sched_getcpu has no preconditions; it returns -1 (with
-        // errno set) if the kernel cannot tell, which we map to CPU 0.
-        let cpu = unsafe { libc::sched_getcpu() };
-        u32::try_from(cpu).unwrap_or(0)
-    }
-
-    /// Miri has no CPU numbers. Its thread ids differ between threads
-    /// that run at the same time, which is all a hint promises, and spread
-    /// the writers of a test over the shards as CPUs would. (Not
-    /// `current_thread`: this also runs during thread-local destruction.)
-    #[cold]
-    #[cfg(miri)]
-    fn refresh() -> u32 {
-        // SAFETY: gettid has no preconditions and cannot fail.
-        let tid = unsafe { libc::gettid() };
-        u32::try_from(tid).unwrap_or(0)
-    }
+    // The system call (and its Miri stand-in) lives in `sys`.
+    use crate::sys::thread::current_cpu as refresh;
 
     CPU_HINT
         .try_with(|hint| {

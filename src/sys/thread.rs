@@ -63,6 +63,30 @@ pub(super) fn forget_cached_identity() {
     IDENTITY.with(|c| c.set(ThreadIdentity { tid: 0, token: 0 }));
 }
 
+/// The CPU the calling thread runs on (`sched_getcpu`), or 0 if the
+/// kernel cannot tell. Only a hint: the thread may migrate right after the
+/// call (see `sync::cpu_hint`, its one user, which caches it).
+#[cfg(all(not(loom), not(miri)))]
+#[cold]
+pub(crate) fn current_cpu() -> u32 {
+    // SAFETY: sched_getcpu has no preconditions; it returns -1 (with errno
+    // set) if the kernel cannot tell, which we map to CPU 0.
+    let cpu = unsafe { libc::sched_getcpu() };
+    u32::try_from(cpu).unwrap_or(0)
+}
+
+/// Miri has no CPU numbers. Its thread ids differ between threads that run
+/// at the same time, which is all a hint promises, and spread the writers
+/// of a test over the shards as CPUs would. (Not `current_thread`: this
+/// also runs during thread-local destruction.)
+#[cfg(all(not(loom), miri))]
+#[cold]
+pub(crate) fn current_cpu() -> u32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    let tid = unsafe { libc::gettid() };
+    u32::try_from(tid).unwrap_or(0)
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
