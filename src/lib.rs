@@ -89,7 +89,7 @@ pub use semaphore::{AcquireTimeoutError, SemaphorePermit, ShmSemaphore, TryAcqui
 /// `#[bytemuck(crate = "shmsync::bytemuck")]`, or depend on `bytemuck`.
 pub use bytemuck;
 pub use counter::{AtomicCounter, ShardedCounter, DEFAULT_SHARDS};
-pub use seqlock::{SeqLock, SeqLockError};
+pub use seqlock::{SeqLock, SeqLockError, SeqLockTimeoutError, TrySeqLockError};
 
 // Broadcast exports (src/broadcast/).
 pub use broadcast::{

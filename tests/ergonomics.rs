@@ -161,7 +161,7 @@ fn seqlock_errors_convert_into_error() {
         }
         Ok(())
     }
-    let e = write_all(&[SeqLockError::TimedOut]).expect_err("converted");
-    assert!(matches!(e, Error::SeqLock(SeqLockError::TimedOut)), "{e:?}");
-    assert_eq!(e.to_string(), SeqLockError::TimedOut.to_string());
+    let e = write_all(&[SeqLockError::WriterLockCorrupt]).expect_err("converted");
+    assert!(matches!(e, Error::SeqLock(SeqLockError::WriterLockCorrupt)), "{e:?}");
+    assert_eq!(e.to_string(), SeqLockError::WriterLockCorrupt.to_string());
 }

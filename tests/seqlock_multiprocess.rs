@@ -222,29 +222,29 @@ fn writer_killed_holding_the_lock_is_replaced_and_counted() {
 #[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn try_and_timeout_writes_report_a_live_writer_that_never_lets_go() {
-    use shmsync::SeqLockError;
+    use shmsync::{SeqLockTimeoutError, TrySeqLockError};
     let (name, seg) = create("seqlock-try");
     seg.latest.write(Stamped::new(1)).expect("write");
     let mut child = support::spawn("child_entry", "die_in_update", &[&name]);
     child.wait_for("holding_writer_lock", PROGRESS_TIMEOUT);
 
-    assert_eq!(seg.latest.try_write(Stamped::new(7)), Err(SeqLockError::WouldBlock));
+    assert_eq!(seg.latest.try_write(Stamped::new(7)), Err(TrySeqLockError::WouldBlock));
     assert_eq!(
         seg.latest.try_update(|_| unreachable!("not called")),
-        Err(SeqLockError::WouldBlock)
+        Err(TrySeqLockError::WouldBlock)
     );
     let started = Instant::now();
     assert_eq!(
         seg.latest.write_timeout(Stamped::new(7), Duration::from_millis(200)),
-        Err(SeqLockError::TimedOut)
+        Err(SeqLockTimeoutError::TimedOut)
     );
     assert!(started.elapsed() >= Duration::from_millis(200));
     assert_eq!(
         seg.latest.update_timeout(Duration::from_millis(50), |_| unreachable!("not called")),
-        Err(SeqLockError::TimedOut)
+        Err(SeqLockTimeoutError::TimedOut)
     );
     assert_eq!(seg.latest.read().number(), Some(1), "failed writes change nothing");
-    assert!(SeqLockError::TimedOut.to_string().contains("timed out"));
+    assert!(SeqLockTimeoutError::TimedOut.to_string().contains("timed out"));
 
     child.kill();
     seg.latest

@@ -8,7 +8,7 @@
 
 use loom::thread;
 use shmsync::loom_hooks::join_process_of;
-use shmsync::{SeqLock, SeqLockError};
+use shmsync::{SeqLock, SeqLockTimeoutError, TrySeqLockError};
 use shmsync_loom_tests::{check, leak};
 // Outside the model: counts explored executions by outcome, to show that
 // the interesting ones (a take-over from a dead writer) were explored.
@@ -201,14 +201,14 @@ fn try_and_timed_writes_wait_for_no_live_writer_and_take_over_from_a_dead_one() 
         let writer = thread::spawn(move || lock.loom_write_torn_then_die([1, 1], 1));
         match lock.try_write([2, 2]) {
             Ok(()) => {}
-            Err(SeqLockError::WouldBlock) => {
+            Err(TrySeqLockError::WouldBlock) => {
                 WOULD_BLOCK.fetch_add(1, Relaxed);
             }
             Err(e) => panic!("try_write: {e:?}"),
         }
         match lock.write_timeout([3, 3], Duration::from_millis(1)) {
             Ok(()) => {}
-            Err(SeqLockError::TimedOut) => {
+            Err(SeqLockTimeoutError::TimedOut) => {
                 TIMED_OUT.fetch_add(1, Relaxed);
             }
             Err(e) => panic!("write_timeout: {e:?}"),

@@ -214,11 +214,11 @@ impl<T> ShmRwLock<T> {
     /// ```
     #[inline]
     pub fn read(&self) -> Result<ShmRwLockReadGuard<'_, T>, RwLockError<'_, T>> {
-        let me = current_thread();
-        if let Some(slot) = self.raw.try_read_fast(me) {
-            return Ok(ShmRwLockReadGuard::new(self, slot));
-        }
-        self.read_outcome(self.raw.read_slow(me, Wait::Until(None), &self.raw.oracle()))
+        self.read_outcome(self.raw.read_with(
+            current_thread(),
+            || Wait::Until(None),
+            &self.raw.oracle(),
+        ))
     }
 
     /// Locks for reading if that needs no waiting. A writer proven dead is
@@ -231,11 +231,7 @@ impl<T> ShmRwLock<T> {
     /// otherwise as [`read`](Self::read).
     #[inline]
     pub fn try_read(&self) -> Result<ShmRwLockReadGuard<'_, T>, TryRwLockError<'_, T>> {
-        let me = current_thread();
-        if let Some(slot) = self.raw.try_read_fast(me) {
-            return Ok(ShmRwLockReadGuard::new(self, slot));
-        }
-        self.read_outcome(self.raw.read_slow(me, Wait::No, &self.raw.oracle()))
+        self.read_outcome(self.raw.read_with(current_thread(), || Wait::No, &self.raw.oracle()))
     }
 
     /// Locks for reading, waiting at most `timeout` for a live writer.
@@ -270,12 +266,12 @@ impl<T> ShmRwLock<T> {
         &self,
         timeout: Duration,
     ) -> Result<ShmRwLockReadGuard<'_, T>, RwLockTimeoutError<'_, T>> {
-        let me = current_thread();
-        if let Some(slot) = self.raw.try_read_fast(me) {
-            return Ok(ShmRwLockReadGuard::new(self, slot));
-        }
-        let deadline = Instant::now().checked_add(timeout);
-        self.read_outcome(self.raw.read_slow(me, Wait::Until(deadline), &self.raw.oracle()))
+        // The clock is read only if the fast path fails (`read_with`).
+        self.read_outcome(self.raw.read_with(
+            current_thread(),
+            || Wait::Until(Instant::now().checked_add(timeout)),
+            &self.raw.oracle(),
+        ))
     }
 
     /// Locks for writing, blocking until the writer before it and every
@@ -424,9 +420,8 @@ impl<T> ShmRwLock<T> {
         }
     }
 
-    /// The read guard, or the operation's error, for what the raw slow
-    /// read path returned: the one place a raw read outcome becomes a typed
-    /// one.
+    /// The read guard, or the operation's error, for what the raw read
+    /// returned: the one place a raw read outcome becomes a typed one.
     #[inline(always)]
     fn read_outcome<'a, E: RwLockOutcome<'a, T>>(
         &'a self,

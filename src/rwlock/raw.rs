@@ -5,7 +5,7 @@
 use crate::holders::Holders;
 use crate::raw_mutex::word::{is_free, is_not_recoverable, owner_died, tid, token, TID_MASK};
 use crate::raw_mutex::OWNER_DIED;
-use crate::raw_mutex::{Acquired, OwnerOracle, RawLockError, RawMutex, UnlockMode};
+use crate::raw_mutex::{Acquired, OwnerOracle, RawLockError, RawMutex, SystemOracle, UnlockMode};
 use crate::sync::{
     arrival_probe_due, fence, Backoff, Liveness, Ordering, SleepPlan, ThreadIdentity, LOCK_WAIT,
 };
@@ -61,21 +61,51 @@ impl RawRwLock {
         }
     }
 
-    /// The liveness oracle of the segment this lock lives in.
-    pub(crate) fn oracle(&self) -> crate::raw_mutex::SystemOracle {
-        self.writer.oracle()
+    /// The liveness oracle of the segment this lock lives in. Inline and
+    /// free, since every read builds it before its fast path: the lock's
+    /// own address names the segment (it is the writer word's too).
+    #[inline]
+    pub(crate) fn oracle(&self) -> SystemOracle {
+        SystemOracle { addr: core::ptr::from_ref(self) as usize }
     }
 
     // -----------------------------------------------------------------
     // readers
     // -----------------------------------------------------------------
 
+    /// Takes a read share for the thread `me`, judging owners with
+    /// `oracle`: every read form of `ShmRwLock`, and the unit tests'
+    /// simulated processes, read through here. The uncontended read is the
+    /// inline fast path; `wait` is asked for only when it fails, so a timed
+    /// read reads the clock only when it may have to wait.
+    ///
+    /// # Errors
+    ///
+    /// As the slow path ([`read_slow`](Self::read_slow)): `WouldBlock`,
+    /// `TimedOut` as `wait` allows, `NotRecoverable`.
+    ///
+    /// # Panics
+    ///
+    /// If `me` holds the write lock and `wait` lets it wait for itself.
+    #[inline]
+    pub(crate) fn read_with(
+        &self,
+        me: ThreadIdentity,
+        wait: impl FnOnce() -> Wait,
+        oracle: &impl OwnerOracle,
+    ) -> Result<ReadAcquired, RawLockError> {
+        if let Some(slot) = self.try_read_fast(me) {
+            return Ok(ReadAcquired::Shared(slot));
+        }
+        self.read_slow(me, wait(), oracle)
+    }
+
     /// The uncontended read: one CAS on this process's slot, a fence, and
     /// a look at the writer word. `None` if a writer holds or waits for the
     /// lock, or left it inconsistent, or no slot is free: the slow path
     /// decides.
     #[inline]
-    pub(crate) fn try_read_fast(&self, me: ThreadIdentity) -> Option<usize> {
+    fn try_read_fast(&self, me: ThreadIdentity) -> Option<usize> {
         let slot = self.readers.claim(me.token)?;
         // SeqCst: the reader's half of the Dekker pair with a writer, which
         // takes the writer lock, fences (`drain`) and then counts the
@@ -100,7 +130,7 @@ impl RawRwLock {
     ///
     /// If the calling thread holds the write lock and would wait for itself.
     #[cold]
-    pub(crate) fn read_slow(
+    fn read_slow(
         &self,
         me: ThreadIdentity,
         wait: Wait,

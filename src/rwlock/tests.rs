@@ -11,20 +11,6 @@ use crate::test_oracle::{FakeOracle, Processes};
 use crate::wake_seq::Wait;
 use std::time::Duration;
 
-impl RawRwLock {
-    fn read_as(
-        &self,
-        me: ThreadIdentity,
-        wait: Wait,
-        oracle: &FakeOracle,
-    ) -> Result<ReadAcquired, RawLockError> {
-        match self.try_read_fast(me) {
-            Some(slot) => Ok(ReadAcquired::Shared(slot)),
-            None => self.read_slow(me, wait, oracle),
-        }
-    }
-}
-
 fn soon() -> Wait {
     Wait::Until(Some(Instant::now() + Duration::from_millis(1)))
 }
@@ -47,14 +33,36 @@ fn zeroed_memory_is_unlocked_with_no_readers() {
     assert_eq!(core::mem::align_of::<RawRwLock>(), 64);
 }
 
+/// An uncontended read takes the inline fast path and never asks how
+/// long to wait: a timed read reads the clock only when it may wait.
+#[test]
+fn an_uncontended_read_asks_for_no_wait() {
+    let o = FakeOracle::default();
+    let (a, b) = (o.thread(1, 10), o.thread(2, 20));
+    let l = RawRwLock::new();
+    let fast = || -> Wait { unreachable!("the fast path asked how long to wait") };
+    let ra = shared(l.read_with(a, fast, &o));
+    shared(l.read_with(b, fast, &o));
+    l.read_unlock(a, ra);
+    assert_eq!(l.readers(), 1);
+}
+
+/// The oracle built on every read names the segment by the writer word's
+/// address, as the writer lock's own oracle does.
+#[test]
+fn the_oracle_names_the_writer_words_address() {
+    let l = RawRwLock::new();
+    assert_eq!(l.oracle().addr, l.writer().addr());
+}
+
 #[test]
 fn readers_of_several_processes_share_and_keep_a_writer_out() {
     let o = FakeOracle::default();
     let (a, b, w) = (o.thread(1, 10), o.thread(2, 20), o.thread(3, 30));
     let l = RawRwLock::new();
-    let ra = shared(l.read_as(a, Wait::No, &o));
-    let rb = shared(l.read_as(b, Wait::No, &o));
-    let rb2 = shared(l.read_as(b, Wait::No, &o));
+    let ra = shared(l.read_with(a, || Wait::No, &o));
+    let rb = shared(l.read_with(b, || Wait::No, &o));
+    let rb2 = shared(l.read_with(b, || Wait::No, &o));
     assert_eq!(l.readers(), 3);
     assert_eq!(l.write(w, Wait::No, &o), Err(RawLockError::WouldBlock));
     assert_eq!(l.write(w, soon(), &o), Err(RawLockError::TimedOut));
@@ -63,11 +71,11 @@ fn readers_of_several_processes_share_and_keep_a_writer_out() {
     l.read_unlock(b, rb);
     l.read_unlock(b, rb2);
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
-    assert_eq!(l.read_as(a, Wait::No, &o), Err(RawLockError::WouldBlock));
-    assert_eq!(l.read_as(a, soon(), &o), Err(RawLockError::TimedOut));
+    assert_eq!(l.read_with(a, || Wait::No, &o), Err(RawLockError::WouldBlock));
+    assert_eq!(l.read_with(a, soon, &o), Err(RawLockError::TimedOut));
     assert_eq!(l.readers(), 0, "a reader that lost to the writer took its share back");
     l.write_unlock(w, UnlockMode::Normal);
-    shared(l.read_as(a, Wait::No, &o));
+    shared(l.read_with(a, || Wait::No, &o));
 }
 
 #[test]
@@ -75,8 +83,8 @@ fn a_dead_readers_share_is_reclaimed_by_the_writer() {
     let o = FakeOracle::default();
     let (r, w) = (o.thread(1, 10), o.thread(2, 20));
     let l = RawRwLock::new();
-    shared(l.read_as(r, Wait::No, &o));
-    shared(l.read_as(r, Wait::No, &o));
+    shared(l.read_with(r, || Wait::No, &o));
+    shared(l.read_with(r, || Wait::No, &o));
     assert_eq!(l.write(w, Wait::No, &o), Err(RawLockError::WouldBlock));
     o.kill(10);
     assert_eq!(
@@ -93,10 +101,10 @@ fn a_reader_of_a_live_process_whose_thread_exited_keeps_its_share() {
     let o = FakeOracle::default();
     let (r, r2, w) = (o.thread(1, 10), o.thread(2, 10), o.thread(3, 20));
     let l = RawRwLock::new();
-    shared(l.read_as(r, Wait::No, &o)); // thread 1 "exits" holding it
+    shared(l.read_with(r, || Wait::No, &o)); // thread 1 "exits" holding it
     assert_eq!(l.write(w, Wait::No, &o), Err(RawLockError::WouldBlock));
     // Its sibling gives one back from the same slot: the process's count.
-    let slot = shared(l.read_as(r2, Wait::No, &o));
+    let slot = shared(l.read_with(r2, || Wait::No, &o));
     l.read_unlock(r2, slot);
     assert_eq!(l.readers(), 1);
 }
@@ -107,18 +115,18 @@ fn a_dead_writer_is_reported_to_the_next_reader_which_gets_the_write_lock() {
     let (w, r, r2) = (o.thread(1, 10), o.thread(2, 20), o.thread(3, 30));
     let l = RawRwLock::new();
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
-    assert_eq!(l.read_as(r, Wait::No, &o), Err(RawLockError::WouldBlock));
+    assert_eq!(l.read_with(r, || Wait::No, &o), Err(RawLockError::WouldBlock));
     o.kill(10);
-    assert_eq!(l.read_as(r, Wait::No, &o), Ok(ReadAcquired::OwnerDied));
+    assert_eq!(l.read_with(r, || Wait::No, &o), Ok(ReadAcquired::OwnerDied));
     assert_eq!(l.readers(), 0);
     assert_eq!(
-        l.read_as(r2, Wait::No, &o),
+        l.read_with(r2, || Wait::No, &o),
         Err(RawLockError::WouldBlock),
         "r holds the write lock"
     );
     l.make_consistent_as(r);
     l.write_unlock(r, UnlockMode::Normal);
-    shared(l.read_as(r2, Wait::No, &o));
+    shared(l.read_with(r2, || Wait::No, &o));
 }
 
 #[test]
@@ -126,15 +134,15 @@ fn a_writer_dead_while_readers_remain_is_reported_once_they_leave() {
     let o = FakeOracle::default();
     let (old, w, r, r2) = (o.thread(1, 10), o.thread(2, 20), o.thread(3, 30), o.thread(4, 40));
     let l = RawRwLock::new();
-    let old_share = shared(l.read_as(old, Wait::No, &o));
+    let old_share = shared(l.read_with(old, || Wait::No, &o));
     // A writer takes the writer lock and dies while waiting for `old`.
     assert!(l.writer().try_lock_fast(w));
     o.kill(20);
     // A try_read takes it over but a live reader is still in: it cannot
     // wait, so it gives up and leaves the lock owner-died (unrepaired).
-    assert_eq!(l.read_as(r, Wait::No, &o), Err(RawLockError::WouldBlock));
+    assert_eq!(l.read_with(r, || Wait::No, &o), Err(RawLockError::WouldBlock));
     assert_eq!(l.writer_state(), WriterState::UnlockedOwnerDied);
-    assert_eq!(l.read_as(r2, soon(), &o), Err(RawLockError::TimedOut));
+    assert_eq!(l.read_with(r2, soon, &o), Err(RawLockError::TimedOut));
     l.read_unlock(old, old_share);
     assert_eq!(l.write(r2, Wait::No, &o), Ok(Acquired::OwnerDied));
     l.make_consistent_as(r2);
@@ -150,11 +158,11 @@ fn a_panicking_writer_leaves_owner_died_and_an_abandoned_repair_is_final() {
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
     l.write_unlock(w, UnlockMode::Inconsistent);
     assert_eq!(l.writer_state(), WriterState::UnlockedOwnerDied);
-    assert_eq!(l.read_as(r, Wait::No, &o), Ok(ReadAcquired::OwnerDied));
+    assert_eq!(l.read_with(r, || Wait::No, &o), Ok(ReadAcquired::OwnerDied));
     l.write_unlock(r, UnlockMode::Abandon);
     assert_eq!(l.writer_state(), WriterState::NotRecoverable);
     for wait in [Wait::No, soon(), Wait::Until(None)] {
-        assert_eq!(l.read_as(r, wait, &o), Err(RawLockError::NotRecoverable));
+        assert_eq!(l.read_with(r, || wait, &o), Err(RawLockError::NotRecoverable));
         assert_eq!(l.write(w, wait, &o), Err(RawLockError::NotRecoverable));
     }
 }
@@ -171,7 +179,7 @@ fn a_repair_finished_meanwhile_lets_the_reader_read_through() {
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::OwnerDied));
     l.make_consistent_as(w);
     l.write_unlock(w, UnlockMode::Normal);
-    shared(l.read_as(r, Wait::No, &o));
+    shared(l.read_with(r, || Wait::No, &o));
 }
 
 #[test]
@@ -181,8 +189,8 @@ fn reading_while_holding_the_write_lock_panics() {
     let w = o.thread(1, 10);
     let l = RawRwLock::new();
     assert_eq!(l.write(w, Wait::No, &o), Ok(Acquired::Clean));
-    assert_eq!(l.read_as(w, Wait::No, &o), Err(RawLockError::WouldBlock));
-    let _ = l.read_as(w, Wait::Until(None), &o);
+    assert_eq!(l.read_with(w, || Wait::No, &o), Err(RawLockError::WouldBlock));
+    let _ = l.read_with(w, || Wait::Until(None), &o);
 }
 
 #[test]
@@ -198,13 +206,13 @@ fn with_every_slot_taken_a_reader_waits_until_a_holder_dies() {
     let o = FakeOracle::default();
     let l = RawRwLock::new();
     for p in 0..SLOTS as u32 {
-        shared(l.read_as(o.thread(100 + p, 1000 + p), Wait::No, &o));
+        shared(l.read_with(o.thread(100 + p, 1000 + p), || Wait::No, &o));
     }
     let late = o.thread(1, 10);
-    assert_eq!(l.read_as(late, Wait::No, &o), Err(RawLockError::WouldBlock));
-    assert_eq!(l.read_as(late, soon(), &o), Err(RawLockError::TimedOut));
+    assert_eq!(l.read_with(late, || Wait::No, &o), Err(RawLockError::WouldBlock));
+    assert_eq!(l.read_with(late, soon, &o), Err(RawLockError::TimedOut));
     o.kill(1000 + 7);
-    shared(l.read_as(late, Wait::No, &o));
+    shared(l.read_with(late, || Wait::No, &o));
     assert_eq!(l.readers(), SLOTS as u64);
 }
 
@@ -333,7 +341,7 @@ mod model {
             match op {
                 Op::TryRead(t) if thread_alive(self, t) => {
                     let me = self.me(t);
-                    let got = self.lock.read_as(me, Wait::No, &self.procs.oracle);
+                    let got = self.lock.read_with(me, || Wait::No, &self.procs.oracle);
                     let want = match self.writer {
                         Writer::Free { died: false } => Ok(None),
                         Writer::Held { .. } if !self.writer_dead() => Err(RawLockError::WouldBlock),

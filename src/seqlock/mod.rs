@@ -5,8 +5,11 @@
 //!   fences) and its state table.
 //! * [`atomic_copy`] — how a `T` is copied as relaxed atomic words.
 //! * [`writer`] — the robust writer lock and recovery from a dead writer.
+//! * [`error`] — why a write did not happen, one error type per kind of
+//!   write.
 
 pub(crate) mod atomic_copy;
+mod error;
 mod latch;
 mod writer;
 
@@ -18,7 +21,7 @@ use core::time::Duration;
 use latch::Latch;
 use writer::{WriterGuard, WriterLine};
 
-pub use writer::SeqLockError;
+pub use error::{SeqLockError, SeqLockTimeoutError, TrySeqLockError};
 
 /// A sequence lock for a small `Copy` value in shared memory: readers never
 /// block and never wait for a writer, writers take turns on a robust lock,
@@ -240,8 +243,9 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     ///
     /// # Errors
     ///
-    /// [`SeqLockError`] if the writer lock's word holds a state that only a
-    /// corrupt segment can produce. The value is unchanged then.
+    /// [`SeqLockError::WriterLockCorrupt`] if the writer lock's word holds
+    /// a state that only a corrupt segment can produce. The value is
+    /// unchanged then.
     ///
     /// # Panics
     ///
@@ -251,25 +255,42 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     /// process overwrote the writer lock's word while this thread held it
     /// (the robust lock's ownership check).
     pub fn write(&self, value: T) -> Result<(), SeqLockError> {
-        let guard = self.writer.lock(None)?;
+        let guard = self.writer.lock::<SeqLockError>(None)?;
         self.latch.publish(&value);
         drop(guard);
         Ok(())
     }
 
     /// As [`write`](Self::write), but fails with
-    /// [`SeqLockError::WouldBlock`] instead of waiting if a live writer
+    /// [`TrySeqLockError::WouldBlock`] instead of waiting if a live writer
     /// holds the writer lock. (A dead writer is still taken over.)
     ///
     /// # Errors
     ///
-    /// [`SeqLockError::WouldBlock`], or as [`write`](Self::write).
+    /// [`TrySeqLockError::WouldBlock`], or
+    /// [`TrySeqLockError::WriterLockCorrupt`] as [`write`](Self::write).
     ///
     /// # Panics
     ///
     /// As [`write`](Self::write), except that the calling thread's own
     /// writer lock is `WouldBlock`, not a panic.
-    pub fn try_write(&self, value: T) -> Result<(), SeqLockError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{SeqLock, TrySeqLockError};
+    ///
+    /// let count = SeqLock::new(0u64);
+    /// count.update(|n| {
+    ///     // This thread holds the writer lock: a nested write cannot have it.
+    ///     assert_eq!(count.try_write(7), Err(TrySeqLockError::WouldBlock));
+    ///     *n += 1;
+    /// })?;
+    /// count.try_write(5)?;
+    /// assert_eq!(count.read(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_write(&self, value: T) -> Result<(), TrySeqLockError> {
         let guard = self.writer.try_lock()?;
         self.latch.publish(&value);
         drop(guard);
@@ -281,13 +302,26 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     ///
     /// # Errors
     ///
-    /// [`SeqLockError::TimedOut`], or as [`write`](Self::write).
+    /// [`SeqLockTimeoutError::TimedOut`], or
+    /// [`SeqLockTimeoutError::WriterLockCorrupt`] as [`write`](Self::write).
     ///
     /// # Panics
     ///
     /// As [`write`](Self::write).
-    pub fn write_timeout(&self, value: T, timeout: Duration) -> Result<(), SeqLockError> {
-        let guard = self.writer.lock(Instant::now().checked_add(timeout))?;
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmsync::{SeqLock, SeqLockTimeoutError};
+    /// use std::time::Duration;
+    ///
+    /// let latest = SeqLock::new([0u32; 4]);
+    /// latest.write_timeout([1, 2, 3, 4], Duration::from_millis(10))?;
+    /// assert_eq!(latest.read(), [1, 2, 3, 4]);
+    /// # Ok::<(), SeqLockTimeoutError>(())
+    /// ```
+    pub fn write_timeout(&self, value: T, timeout: Duration) -> Result<(), SeqLockTimeoutError> {
+        let guard = self.writer.lock::<SeqLockTimeoutError>(Instant::now().checked_add(timeout))?;
         self.latch.publish(&value);
         drop(guard);
         Ok(())
@@ -312,22 +346,23 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     /// If `f` panics (the panic is propagated after the lock is released),
     /// and in the cases listed under [`write`](Self::write).
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, SeqLockError> {
-        let guard = self.writer.lock(None)?;
+        let guard = self.writer.lock::<SeqLockError>(None)?;
         Ok(self.update_locked(guard, f))
     }
 
     /// As [`update`](Self::update), but fails with
-    /// [`SeqLockError::WouldBlock`] (without calling `f`) instead of waiting
-    /// if a live writer holds the writer lock.
+    /// [`TrySeqLockError::WouldBlock`] (without calling `f`) instead of
+    /// waiting if a live writer holds the writer lock.
     ///
     /// # Errors
     ///
-    /// [`SeqLockError::WouldBlock`], or as [`update`](Self::update).
+    /// [`TrySeqLockError::WouldBlock`], or
+    /// [`TrySeqLockError::WriterLockCorrupt`] as [`update`](Self::update).
     ///
     /// # Panics
     ///
     /// As [`update`](Self::update).
-    pub fn try_update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, SeqLockError> {
+    pub fn try_update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, TrySeqLockError> {
         let guard = self.writer.try_lock()?;
         Ok(self.update_locked(guard, f))
     }
@@ -337,7 +372,9 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     ///
     /// # Errors
     ///
-    /// [`SeqLockError::TimedOut`], or as [`update`](Self::update).
+    /// [`SeqLockTimeoutError::TimedOut`], or
+    /// [`SeqLockTimeoutError::WriterLockCorrupt`] as
+    /// [`update`](Self::update).
     ///
     /// # Panics
     ///
@@ -346,8 +383,8 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
         &self,
         timeout: Duration,
         f: impl FnOnce(&mut T) -> R,
-    ) -> Result<R, SeqLockError> {
-        let guard = self.writer.lock(Instant::now().checked_add(timeout))?;
+    ) -> Result<R, SeqLockTimeoutError> {
+        let guard = self.writer.lock::<SeqLockTimeoutError>(Instant::now().checked_add(timeout))?;
         Ok(self.update_locked(guard, f))
     }
 
@@ -377,7 +414,8 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     #[cfg(loom)]
     #[doc(hidden)]
     pub fn loom_write_torn_then_die(&self, value: T, words: usize) {
-        let guard = self.writer.lock(None).expect("a model's lock is never corrupt");
+        let guard =
+            self.writer.lock::<SeqLockError>(None).expect("a model's lock is never corrupt");
         self.latch.publish_torn(&value, words);
         core::mem::forget(guard);
         crate::sync::loom_hooks::simulate_process_death();
@@ -434,5 +472,28 @@ mod tests {
         assert_eq!(offset_of!(S, writer), size_of::<S>() - 64);
         assert_eq!(size_of::<S>(), 64 + 2 * 256 + 64);
         assert_eq!(size_of::<CachePadded<WriterLine>>(), 64);
+    }
+
+    /// A writer lock left not recoverable (only a broken peer leaves it so)
+    /// fails every write form with its own error's `WriterLockCorrupt`,
+    /// without touching the value and without waiting.
+    #[test]
+    fn a_corrupt_writer_lock_fails_every_write_form_with_its_own_error() {
+        let s = SeqLock::new(1u64);
+        s.writer.break_lock();
+        let long = Duration::from_secs(60);
+        assert_eq!(s.write(2), Err(SeqLockError::WriterLockCorrupt));
+        assert_eq!(s.update(|_| unreachable!("not called")), Err(SeqLockError::WriterLockCorrupt));
+        assert_eq!(s.try_write(2), Err(TrySeqLockError::WriterLockCorrupt));
+        assert_eq!(
+            s.try_update(|_| unreachable!("not called")),
+            Err(TrySeqLockError::WriterLockCorrupt)
+        );
+        assert_eq!(s.write_timeout(2, long), Err(SeqLockTimeoutError::WriterLockCorrupt));
+        assert_eq!(
+            s.update_timeout(long, |_| unreachable!("not called")),
+            Err(SeqLockTimeoutError::WriterLockCorrupt)
+        );
+        assert_eq!((s.read(), s.version()), (1, 0), "failed writes change nothing");
     }
 }

@@ -18,39 +18,9 @@
 //! | `lock` | the [`RawMutex`] lock word and its owner's identity (its own state table) | writers, via `RawMutex` |
 //! | `recoveries` (`u64`) | take-overs from a dead writer since creation (wrapping) | the writer that took over, while holding `lock` |
 
+use super::error::{LockRefusal, TrySeqLockError};
 use crate::raw_mutex::{Acquired, RawLockError, RawMutex};
 use crate::sync::{AtomicU64, Instant, Ordering};
-
-/// Why a [`SeqLock`](crate::SeqLock) write did not happen. The value is
-/// unchanged when a write fails.
-///
-/// `write` and `update` wait for as long as a live writer holds the writer
-/// lock, so they fail only on a corrupt segment (another process writing
-/// garbage over the seqlock): the writer lock of a seqlock is always left
-/// consistent by its own code, even when a writer dies. The `try_` and
-/// `_timeout` forms also report a live writer that does not let go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SeqLockError {
-    /// The writer lock's word holds a state no seqlock writer leaves behind
-    /// (e.g. "not recoverable"), so mutual exclusion between writers cannot
-    /// be guaranteed.
-    #[error(
-        "the seqlock's writer lock is in a state no seqlock writer leaves behind; the shared \
-         memory holding it was overwritten by something else: recreate the segment"
-    )]
-    WriterLockCorrupt,
-
-    /// `try_write`/`try_update`: another live writer holds the writer lock.
-    #[error("another writer holds the seqlock's writer lock")]
-    WouldBlock,
-
-    /// `write_timeout`/`update_timeout`: a live writer held the writer lock
-    /// for the whole timeout (or a broken peer left a live-looking owner in
-    /// its word).
-    #[error("timed out waiting for the seqlock's writer lock")]
-    TimedOut,
-}
 
 /// The writer lock and the recovery count. `SeqLock` keeps them on their own
 /// cache line (a `CachePadded<WriterLine>`). The lock (whose first field is
@@ -70,26 +40,32 @@ impl WriterLine {
     }
 
     /// Takes the writer lock, waiting until `deadline` (forever if `None`)
-    /// while a live writer holds it, and taking over from a dead one.
-    pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<WriterGuard<'_>, SeqLockError> {
+    /// while a live writer holds it, and taking over from a dead one. `E`
+    /// is the calling operation's error: [`SeqLockError`](super::SeqLockError)
+    /// without a deadline, [`SeqLockTimeoutError`](super::SeqLockTimeoutError)
+    /// with one.
+    pub(crate) fn lock<E: LockRefusal>(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<WriterGuard<'_>, E> {
         self.acquired(self.lock.lock(deadline))
     }
 
     /// Takes the writer lock if no live writer holds it.
-    pub(crate) fn try_lock(&self) -> Result<WriterGuard<'_>, SeqLockError> {
+    pub(crate) fn try_lock(&self) -> Result<WriterGuard<'_>, TrySeqLockError> {
         self.acquired(self.lock.try_lock())
     }
 
-    fn acquired(
+    /// Turns a lock attempt into a held writer lock (recovering from a dead
+    /// writer), or into the operation's error.
+    fn acquired<E: LockRefusal>(
         &self,
         attempt: Result<Acquired, RawLockError>,
-    ) -> Result<WriterGuard<'_>, SeqLockError> {
+    ) -> Result<WriterGuard<'_>, E> {
         match attempt {
             Ok(Acquired::Clean) => {}
             Ok(Acquired::OwnerDied) => self.recover(),
-            Err(RawLockError::WouldBlock) => return Err(SeqLockError::WouldBlock),
-            Err(RawLockError::TimedOut) => return Err(SeqLockError::TimedOut),
-            Err(RawLockError::NotRecoverable) => return Err(SeqLockError::WriterLockCorrupt),
+            Err(e) => return Err(E::refused(e)),
         }
         Ok(WriterGuard { line: self })
     }
@@ -108,6 +84,14 @@ impl WriterLine {
     pub(crate) fn recoveries(&self) -> u64 {
         // relaxed: a statistic (see `recover`).
         self.recoveries.load(Ordering::Relaxed)
+    }
+
+    /// Tests: leaves the writer lock not recoverable, a state only a broken
+    /// peer writing over the seqlock leaves behind.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn break_lock(&self) {
+        assert_eq!(self.lock.lock(None), Ok(Acquired::Clean));
+        self.lock.abandon();
     }
 }
 
