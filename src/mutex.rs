@@ -7,7 +7,7 @@ use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use core::time::Duration;
 
-use crate::raw_mutex::{Acquired, RawLockError, RawMutex, RawState};
+use crate::raw_mutex::{Acquired, FromRefusal, RawLockError, RawMutex, RawState};
 use crate::sync::Instant;
 
 /// A mutual-exclusion lock that lives in shared memory and survives the
@@ -191,13 +191,10 @@ pub enum LockTimeoutError<'a, T> {
 /// What one lock operation makes of the raw lock's outcomes other than a
 /// clean lock: each operation's error type names only the failures that
 /// operation can meet.
-trait LockOutcome<'a, T> {
+trait LockOutcome<'a, T>: FromRefusal {
     /// The lock was taken over from a dead owner and is held through
     /// `guard`, inconsistent.
     fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self;
-    /// The raw lock refused; an operation meets only some refusals (an
-    /// untimed lock never times out, only `try_lock` refuses to wait).
-    fn refused(e: RawLockError) -> Self;
 }
 
 impl<T> ShmMutex<T> {
@@ -606,44 +603,39 @@ impl<'a, T> From<LockError<'a, T>> for LockTimeoutError<'a, T> {
     }
 }
 
+impl<'a, T> FromRefusal for LockError<'a, T> {
+    const NOT_RECOVERABLE: Self = LockError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = None;
+}
+
 impl<'a, T> LockOutcome<'a, T> for LockError<'a, T> {
     fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self {
         LockError::OwnerDied(guard)
     }
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => LockError::NotRecoverable,
-            // No deadline: the raw lock can only fail as not recoverable.
-            RawLockError::TimedOut | RawLockError::WouldBlock => {
-                unreachable!("an untimed lock neither times out nor refuses to wait")
-            }
-        }
-    }
+}
+
+impl<'a, T> FromRefusal for TryLockError<'a, T> {
+    const NOT_RECOVERABLE: Self = TryLockError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = Some(TryLockError::WouldBlock);
+    const TIMED_OUT: Option<Self> = None;
 }
 
 impl<'a, T> LockOutcome<'a, T> for TryLockError<'a, T> {
     fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self {
         TryLockError::OwnerDied(guard)
     }
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => TryLockError::NotRecoverable,
-            RawLockError::WouldBlock => TryLockError::WouldBlock,
-            RawLockError::TimedOut => unreachable!("a try_lock has no deadline to miss"),
-        }
-    }
+}
+
+impl<'a, T> FromRefusal for LockTimeoutError<'a, T> {
+    const NOT_RECOVERABLE: Self = LockTimeoutError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = Some(LockTimeoutError::TimedOut);
 }
 
 impl<'a, T> LockOutcome<'a, T> for LockTimeoutError<'a, T> {
     fn owner_died(guard: ShmMutexGuard<'a, T>) -> Self {
         LockTimeoutError::OwnerDied(guard)
-    }
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => LockTimeoutError::NotRecoverable,
-            RawLockError::TimedOut => LockTimeoutError::TimedOut,
-            RawLockError::WouldBlock => unreachable!("a timed lock waits rather than refuse"),
-        }
     }
 }
 

@@ -42,6 +42,37 @@ pub(crate) enum RawLockError {
     NotRecoverable,
 }
 
+/// What one lock operation makes of the raw lock's refusals: the typed
+/// layers give each operation (untimed, `try_`, timed) an error naming only
+/// the failures it can meet, and say here which those are. A refusal the
+/// operation cannot meet is a bug in the raw lock, hence `unreachable!`.
+///
+/// | refusal | untimed (`lock`) | `try_lock` | `lock_timeout` |
+/// |---|---|---|---|
+/// | `NotRecoverable` | yes | yes | yes |
+/// | `WouldBlock` | no | yes | no |
+/// | `TimedOut` | no | no | yes |
+pub(crate) trait FromRefusal: Sized {
+    /// The lock is not recoverable: every operation can meet this.
+    const NOT_RECOVERABLE: Self;
+    /// A live owner holds the lock: only the `try_` forms refuse to wait.
+    const WOULD_BLOCK: Option<Self>;
+    /// The deadline passed: only the timed forms have one.
+    const TIMED_OUT: Option<Self>;
+
+    /// The operation's error for the raw refusal `e`.
+    fn refused(e: RawLockError) -> Self {
+        match e {
+            RawLockError::NotRecoverable => Self::NOT_RECOVERABLE,
+            RawLockError::WouldBlock => Self::WOULD_BLOCK
+                .unwrap_or_else(|| unreachable!("only a try_ lock refuses to wait")),
+            RawLockError::TimedOut => {
+                Self::TIMED_OUT.unwrap_or_else(|| unreachable!("only a timed lock has a deadline"))
+            }
+        }
+    }
+}
+
 /// A snapshot of the lock word for diagnostics (`Debug`), never for logic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum RawState {

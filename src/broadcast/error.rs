@@ -1,7 +1,7 @@
 //! The errors of [`Broadcast`](super::Broadcast) and its
 //! [`Receiver`](super::Receiver), named after `tokio::sync::broadcast`'s.
 
-use crate::raw_mutex::RawLockError;
+use crate::raw_mutex::FromRefusal;
 
 const NOT_RECOVERABLE_MSG: &str = "the broadcast's sender lock is not recoverable, a state no \
                                    sender leaves behind; the shared memory holding it was \
@@ -88,43 +88,22 @@ impl From<SendError> for SendTimeoutError {
     }
 }
 
-/// What one send operation makes of the sender lock's refusals: each
-/// operation's error type names only the failures that operation can meet.
-pub(super) trait LockRefusal: From<SendError> {
-    /// The raw lock refused; an operation meets only some refusals (an
-    /// untimed lock never times out, only `try_send` refuses to wait).
-    fn refused(e: RawLockError) -> Self;
+impl FromRefusal for SendError {
+    const NOT_RECOVERABLE: Self = SendError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = None;
 }
 
-impl LockRefusal for SendError {
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => SendError::NotRecoverable,
-            RawLockError::TimedOut | RawLockError::WouldBlock => {
-                unreachable!("an untimed lock neither times out nor refuses to wait")
-            }
-        }
-    }
+impl FromRefusal for TrySendError {
+    const NOT_RECOVERABLE: Self = TrySendError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = Some(TrySendError::WouldBlock);
+    const TIMED_OUT: Option<Self> = None;
 }
 
-impl LockRefusal for TrySendError {
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => TrySendError::NotRecoverable,
-            RawLockError::WouldBlock => TrySendError::WouldBlock,
-            RawLockError::TimedOut => unreachable!("a try_send has no deadline to miss"),
-        }
-    }
-}
-
-impl LockRefusal for SendTimeoutError {
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => SendTimeoutError::NotRecoverable,
-            RawLockError::TimedOut => SendTimeoutError::TimedOut,
-            RawLockError::WouldBlock => unreachable!("a timed lock waits rather than refuse"),
-        }
-    }
+impl FromRefusal for SendTimeoutError {
+    const NOT_RECOVERABLE: Self = SendTimeoutError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = Some(SendTimeoutError::TimedOut);
 }
 
 /// Why [`Receiver::recv`](super::Receiver::recv) returned no value.

@@ -19,13 +19,13 @@ mod receiver;
 mod slot;
 mod wake;
 
+use crate::raw_mutex::FromRefusal;
 use crate::raw_mutex::{Acquired, RawLockError, RawState};
 use crate::sync::Instant;
 use crate::ShmSafe;
 use bytemuck::Pod;
 use core::fmt;
 use core::time::Duration;
-use error::LockRefusal;
 use head::{Head, MAX_SEQ};
 use slot::{done, seq_of, Read, Slot};
 
@@ -406,7 +406,7 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
 
     /// Turns a lock attempt into a held sender lock, repairing the ring
     /// after a dead sender.
-    fn lock<E: LockRefusal>(
+    fn lock<E: FromRefusal + From<SendError>>(
         &self,
         attempt: Result<Acquired, RawLockError>,
     ) -> Result<SenderGuard<'_>, E> {

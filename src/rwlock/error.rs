@@ -4,7 +4,7 @@
 use core::fmt;
 
 use super::ShmRwLockWriteGuard;
-use crate::raw_mutex::RawLockError;
+use crate::raw_mutex::FromRefusal;
 
 /// Why [`ShmRwLock::read`](super::ShmRwLock::read) or
 /// [`ShmRwLock::write`](super::ShmRwLock::write) did not return a plain
@@ -63,14 +63,10 @@ pub enum RwLockTimeoutError<'a, T> {
 /// What one lock operation makes of the raw lock's outcomes other than a
 /// clean lock: each operation's error type names only the failures that
 /// operation can meet.
-pub(super) trait RwLockOutcome<'a, T> {
+pub(super) trait RwLockOutcome<'a, T>: FromRefusal {
     /// A writer died; the caller holds the write lock through `guard`,
     /// inconsistent.
     fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self;
-    /// The raw lock refused; an operation meets only some refusals (an
-    /// untimed lock never times out, only the `try_*` forms refuse to
-    /// wait).
-    fn refused(e: RawLockError) -> Self;
 }
 
 impl<'a, T> RwLockError<'a, T> {
@@ -121,44 +117,39 @@ impl<'a, T> From<RwLockError<'a, T>> for RwLockTimeoutError<'a, T> {
     }
 }
 
+impl<'a, T> FromRefusal for RwLockError<'a, T> {
+    const NOT_RECOVERABLE: Self = RwLockError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = None;
+}
+
 impl<'a, T> RwLockOutcome<'a, T> for RwLockError<'a, T> {
     fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self {
         RwLockError::OwnerDied(guard)
     }
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => RwLockError::NotRecoverable,
-            // No deadline: the raw lock can only fail as not recoverable.
-            RawLockError::TimedOut | RawLockError::WouldBlock => {
-                unreachable!("an untimed lock neither times out nor refuses to wait")
-            }
-        }
-    }
+}
+
+impl<'a, T> FromRefusal for TryRwLockError<'a, T> {
+    const NOT_RECOVERABLE: Self = TryRwLockError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = Some(TryRwLockError::WouldBlock);
+    const TIMED_OUT: Option<Self> = None;
 }
 
 impl<'a, T> RwLockOutcome<'a, T> for TryRwLockError<'a, T> {
     fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self {
         TryRwLockError::OwnerDied(guard)
     }
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => TryRwLockError::NotRecoverable,
-            RawLockError::WouldBlock => TryRwLockError::WouldBlock,
-            RawLockError::TimedOut => unreachable!("a try_* lock has no deadline to miss"),
-        }
-    }
+}
+
+impl<'a, T> FromRefusal for RwLockTimeoutError<'a, T> {
+    const NOT_RECOVERABLE: Self = RwLockTimeoutError::NotRecoverable;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = Some(RwLockTimeoutError::TimedOut);
 }
 
 impl<'a, T> RwLockOutcome<'a, T> for RwLockTimeoutError<'a, T> {
     fn owner_died(guard: ShmRwLockWriteGuard<'a, T>) -> Self {
         RwLockTimeoutError::OwnerDied(guard)
-    }
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => RwLockTimeoutError::NotRecoverable,
-            RawLockError::TimedOut => RwLockTimeoutError::TimedOut,
-            RawLockError::WouldBlock => unreachable!("a timed lock waits rather than refuse"),
-        }
     }
 }
 

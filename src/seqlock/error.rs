@@ -2,7 +2,7 @@
 //! per kind of write operation, each holding only the failures that
 //! operation can meet.
 
-use crate::raw_mutex::RawLockError;
+use crate::raw_mutex::FromRefusal;
 
 const WRITER_LOCK_CORRUPT_MSG: &str = "the seqlock's writer lock is in a state no seqlock writer \
                                        leaves behind; the shared memory holding it was \
@@ -77,49 +77,28 @@ impl From<SeqLockError> for SeqLockTimeoutError {
     }
 }
 
-/// What one write operation makes of the writer lock's refusals: each
-/// operation's error type names only the failures that operation can meet.
-pub(super) trait LockRefusal {
-    /// The raw lock refused; an operation meets only some refusals (an
-    /// untimed lock never times out, only the `try_` forms refuse to wait).
-    fn refused(e: RawLockError) -> Self;
+impl FromRefusal for SeqLockError {
+    const NOT_RECOVERABLE: Self = SeqLockError::WriterLockCorrupt;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = None;
 }
 
-impl LockRefusal for SeqLockError {
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => SeqLockError::WriterLockCorrupt,
-            RawLockError::TimedOut | RawLockError::WouldBlock => {
-                unreachable!("an untimed lock neither times out nor refuses to wait")
-            }
-        }
-    }
+impl FromRefusal for TrySeqLockError {
+    const NOT_RECOVERABLE: Self = TrySeqLockError::WriterLockCorrupt;
+    const WOULD_BLOCK: Option<Self> = Some(TrySeqLockError::WouldBlock);
+    const TIMED_OUT: Option<Self> = None;
 }
 
-impl LockRefusal for TrySeqLockError {
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => TrySeqLockError::WriterLockCorrupt,
-            RawLockError::WouldBlock => TrySeqLockError::WouldBlock,
-            RawLockError::TimedOut => unreachable!("a try_ write has no deadline to miss"),
-        }
-    }
-}
-
-impl LockRefusal for SeqLockTimeoutError {
-    fn refused(e: RawLockError) -> Self {
-        match e {
-            RawLockError::NotRecoverable => SeqLockTimeoutError::WriterLockCorrupt,
-            RawLockError::TimedOut => SeqLockTimeoutError::TimedOut,
-            RawLockError::WouldBlock => unreachable!("a timed lock waits rather than refuse"),
-        }
-    }
+impl FromRefusal for SeqLockTimeoutError {
+    const NOT_RECOVERABLE: Self = SeqLockTimeoutError::WriterLockCorrupt;
+    const WOULD_BLOCK: Option<Self> = None;
+    const TIMED_OUT: Option<Self> = Some(SeqLockTimeoutError::TimedOut);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{LockRefusal, SeqLockError, SeqLockTimeoutError, TrySeqLockError};
-    use crate::raw_mutex::RawLockError;
+    use super::{SeqLockError, SeqLockTimeoutError, TrySeqLockError};
+    use crate::raw_mutex::{FromRefusal, RawLockError};
 
     /// The failure every write form can meet reads the same from each, and
     /// converts from `write`'s error to the same variant.

@@ -18,8 +18,8 @@
 //! | `lock` | the [`RawMutex`] lock word and its owner's identity (its own state table) | writers, via `RawMutex` |
 //! | `recoveries` (`u64`) | take-overs from a dead writer since creation (wrapping) | the writer that took over, while holding `lock` |
 
-use super::error::{LockRefusal, TrySeqLockError};
-use crate::raw_mutex::{Acquired, RawLockError, RawMutex};
+use super::error::TrySeqLockError;
+use crate::raw_mutex::{Acquired, FromRefusal, RawLockError, RawMutex};
 use crate::sync::{AtomicU64, Instant, Ordering};
 
 /// The writer lock and the recovery count. `SeqLock` keeps them on their own
@@ -44,7 +44,7 @@ impl WriterLine {
     /// is the calling operation's error: [`SeqLockError`](super::SeqLockError)
     /// without a deadline, [`SeqLockTimeoutError`](super::SeqLockTimeoutError)
     /// with one.
-    pub(crate) fn lock<E: LockRefusal>(
+    pub(crate) fn lock<E: FromRefusal>(
         &self,
         deadline: Option<Instant>,
     ) -> Result<WriterGuard<'_>, E> {
@@ -58,7 +58,7 @@ impl WriterLine {
 
     /// Turns a lock attempt into a held writer lock (recovering from a dead
     /// writer), or into the operation's error.
-    fn acquired<E: LockRefusal>(
+    fn acquired<E: FromRefusal>(
         &self,
         attempt: Result<Acquired, RawLockError>,
     ) -> Result<WriterGuard<'_>, E> {
