@@ -57,10 +57,10 @@ use crate::sync::{AtomicU64, Instant, Ordering};
 /// One above the largest sequence number a ring ever uses.
 pub(crate) const MAX_SEQ: u64 = 1 << 62;
 
-/// The head line (`Broadcast` keeps it `CachePadded`, so that sends and
-/// the slots' readers do not share its line). `lock` comes first:
-/// `Broadcast`'s docs promise where the lock word is. Valid when zeroed
-/// (unlocked, nothing sent, nobody asleep).
+/// The head line (`Broadcast` keeps it `CachePadded`, so that neither a
+/// slot nor what lies before the ring shares the line every send writes).
+/// `lock` comes first: `Broadcast`'s docs promise where the lock word is.
+/// Valid when zeroed (unlocked, nothing sent, nobody asleep).
 #[repr(C)]
 pub(crate) struct Head {
     lock: RawMutex,
