@@ -27,7 +27,7 @@ use floor::FloorLock;
 use pairs::{floor_pair, parking_lot_pair, pthread_pair, shmsync_pair, std_pair};
 use pthread::PthreadMutex;
 use shm_region::ShmRegion;
-use shmsync::{Segment, ShmMutex};
+use shmsync::{CachePadded, Segment, ShmMutex};
 use shmsync_support::bench::unique_name;
 
 #[inline(never)]
@@ -35,13 +35,13 @@ fn raw_sync_pair(m: &dyn raw_sync::locks::LockImpl) {
     drop(black_box(m.lock().expect("raw_sync lock")));
 }
 
-/// Each lock in its own cache line of one shared mapping.
-#[repr(C, align(64))]
-struct Slot([u8; 128]);
+/// Room for one peer's lock (a `pthread_mutex_t` is 40 bytes), on cache
+/// lines of its own in one shared mapping.
+type Slot = CachePadded<[u8; 128]>;
 
 #[repr(C)]
 struct Peers {
-    floor: FloorLock,
+    floor: CachePadded<FloorLock>,
     robust: Slot,
     plain: Slot,
     raw_sync_lock: Slot,
@@ -65,14 +65,14 @@ fn uncontended(c: &mut Criterion) {
 
     // SAFETY: the slots are in the mapping, 64-byte aligned, large enough
     // for a pthread_mutex_t (40 bytes), and used by nobody else.
-    let robust = unsafe { PthreadMutex::init(peers.robust.0.as_ptr() as *mut _, true) }
-        .expect("robust mutex");
+    let robust =
+        unsafe { PthreadMutex::init(peers.robust.as_ptr() as *mut _, true) }.expect("robust mutex");
     g.bench_function("glibc robust pshared pthread_mutex", |b| {
         b.iter(|| pthread_pair(black_box(&robust)))
     });
 
     // SAFETY: as above, another slot.
-    let plain = unsafe { PthreadMutex::init(peers.plain.0.as_ptr() as *mut _, false) }
+    let plain = unsafe { PthreadMutex::init(peers.plain.as_ptr() as *mut _, false) }
         .expect("pshared mutex");
     g.bench_function("glibc pshared pthread_mutex (not robust)", |b| {
         b.iter(|| pthread_pair(black_box(&plain)))
@@ -82,8 +82,8 @@ fn uncontended(c: &mut Criterion) {
     // uses, and the mapping outlives the lock (dropped at the end of scope).
     let (raw_sync, _) = unsafe {
         <raw_sync::locks::Mutex as raw_sync::locks::LockInit>::new(
-            peers.raw_sync_lock.0.as_ptr() as *mut u8,
-            peers.raw_sync_data.0.as_ptr() as *mut u8,
+            peers.raw_sync_lock.as_ptr() as *mut u8,
+            peers.raw_sync_data.as_ptr() as *mut u8,
         )
     }
     .expect("raw_sync mutex");

@@ -53,6 +53,7 @@
 //! different lines.
 
 use crate::sync::{AtomicU64, Ordering};
+use crate::CachePadded;
 
 /// How many processes can hold shares at once. (Loom models use few
 /// threads, and every slot is one more atomic for loom to explore.)
@@ -98,10 +99,13 @@ fn home(token: u32) -> usize {
     token as usize
 }
 
-/// The table: [`SLOTS`] atomic words, 64-byte aligned (see the module docs).
-#[repr(C, align(64))]
+/// The table: [`SLOTS`] atomic words on lines of their own. The padding
+/// starts the words at a line, so that each run of [`PER_LINE`] slots is one
+/// cache line (what [`slot_at`] counts on), and keeps the lock words beside
+/// the table (an rwlock's writer, a semaphore's total) off its lines.
+#[repr(C)]
 pub(crate) struct Holders {
-    slots: [AtomicU64; SLOTS],
+    slots: CachePadded<[AtomicU64; SLOTS]>,
 }
 
 /// What one pass over the slots saw.
@@ -148,9 +152,9 @@ impl Holders {
         pub(crate) const fn new() -> Self {
             #[allow(clippy::declare_interior_mutable_const)]
             const FREE: AtomicU64 = AtomicU64::new(0);
-            Holders { slots: [FREE; SLOTS] }
+            Holders { slots: CachePadded::new([FREE; SLOTS]) }
         } loom {
-            Holders { slots: core::array::from_fn(|_| AtomicU64::new(0)) }
+            Holders { slots: CachePadded::new(core::array::from_fn(|_| AtomicU64::new(0))) }
         }
     }
 
@@ -231,7 +235,7 @@ impl Holders {
     pub(crate) fn scan(&self) -> Scan {
         let mut values = [0; SLOTS];
         let mut sum = 0u64;
-        for (v, slot) in values.iter_mut().zip(&self.slots) {
+        for (v, slot) in values.iter_mut().zip(self.slots.iter()) {
             *v = slot.load(Ordering::Acquire);
             sum += slot_count(*v);
         }
@@ -251,7 +255,7 @@ impl Holders {
     /// ordered by the proof itself (see `RawMutex::try_recover`).
     pub(crate) fn reclaim(&self, token: u32) -> u64 {
         let mut freed = 0;
-        for slot in &self.slots {
+        for slot in self.slots.iter() {
             let mut v = slot.load(Ordering::Relaxed);
             while v != 0 && slot_token(v) == token {
                 match slot.compare_exchange(v, 0, Ordering::Acquire, Ordering::Relaxed) {
@@ -270,7 +274,7 @@ impl Holders {
     pub(crate) fn snapshot(&self) -> Scan {
         let mut values = [0; SLOTS];
         let mut sum = 0u64;
-        for (v, slot) in values.iter_mut().zip(&self.slots) {
+        for (v, slot) in values.iter_mut().zip(self.slots.iter()) {
             // Relaxed: a diagnostic, stale the moment it is read.
             *v = slot.load(Ordering::Relaxed);
             sum += slot_count(*v);

@@ -159,3 +159,18 @@ impl Layout {
         Layout { kind, fields: &[], len: 1 }
     }
 }
+
+impl Field {
+    /// The one field of a lock that guards a value (a [`Kind::Mutex`] or a
+    /// [`Kind::RwLock`]): the value, named `data`, at `offset` in the lock.
+    #[cfg(not(loom))]
+    pub(crate) const fn guarded<T: crate::ShmSafe>(offset: usize) -> Field {
+        Field {
+            name: "data",
+            offset,
+            size: core::mem::size_of::<T>(),
+            type_name: T::TYPE_NAME,
+            layout: &T::LAYOUT,
+        }
+    }
+}

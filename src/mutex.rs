@@ -724,13 +724,7 @@ mod shm_safe_impl {
         );
         const LAYOUT: Layout = Layout {
             kind: Kind::Mutex,
-            fields: &[Field {
-                name: "data",
-                offset: core::mem::offset_of!(ShmMutex<T>, data),
-                size: core::mem::size_of::<T>(),
-                type_name: T::TYPE_NAME,
-                layout: &T::LAYOUT,
-            }],
+            fields: &[Field::guarded::<T>(core::mem::offset_of!(ShmMutex<T>, data))],
             len: 1,
         };
     }

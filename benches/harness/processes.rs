@@ -6,7 +6,7 @@ use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmsync::{Segment, ShmBarrier, ShmSafe};
+use shmsync::{CachePadded, Segment, ShmBarrier, ShmSafe};
 use shmsync_support::cpu::{cpu_for, CPU_ENV};
 use shmsync_support::process::self_command;
 
@@ -21,13 +21,9 @@ pub const MAX_PROCS: usize = 8;
 /// How long the parent waits for its children to reach the start.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// One `u64` on its own cache line, so per-child results never share one.
-#[derive(ShmSafe)]
-#[repr(C, align(64))]
-pub struct Padded(pub AtomicU64);
-
 /// The start gate, the stop signal and per-child results of one
-/// measurement.
+/// measurement. Each word has a cache line of its own, so that per-child
+/// results never share one, nor the stop flag the children poll.
 ///
 /// | field | written by | read by |
 /// |---|---|---|
@@ -39,11 +35,11 @@ pub struct Padded(pub AtomicU64);
 pub struct Control {
     /// For the children and the parent.
     start: ShmBarrier,
-    stop: Padded,
+    stop: CachePadded<AtomicU64>,
     /// Per-child figures (operation counts, or one figure per child).
-    pub results: [Padded; MAX_PROCS],
+    pub results: [CachePadded<AtomicU64>; MAX_PROCS],
     /// A word the parent and one child may use for a spin ping-pong.
-    pub turn: Padded,
+    pub turn: CachePadded<AtomicU64>,
 }
 
 /// The parent's side: owns the control segment.
@@ -101,7 +97,7 @@ impl Control {
     pub fn should_stop(&self) -> bool {
         // relaxed: a stop flag orders nothing; the results travel through
         // `results` and process exit.
-        self.stop.0.load(Ordering::Relaxed) != 0
+        self.stop.load(Ordering::Relaxed) != 0
     }
 
     /// Parent: wait until the `n` children joined the start gate (a child
@@ -122,20 +118,20 @@ impl Control {
     /// Parent: ask the children to stop.
     pub fn stop(&self) {
         // relaxed: see `should_stop`.
-        self.stop.0.store(1, Ordering::Relaxed);
+        self.stop.store(1, Ordering::Relaxed);
     }
 
     /// Child `i`: publish its figure.
     pub fn put_result(&self, i: usize, v: u64) {
         // relaxed: the parent reads it after waiting for this process's
         // exit, which orders everything the child did before it.
-        self.results[i].0.store(v, Ordering::Relaxed);
+        self.results[i].store(v, Ordering::Relaxed);
     }
 
     /// Parent, after the children exited: child `i`'s figure.
     pub fn result(&self, i: usize) -> u64 {
         // relaxed: see `put_result`.
-        self.results[i].0.load(Ordering::Relaxed)
+        self.results[i].load(Ordering::Relaxed)
     }
 }
 

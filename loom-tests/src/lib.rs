@@ -75,3 +75,14 @@ fn run(
 pub fn leak<T>(value: T) -> &'static T {
     Box::leak(Box::new(value))
 }
+
+/// Locks `m`, whose holders no model has killed: a model that meets a dead
+/// owner where none died is exploring the wrong thing.
+///
+/// # Panics
+///
+/// If the lock reports `OwnerDied` or `NotRecoverable`.
+#[cfg(loom)]
+pub fn lock_clean<T>(m: &shmsync::ShmMutex<T>) -> shmsync::ShmMutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| panic!("expected a clean lock, got {e:?}"))
+}

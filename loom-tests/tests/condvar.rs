@@ -12,7 +12,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::thread;
 use shmsync::loom_hooks::{join_process_of, simulate_process_death};
 use shmsync::{LockError, ShmCondvar, ShmMutex, ShmMutexGuard};
-use shmsync_loom_tests::{check, leak};
+use shmsync_loom_tests::{check, leak, lock_clean};
 
 /// A mutex, a condvar and the predicate they guard.
 struct Shared {
@@ -40,13 +40,9 @@ impl Shared {
         self.ready.with_mut(|p| unsafe { *p = v });
     }
 
-    fn lock_clean(&self) -> ShmMutexGuard<'_, ()> {
-        self.mutex.lock().unwrap_or_else(|e| panic!("expected a clean lock, got {e:?}"))
-    }
-
     /// Waits until `ready() >= at_least`, on a clean mutex.
     fn wait_ready(&self, at_least: u32) {
-        let mut g = self.lock_clean();
+        let mut g = lock_clean(&self.mutex);
         while self.ready() < at_least {
             g = self.cv.wait(g).unwrap_or_else(|e| panic!("expected a clean relock, got {e:?}"));
         }
@@ -62,7 +58,7 @@ fn notify_one_is_never_lost() {
     check("notify_one_is_never_lost", 3, || {
         let s = Shared::new();
         let notifier = thread::spawn(move || {
-            let g = s.lock_clean();
+            let g = lock_clean(&s.mutex);
             s.set_ready(1);
             drop(g);
             s.cv.notify_one();
@@ -79,7 +75,7 @@ fn notify_all_wakes_every_waiter() {
         let s = Shared::new();
         let waiter = thread::spawn(move || s.wait_ready(1));
         let notifier = thread::spawn(move || {
-            let _g = s.lock_clean();
+            let _g = lock_clean(&s.mutex);
             s.set_ready(1);
             s.cv.notify_all();
         });
@@ -123,7 +119,7 @@ fn wait_wakes_into_owner_died() {
         let s = Shared::new();
         let dead = leak(AtomicBool::new(false));
         let notifier = thread::spawn(move || {
-            let g = s.lock_clean();
+            let g = lock_clean(&s.mutex);
             s.set_ready(1);
             s.cv.notify_all();
             std::mem::forget(g);
@@ -133,7 +129,7 @@ fn wait_wakes_into_owner_died() {
         });
         wait_into_owner_died(s, dead);
         notifier.join().unwrap();
-        let _g = s.lock_clean();
+        let _g = lock_clean(&s.mutex);
     });
 }
 
@@ -151,7 +147,7 @@ fn relock_waits_for_a_leaked_guard_until_its_process_dies() {
         // next), so its TID is not its process's token.
         let notifier = thread::spawn(move || {
             join_process_of(2);
-            let g = s.lock_clean();
+            let g = lock_clean(&s.mutex);
             s.set_ready(1);
             s.cv.notify_all();
             std::mem::forget(g);
@@ -165,6 +161,6 @@ fn relock_waits_for_a_leaked_guard_until_its_process_dies() {
         });
         wait_into_owner_died(s, dead);
         rest_of_process.join().unwrap();
-        let _g = s.lock_clean();
+        let _g = lock_clean(&s.mutex);
     });
 }

@@ -18,7 +18,7 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 use shmsync::loom_hooks::{join_process_of, simulate_process_death};
 use shmsync::{LockError, LockTimeoutError, ShmMutex, ShmMutexGuard, TryLockError};
-use shmsync_loom_tests::{check, leak};
+use shmsync_loom_tests::{check, leak, lock_clean};
 // Outside the model: counts explored executions by outcome, to show that
 // the interesting ones were explored.
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed};
@@ -50,10 +50,6 @@ impl Guarded {
     fn value(&self) -> u64 {
         // SAFETY: as in `bump`.
         self.cell.with(|p| unsafe { *p })
-    }
-
-    fn lock_clean(&self) -> ShmMutexGuard<'_, ()> {
-        self.mutex.lock().unwrap_or_else(|e| panic!("expected a clean lock, got {e:?}"))
     }
 }
 
@@ -94,15 +90,15 @@ fn two_threads_mutual_exclusion() {
     check("two_threads_mutual_exclusion", 3, || {
         let g = Guarded::new();
         let other = thread::spawn(move || {
-            let _l = g.lock_clean();
+            let _l = lock_clean(&g.mutex);
             g.bump();
         });
         {
-            let _l = g.lock_clean();
+            let _l = lock_clean(&g.mutex);
             g.bump();
         }
         other.join().unwrap();
-        let _l = g.lock_clean();
+        let _l = lock_clean(&g.mutex);
         assert_eq!(g.value(), 2);
     });
 }
@@ -116,19 +112,19 @@ fn three_threads_contention() {
         let threads: Vec<_> = (0..2)
             .map(|_| {
                 thread::spawn(move || {
-                    let _l = g.lock_clean();
+                    let _l = lock_clean(&g.mutex);
                     g.bump();
                 })
             })
             .collect();
         {
-            let _l = g.lock_clean();
+            let _l = lock_clean(&g.mutex);
             g.bump();
         }
         for t in threads {
             t.join().unwrap();
         }
-        let _l = g.lock_clean();
+        let _l = lock_clean(&g.mutex);
         assert_eq!(g.value(), 3);
     });
 }
@@ -144,7 +140,7 @@ fn dead_holder_is_recovered() {
         let g = Guarded::new();
         let dead = leak(AtomicBool::new(false));
         let holder = thread::spawn(move || {
-            let l = g.lock_clean();
+            let l = lock_clean(&g.mutex);
             g.bump();
             std::mem::forget(l);
             // SeqCst: before the death (see `lock_until_recovered`).
@@ -166,7 +162,7 @@ fn exactly_one_recoverer_per_death() {
         let g = Guarded::new();
         let reports = leak(AtomicUsize::new(0));
         let owner = thread::spawn(move || {
-            let l = g.lock_clean();
+            let l = lock_clean(&g.mutex);
             g.bump();
             std::mem::forget(l);
             simulate_process_death();
@@ -202,7 +198,7 @@ fn try_lock_and_timeout() {
     check("try_lock_and_timeout", 3, || {
         let g = Guarded::new();
         let holder = thread::spawn(move || {
-            let _l = g.lock_clean();
+            let _l = lock_clean(&g.mutex);
             g.bump();
         });
         match g.mutex.try_lock() {
@@ -216,7 +212,7 @@ fn try_lock_and_timeout() {
             Err(e) => panic!("unexpected {e:?}"),
         }
         holder.join().unwrap();
-        let _l = g.lock_clean();
+        let _l = lock_clean(&g.mutex);
         let v = g.value();
         assert!((1..=3).contains(&v), "{v}");
     });
@@ -237,7 +233,7 @@ fn leaked_guard_of_an_exited_thread_keeps_the_lock_while_its_process_lives() {
         let g = Guarded::new();
         let leaker = thread::spawn(move || {
             join_process_of(0);
-            let l = g.lock_clean();
+            let l = lock_clean(&g.mutex);
             g.bump();
             std::mem::forget(l);
         });
@@ -297,7 +293,7 @@ fn process_death_frees_a_lock_leaked_by_another_of_its_threads() {
         // P is the main thread's process; the holder is its second thread.
         let holder = thread::spawn(move || {
             join_process_of(0);
-            let l = g.lock_clean();
+            let l = lock_clean(&g.mutex);
             g.bump();
             std::mem::forget(l);
         });
@@ -330,7 +326,7 @@ fn try_lock_takes_over_from_a_dead_owner() {
         let g = Guarded::new();
         let dead = leak(AtomicBool::new(false));
         let holder = thread::spawn(move || {
-            let l = g.lock_clean();
+            let l = lock_clean(&g.mutex);
             g.bump();
             std::mem::forget(l);
             // SeqCst: before the death (see `lock_until_recovered`).
@@ -363,7 +359,7 @@ fn try_lock_takes_over_from_a_dead_owner() {
         assert!(before ^ after, "took over {} times", u32::from(before) + u32::from(after));
         TOOK_OVER[usize::from(after)].fetch_add(1, Relaxed);
         assert_eq!(g.value(), 2);
-        let _l = g.lock_clean();
+        let _l = lock_clean(&g.mutex);
     });
     assert!(TOOK_OVER[0].load(Relaxed) > 0, "no execution took over before the join");
     assert!(TOOK_OVER[1].load(Relaxed) > 0, "no execution took over after the join");
@@ -377,7 +373,7 @@ fn try_lock_takes_over_from_a_dead_owner() {
 fn relocking_a_lock_this_thread_holds_panics() {
     check("relocking_a_lock_this_thread_holds_panics", 3, || {
         let g = Guarded::new();
-        std::mem::forget(g.lock_clean());
+        std::mem::forget(lock_clean(&g.mutex));
         assert!(matches!(g.mutex.try_lock(), Err(TryLockError::WouldBlock)));
         let _ = g.mutex.lock();
     });
@@ -393,7 +389,7 @@ fn abandoned_repair_wakes_every_waiter() {
         let g = Guarded::new();
         let gave_up = leak(AtomicUsize::new(0));
         let owner = thread::spawn(move || {
-            std::mem::forget(g.lock_clean());
+            std::mem::forget(lock_clean(&g.mutex));
             simulate_process_death();
         });
         owner.join().unwrap();

@@ -57,9 +57,11 @@ use crate::sync::{AtomicU64, Instant, Ordering};
 /// One above the largest sequence number a ring ever uses.
 pub(crate) const MAX_SEQ: u64 = 1 << 62;
 
-/// The head line. `lock` comes first: `Broadcast`'s docs promise where the
-/// lock word is. Valid when zeroed (unlocked, nothing sent, nobody asleep).
-#[repr(C, align(64))]
+/// The head line (`Broadcast` keeps it `CachePadded`, so that neither a
+/// slot nor what lies before the ring shares the line every send writes).
+/// `lock` comes first: `Broadcast`'s docs promise where the lock word is.
+/// Valid when zeroed (unlocked, nothing sent, nobody asleep).
+#[repr(C)]
 pub(crate) struct Head {
     lock: RawMutex,
     /// See the module's state table.
@@ -68,6 +70,10 @@ pub(crate) struct Head {
     recoveries: AtomicU64,
     pub(crate) wake: WakeWord,
 }
+
+// One line: `Broadcast`'s docs put the first slot at offset 64.
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::size_of::<Head>() <= 64);
 
 impl Head {
     crate::sync::const_unless_loom! {

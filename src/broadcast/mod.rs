@@ -22,7 +22,7 @@ mod wake;
 use crate::raw_mutex::FromRefusal;
 use crate::raw_mutex::{Acquired, RawLockError, RawState};
 use crate::sync::Instant;
-use crate::ShmSafe;
+use crate::{CachePadded, ShmSafe};
 use bytemuck::Pod;
 use core::fmt;
 use core::time::Duration;
@@ -178,7 +178,7 @@ pub use receiver::Receiver;
 /// ```
 #[repr(C)]
 pub struct Broadcast<T: ShmSafe + Pod, const N: usize> {
-    head: Head,
+    head: CachePadded<Head>,
     slots: [Slot<T>; N],
 }
 
@@ -216,11 +216,14 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
         pub const fn new() -> Self {
             #[allow(clippy::let_unit_value)]
             let () = Self::NOT_EMPTY;
-            Self { head: Head::new(), slots: [Slot::EMPTY; N] }
+            Self { head: CachePadded::new(Head::new()), slots: [Slot::EMPTY; N] }
         } loom {
             #[allow(clippy::let_unit_value)]
             let () = Self::NOT_EMPTY;
-            Self { head: Head::new(), slots: core::array::from_fn(|_| Slot::empty()) }
+            Self {
+                head: CachePadded::new(Head::new()),
+                slots: core::array::from_fn(|_| Slot::empty()),
+            }
         }
     }
 
@@ -600,13 +603,13 @@ impl<T: ShmSafe + Pod, const N: usize> fmt::Debug for Broadcast<T, N> {
     }
 }
 
-// SAFETY: repr(C) of a head line (a RawMutex and atomics) and `N` slots (an
-// AtomicU64 and the `AtomicWords` of a `T: ShmSafe + Pod`): a fixed layout,
-// no pointers (T is ShmSafe), valid when zeroed (an unlocked lock, nothing
-// sent, nobody asleep, empty slots whose all-zero bytes are a valid `T`
-// because `T: Pod`), no Drop (T: Copy), Send + Sync (T: ShmSafe, and the
-// Sync impl above). Every bit pattern of every word is handled (head.rs,
-// slot.rs).
+// SAFETY: repr(C) of a head line (a `CachePadded` RawMutex and atomics,
+// whose padding nothing reads) and `N` slots (an AtomicU64 and the
+// `AtomicWords` of a `T: ShmSafe + Pod`): a fixed layout, no pointers (T is
+// ShmSafe), valid when zeroed (an unlocked lock, nothing sent, nobody
+// asleep, empty slots whose all-zero bytes are a valid `T` because
+// `T: Pod`), no Drop (T: Copy), Send + Sync (T: ShmSafe, and the Sync impl
+// above). Every bit pattern of every word is handled (head.rs, slot.rs).
 #[cfg(not(loom))]
 unsafe impl<T: ShmSafe + Pod, const N: usize> ShmSafe for Broadcast<T, N> {
     const TYPE_NAME: &'static str = "Broadcast";

@@ -90,6 +90,12 @@ pub(crate) enum Read<T> {
 
 /// One slot, starting a cache line: the stamp, then the value's words.
 /// Valid when zeroed (empty, value all zeros).
+///
+/// The alignment is the ring's format rather than padding beside a value:
+/// `Broadcast`'s docs promise that every slot starts a line, so the slots'
+/// stride is whole lines (slot `i` at `64 + i * size_of::<Slot<T>>()`),
+/// and the ring's size and fingerprint record it. That a small value's
+/// read touches one line, and writes to the next slot none of it, follows.
 #[repr(C, align(64))]
 pub(crate) struct Slot<T> {
     /// See the module's state table.

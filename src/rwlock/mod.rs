@@ -17,8 +17,8 @@ pub(crate) mod raw;
 pub use error::{RwLockError, RwLockTimeoutError, TryRwLockError};
 pub use guard::{ShmRwLockReadGuard, ShmRwLockWriteGuard};
 
-use error::RwLockOutcome;
 use crate::CachePadded;
+use error::RwLockOutcome;
 use raw::{RawRwLock, ReadAcquired, WriterState};
 
 /// A reader-writer lock that lives in shared memory and survives the death
@@ -500,13 +500,7 @@ mod shm_safe_impl {
         );
         const LAYOUT: Layout = Layout {
             kind: Kind::RwLock,
-            fields: &[Field {
-                name: "data",
-                offset: core::mem::offset_of!(ShmRwLock<T>, data),
-                size: core::mem::size_of::<T>(),
-                type_name: T::TYPE_NAME,
-                layout: &T::LAYOUT,
-            }],
+            fields: &[Field::guarded::<T>(core::mem::offset_of!(ShmRwLock<T>, data))],
             len: 1,
         };
     }

@@ -88,6 +88,11 @@ pub(crate) const STATE_INITIALIZING: u32 = 1;
 pub(crate) const STATE_READY: u32 = 2;
 
 /// The header as it lies in shared memory. See the module docs.
+///
+/// `align(64)` is part of the format (checked below), not padding against
+/// false sharing: the header is whole cache lines at the mapping's start,
+/// and the payload after it starts a line of its own whenever its
+/// alignment asks for one.
 #[repr(C, align(64))]
 pub(crate) struct Header {
     magic: AtomicU64,

@@ -113,7 +113,10 @@ use crate::wake_seq::{Expired, Wait, WakeSeq};
 /// sem.release(1); // ...until someone puts it back
 /// assert_eq!(sem.available(), 1);
 /// ```
-#[repr(C, align(64))]
+// `repr(C)`: `total` and `wake` share the first line; the holder table
+// pads itself to lines of its own, so it starts the second (offset 64) and
+// makes the semaphore 64-byte aligned and a whole number of lines.
+#[repr(C)]
 pub struct ShmSemaphore {
     /// Permits in existence.
     total: AtomicU64,
@@ -122,6 +125,10 @@ pub struct ShmSemaphore {
     /// Permits held, per process (at offset 64).
     holders: Holders,
 }
+
+// The state table's offsets, which inspection and the fingerprint rely on.
+#[cfg(not(loom))]
+const _: () = assert!(core::mem::offset_of!(ShmSemaphore, holders) == 64);
 
 /// A permit of a [`ShmSemaphore`], given back when dropped.
 ///
@@ -561,10 +568,11 @@ mod shm_safe_impl {
     use crate::layout::{Kind, Layout};
     use crate::shm_safe::{fingerprint, ShmSafe};
 
-    // SAFETY: `ShmSemaphore` is `repr(C, align(64))` around atomics only
-    // (valid for every bit pattern; zero = no permits, nobody asleep, no
-    // holders; its padding is never read), holds no process-local handle,
-    // has no Drop, and is Send + Sync.
+    // SAFETY: `ShmSemaphore` is `repr(C)` around atomics only (two words,
+    // then the holder table's `CachePadded` slot words; valid for every bit
+    // pattern; zero = no permits, nobody asleep, no holders; its padding is
+    // never read), holds no process-local handle, has no Drop, and is
+    // Send + Sync.
     unsafe impl ShmSafe for ShmSemaphore {
         const TYPE_NAME: &'static str = "ShmSemaphore";
         const FINGERPRINT: u64 = fingerprint::tagged(
