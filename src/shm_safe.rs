@@ -11,7 +11,7 @@ use core::sync::atomic::{
 pub(crate) use type_name::TypeName;
 // What a segment header needs (segments do not exist under loom).
 #[cfg(not(loom))]
-pub(crate) use type_name::{truncate as truncate_type_name, TYPE_NAME_CAPACITY};
+pub(crate) use type_name::TYPE_NAME_CAPACITY;
 
 /// A type that can live inside a shared memory segment mapped by several
 /// processes at different addresses.
@@ -284,23 +284,40 @@ mod tests {
     /// An element name longer than a header holds: cut between characters,
     /// with the length kept.
     #[test]
-    fn long_array_type_names_are_bounded() {
+    fn long_array_type_names_are_bounded_and_keep_their_shape() {
         struct Long;
         // SAFETY: a unit struct: zero-sized, no pointer, no Drop, Send +
         // Sync; every (empty) bit pattern is valid.
         unsafe impl ShmSafe for Long {
-            // 68 two-byte characters: 136 bytes.
-            const TYPE_NAME: &'static str = concat!(
-                "ééééééééééééééééééééééééééééééééé",
-                "éééééééééééééééééééééééééééééééééé",
-                "é",
-            );
+            // 150 two-byte characters: 300 bytes, more than a name holds.
+            const TYPE_NAME: &'static str = Self::NAME.as_str();
+            const FINGERPRINT: u64 = 0;
+        }
+        impl Long {
+            const NAME: TypeName = TypeName::EMPTY.push(concat!(
+                "éééééééééééééééééééééééééééééééééééééééééééééééééé",
+                "éééééééééééééééééééééééééééééééééééééééééééééééééé",
+                "éééééééééééééééééééééééééééééééééééééééééééééééééé",
+            ));
+        }
+        struct Mid;
+        // SAFETY: as for `Long`.
+        unsafe impl ShmSafe for Mid {
+            // 62 two-byte characters: 124 bytes.
+            const TYPE_NAME: &'static str =
+                "éééééééééééééééééééééééééééééééééééééééééééééééééééééééééééééé";
             const FINGERPRINT: u64 = 0;
         }
         let name = <[Long; 12345] as ShmSafe>::TYPE_NAME;
-        assert!(name.len() <= TYPE_NAME_CAPACITY, "{name}");
+        assert!(name.len() <= type_name::NAME_CAPACITY, "{name}");
         assert!(name.starts_with("[éé"), "{name}");
         assert!(name.ends_with("é; 12345]"), "{name}");
+        // Nested, the inner array's length survives (a name that dropped it
+        // would name another type).
+        let nested = <[[Mid; 3]; 2] as ShmSafe>::TYPE_NAME;
+        assert_eq!(nested, format!("[[{}; 3]; 2]", Mid::TYPE_NAME));
+        let nested = <[[Long; 3]; 2] as ShmSafe>::TYPE_NAME;
+        assert!(nested.starts_with("[[éé") && nested.ends_with("é; 3]; 2]"), "{nested}");
     }
 
     #[test]

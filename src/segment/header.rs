@@ -63,7 +63,7 @@
 //! creator wakes them after publishing.
 
 use super::field_map::{self, MAX_MAP_BYTES};
-use crate::shm_safe::truncate_type_name;
+use crate::shm_safe::TypeName;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// `b"SHMSYNC\0"`.
@@ -237,7 +237,8 @@ impl Header {
         self.creator_token.store(u64::from(creator.token), r);
         self.creator_pid_namespace.store(creator.pid_namespace, r);
         self.created_unix_nanos.store(creator.unix_nanos, r);
-        let name = truncate_type_name(shape.type_name, TYPE_NAME_CAPACITY);
+        let name = TypeName::with_capacity(TYPE_NAME_CAPACITY).push(shape.type_name);
+        let name = name.as_str();
         self.type_name_len.store(name.len() as u32, r);
         self.reserved.store(0, r);
         let mut buf = [0u8; TYPE_NAME_CAPACITY];
@@ -574,12 +575,22 @@ mod tests {
         assert!(h.snapshot().type_name().is_some_and(|n| n.starts_with("Thing")));
     }
 
+    /// A name longer than the header holds is cut to whole characters and
+    /// keeps its end (the `; N]` of an array), as every built name does.
     #[test]
-    fn long_type_names_are_cut_at_a_char_boundary() {
-        let long = "é".repeat(TYPE_NAME_CAPACITY);
-        let cut = truncate_type_name(&long, TYPE_NAME_CAPACITY);
-        assert!(cut.len() <= TYPE_NAME_CAPACITY);
-        assert!(core::str::from_utf8(cut.as_bytes()).is_ok());
+    fn long_type_names_are_cut_at_a_char_boundary_keeping_their_end() {
+        let long = format!("[{}; 3]", "é".repeat(TYPE_NAME_CAPACITY));
+        let shape = PayloadShape { type_name: long.leak(), ..shape() };
+        // SAFETY: Header is all atomics; all-zero is a valid value.
+        let h: Box<Header> = Box::new(unsafe { core::mem::zeroed() });
+        let g = shape.geometry(1).expect("fits");
+        let c = Creator { pid: 7, tid: 7, token: 1, pid_namespace: 9, unix_nanos: 1 };
+        h.write(&shape, &g, 0, 0, &c);
+        let snap = h.snapshot();
+        let name = snap.type_name().expect("a valid UTF-8 name");
+        assert!(name.len() <= TYPE_NAME_CAPACITY, "{name}");
+        assert!(name.starts_with("[éé"), "{name}");
+        assert!(name.ends_with("é; 3]"), "{name}");
     }
 
     #[test]
