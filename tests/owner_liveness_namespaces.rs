@@ -4,7 +4,8 @@
 //! a killed one is recovered.
 //!
 //! Each test first checks that `unshare` may create the namespace here (it
-//! needs privileges); if not, it prints `SKIPPED: <why>` and returns.
+//! needs privileges); if not, it reports `SKIPPED: <test>: <why>` on stderr
+//! and returns.
 
 use shmsync::{LockTimeoutError, Segment, ShmEvent, ShmMutex, ShmMutexGuard, ShmSafe};
 use std::os::unix::process::ExitStatusExt;
@@ -140,12 +141,17 @@ fn probe(prefix: &[&str]) -> Result<(), String> {
     }
 }
 
-/// Whether the test may run: prints `SKIPPED: <why>` if not.
+/// Whether the test may run: reports `SKIPPED: <why>` on the real stderr
+/// (a captured `println!` would make the skip look like a pass) if not.
 fn namespace_available(ns: Namespace) -> bool {
     match probe(ns.prefix()) {
         Ok(()) => true,
         Err(why) => {
-            println!("SKIPPED: this test needs `unshare` to create a namespace: {why}");
+            let test = std::thread::current().name().unwrap_or("a namespace test").to_owned();
+            support::report_skip(
+                &test,
+                &format!("this test needs `unshare` to create a namespace: {why}"),
+            );
             false
         }
     }
