@@ -181,6 +181,11 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
                          (at most 191 bytes)",
             });
         }
+        // Check the name's shape and the arguments once, under the pattern
+        // every draw follows, so an error names no random name that was
+        // never created.
+        let pattern = SegmentName::new(&format!("{prefix}_xxxxxxxx"))?;
+        attach::check_arguments(&pattern, &self.cfg, &T::SHAPE, count)?;
         let mut last = None;
         for _ in 0..DRAWS {
             let candidate = format!("{prefix}_{:08x}", crate::sys::token::random_token());
