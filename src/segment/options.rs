@@ -237,7 +237,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create`].
+    /// As [`Segment::create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create(&self, name: &str) -> Result<Segment<T>> {
         self.create_raw(name, 1, &mut no_init)
     }
@@ -246,7 +248,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create`].
+    /// As [`Segment::create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_with(&self, name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
         self.create_raw(name, 1, &mut typed_init(init))
     }
@@ -255,7 +259,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create_unique`].
+    /// As [`Segment::create_unique`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_unique(&self, prefix: &str) -> Result<Segment<T>> {
         self.create_unique_raw(prefix, 1, &mut no_init)
     }
@@ -265,7 +271,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create_unique`].
+    /// As [`Segment::create_unique`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_unique_with(
         &self,
         prefix: &str,
@@ -287,7 +295,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::open_or_create`].
+    /// As [`Segment::open_or_create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn open_or_create(&self, name: &str) -> Result<Segment<T>> {
         self.open_or_create_raw(name, 1, &mut no_init)
     }
@@ -296,7 +306,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::open_or_create`].
+    /// As [`Segment::open_or_create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn open_or_create_with(&self, name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
         self.open_or_create_raw(name, 1, &mut typed_init(init))
     }
