@@ -216,6 +216,9 @@ fn invalid_parties_message(parties: u32) -> String {
 }
 
 /// Why [`ShmBarrier::join`] gave no party.
+///
+/// It does not convert into [`Error`](crate::Error); `?` passes it up as a
+/// `Box<dyn std::error::Error>` (or an `anyhow::Error`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BarrierJoinError {
@@ -234,6 +237,9 @@ pub enum BarrierJoinError {
 }
 
 /// Why a [`BarrierParty::wait`] did not pass the barrier.
+///
+/// It does not convert into [`Error`](crate::Error); `?` passes it up as a
+/// `Box<dyn std::error::Error>` (or an `anyhow::Error`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BarrierError {
@@ -249,6 +255,9 @@ pub enum BarrierError {
 }
 
 /// Why a [`BarrierParty::wait_timeout`] did not pass the barrier.
+///
+/// It does not convert into [`Error`](crate::Error); `?` passes it up as a
+/// `Box<dyn std::error::Error>` (or an `anyhow::Error`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BarrierTimeoutError {

@@ -36,14 +36,17 @@ use core::ops::{Deref, DerefMut};
 ///
 /// A `CachePadded<T>` is [`ShmSafe`] when `T` is, so it can pad a field of a
 /// `#[derive(ShmSafe)]` struct. Its field map shows the padded value as its
-/// one field, named `value`.
+/// one field, named `value`: `shmsync inspect` (and
+/// [`inspect::inspect`](crate::inspect::inspect)) lists a padded field as a
+/// struct row, `sent`, with the value under it, `sent.value`.
 ///
 /// # Examples
 ///
-/// Two counters written by different processes, each on its own line:
+/// Two counters written by different processes, each on its own line of a
+/// segment:
 ///
 /// ```
-/// use shmsync::{CachePadded, ShmSafe};
+/// use shmsync::{CachePadded, Segment, ShmSafe};
 /// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// #[derive(ShmSafe)]
@@ -53,14 +56,16 @@ use core::ops::{Deref, DerefMut};
 ///     received: CachePadded<AtomicU64>,
 /// }
 ///
-/// let stats = Stats {
-///     sent: CachePadded::new(AtomicU64::new(0)),
-///     received: CachePadded::new(AtomicU64::new(0)),
-/// };
+/// // Zeroed memory is two zero counters: no initializer needed.
+/// let stats = Segment::<Stats>::create_unique("stats")?;
+/// // Another process opens it by name and counts on its own line.
+/// let peer = Segment::<Stats>::open(stats.name())?;
 /// stats.sent.fetch_add(1, Ordering::Relaxed); // through `Deref`
+/// peer.received.fetch_add(2, Ordering::Relaxed);
+/// assert_eq!(stats.received.load(Ordering::Relaxed), 2);
 /// assert_eq!(core::mem::size_of::<Stats>(), 128);
 /// assert_eq!(core::mem::offset_of!(Stats, received), 64);
-/// assert_eq!(stats.sent.load(Ordering::Relaxed), 1);
+/// # Ok::<(), shmsync::Error>(())
 /// ```
 #[repr(C, align(64))]
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]

@@ -213,9 +213,29 @@ pub enum Error {
     #[error(transparent)]
     SeqLock(#[from] crate::SeqLockError),
 
+    /// A seqlock `try_write` or `try_update` failed (see
+    /// [`TrySeqLockError`](crate::TrySeqLockError)).
+    #[error(transparent)]
+    TrySeqLock(#[from] crate::TrySeqLockError),
+
+    /// A seqlock `write_timeout` or `update_timeout` failed (see
+    /// [`SeqLockTimeoutError`](crate::SeqLockTimeoutError)).
+    #[error(transparent)]
+    SeqLockTimeout(#[from] crate::SeqLockTimeoutError),
+
     /// A broadcast send failed (see [`SendError`](crate::SendError)).
     #[error(transparent)]
     Broadcast(#[from] crate::SendError),
+
+    /// A broadcast `try_send` failed (see
+    /// [`TrySendError`](crate::TrySendError)).
+    #[error(transparent)]
+    TryBroadcast(#[from] crate::TrySendError),
+
+    /// A broadcast `send_timeout` failed (see
+    /// [`SendTimeoutError`](crate::SendTimeoutError)).
+    #[error(transparent)]
+    BroadcastTimeout(#[from] crate::SendTimeoutError),
 
     /// An argument the caller gave cannot be used, whatever the system's
     /// state (a mode with bits outside `0o777`, a slice length whose bytes

@@ -169,6 +169,10 @@ pub enum LockError<'a, T> {
 }
 
 /// Why [`ShmMutex::try_lock`] did not return a plain guard.
+///
+/// Like [`LockError`] it deliberately does not implement
+/// [`std::error::Error`]: an `OwnerDied` carries a guard that `?` would drop
+/// unrepaired. Handle it where you lock.
 pub enum TryLockError<'a, T> {
     /// As [`LockError::OwnerDied`]: the caller holds the lock, inconsistent.
     OwnerDied(ShmMutexGuard<'a, T>),
@@ -179,6 +183,12 @@ pub enum TryLockError<'a, T> {
 }
 
 /// Why [`ShmMutex::lock_timeout`] did not return a plain guard.
+///
+/// Like [`LockError`] it deliberately does not implement
+/// [`std::error::Error`]: an `OwnerDied` carries a guard that `?` would drop
+/// unrepaired. Handle it where you lock, or use
+/// [`ShmMutex::lock_timeout_or_repair`], whose error is a plain
+/// [`Error`](crate::Error).
 pub enum LockTimeoutError<'a, T> {
     /// As [`LockError::OwnerDied`]: the caller holds the lock, inconsistent.
     OwnerDied(ShmMutexGuard<'a, T>),

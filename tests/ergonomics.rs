@@ -8,7 +8,9 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use shmsync::{
-    Error, LockError, LockTimeoutError, Segment, SeqLockError, ShmMutex, ShmSafe, TryLockError,
+    Broadcast, Error, LockError, LockTimeoutError, Segment, SendTimeoutError, SeqLock,
+    SeqLockError, SeqLockTimeoutError, ShmMutex, ShmSafe, TryLockError, TrySendError,
+    TrySeqLockError,
 };
 
 #[derive(ShmSafe)]
@@ -164,4 +166,60 @@ fn seqlock_errors_convert_into_error() {
     let e = write_all(&[SeqLockError::WriterLockCorrupt]).expect_err("converted");
     assert!(matches!(e, Error::SeqLock(SeqLockError::WriterLockCorrupt)), "{e:?}");
     assert_eq!(e.to_string(), SeqLockError::WriterLockCorrupt.to_string());
+}
+
+/// `?` takes each seqlock write form's error into `Error`, and the message
+/// is the seqlock's own.
+#[test]
+fn seqlock_try_and_timeout_errors_convert_into_error() {
+    fn write_all(lock: &SeqLock<u64>) -> Result<u64, Error> {
+        lock.try_write(1)?;
+        lock.try_update(|v| *v += 1)?;
+        lock.write_timeout(10, TIMEOUT)?;
+        lock.update_timeout(TIMEOUT, |v| *v += 1)?;
+        Ok(lock.read())
+    }
+    let lock = SeqLock::new(0u64);
+    assert_eq!(write_all(&lock).expect("no other writer"), 11);
+
+    // A nested `try_write` meets the writer lock its own `update` holds.
+    let e = lock.update(|_| write_all(&lock)).expect("outer update").expect_err("nested");
+    assert!(matches!(e, Error::TrySeqLock(TrySeqLockError::WouldBlock)), "{e:?}");
+    assert_eq!(e.to_string(), TrySeqLockError::WouldBlock.to_string());
+
+    for inner in [TrySeqLockError::WouldBlock, TrySeqLockError::WriterLockCorrupt] {
+        let e = Error::from(inner);
+        assert!(matches!(e, Error::TrySeqLock(i) if i == inner), "{e:?}");
+        assert_eq!(e.to_string(), inner.to_string());
+    }
+    for inner in [SeqLockTimeoutError::TimedOut, SeqLockTimeoutError::WriterLockCorrupt] {
+        let e = Error::from(inner);
+        assert!(matches!(e, Error::SeqLockTimeout(i) if i == inner), "{e:?}");
+        assert_eq!(e.to_string(), inner.to_string());
+    }
+}
+
+/// `?` takes `try_send`'s and `send_timeout`'s errors into `Error`, and the
+/// message is the broadcast's own.
+#[test]
+fn broadcast_try_and_timeout_errors_convert_into_error() {
+    fn send_both(ring: &Broadcast<u32, 4>) -> Result<u64, Error> {
+        ring.try_send(1)?;
+        Ok(ring.send_timeout(2, TIMEOUT)?)
+    }
+    let ring = Broadcast::<u32, 4>::new();
+    assert_eq!(send_both(&ring).expect("no other sender"), 1);
+
+    for inner in [TrySendError::WouldBlock, TrySendError::NotRecoverable, TrySendError::Corrupt] {
+        let e = Error::from(inner);
+        assert!(matches!(e, Error::TryBroadcast(i) if i == inner), "{e:?}");
+        assert_eq!(e.to_string(), inner.to_string());
+    }
+    for inner in
+        [SendTimeoutError::TimedOut, SendTimeoutError::NotRecoverable, SendTimeoutError::Corrupt]
+    {
+        let e = Error::from(inner);
+        assert!(matches!(e, Error::BroadcastTimeout(i) if i == inner), "{e:?}");
+        assert_eq!(e.to_string(), inner.to_string());
+    }
 }

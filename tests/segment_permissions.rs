@@ -93,6 +93,19 @@ fn mode_outside_permission_bits_is_rejected() {
 }
 
 #[test]
+fn a_unique_segment_with_a_bad_mode_names_the_pattern_not_a_random_name() {
+    let prefix = support::unique_name("mode-bad-unique");
+    match Segment::<AtomicU64>::options().mode(0o4755).create_unique(&prefix) {
+        Err(e @ Error::InvalidArgument { what: "mode", .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains(&format!("{prefix}_xxxxxxxx")), "{msg}");
+            assert!(msg.contains("0o4755"), "{msg}");
+        }
+        other => panic!("expected an invalid-argument error, got {other:?}"),
+    }
+}
+
+#[test]
 #[cfg_attr(miri, ignore = "spawns processes")]
 fn opening_without_permission_is_permission_denied() {
     let denied = support::unique_name("perm-denied");

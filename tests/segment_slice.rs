@@ -127,10 +127,32 @@ fn empty_and_huge_lengths() {
     assert_eq!(Segment::<[u64]>::open_slice(&name).expect("open").len(), 0);
     let huge = support::unique_name("slice-huge");
     match Segment::<[u64]>::create_slice(&huge, usize::MAX / 2) {
-        Err(Error::InvalidArgument { what: "size", .. }) => {}
+        Err(e @ Error::InvalidArgument { what: "length", .. }) => {
+            // It says what is allowed: a count below the one asked for.
+            let msg = e.to_string();
+            let max: usize = msg
+                .split("at most ")
+                .nth(1)
+                .and_then(|rest| rest.strip_suffix(" elements of 8 bytes fit"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no allowed length in {msg:?}"));
+            assert!(0 < max && max < usize::MAX / 2, "{msg}");
+            assert!(msg.contains(&format!("invalid length for segment {huge:?}")), "{msg}");
+        }
         other => panic!("expected an invalid-argument error, got {other:?}"),
     }
     assert!(matches!(Segment::<[u64]>::open_slice(&huge), Err(Error::NotFound { .. })));
+}
+
+#[test]
+fn a_unique_slice_too_long_names_the_pattern_not_a_random_name() {
+    let prefix = support::unique_name("slice-huge-unique");
+    match Segment::<[u64]>::create_slice_unique(&prefix, usize::MAX / 2) {
+        Err(Error::InvalidArgument { name, what: "length", .. }) => {
+            assert_eq!(name, format!("{prefix}_xxxxxxxx"));
+        }
+        other => panic!("expected an invalid-argument error, got {other:?}"),
+    }
 }
 
 #[test]

@@ -54,6 +54,9 @@ pub enum TrySendError {
 
 /// Why a [`Broadcast::send_timeout`](super::Broadcast::send_timeout) did
 /// not happen. Nothing was sent then.
+///
+/// Its timeout is `TimedOut`, as for every lock of the crate; the
+/// receiver's [`RecvTimeoutError::Timeout`] keeps `tokio`'s name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SendTimeoutError {

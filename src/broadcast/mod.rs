@@ -298,7 +298,8 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     ///
     /// # Errors
     ///
-    /// [`TrySendError::WouldBlock`], or as [`send`](Self::send).
+    /// [`TrySendError::WouldBlock`], or [`TrySendError::NotRecoverable`] or
+    /// [`TrySendError::Corrupt`] in the cases [`send`](Self::send) names.
     ///
     /// # Panics
     ///
@@ -321,7 +322,9 @@ impl<T: ShmSafe + Pod, const N: usize> Broadcast<T, N> {
     ///
     /// # Errors
     ///
-    /// [`SendTimeoutError::TimedOut`], or as [`send`](Self::send).
+    /// [`SendTimeoutError::TimedOut`], or
+    /// [`SendTimeoutError::NotRecoverable`] or [`SendTimeoutError::Corrupt`]
+    /// in the cases [`send`](Self::send) names.
     ///
     /// # Panics
     ///

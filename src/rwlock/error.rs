@@ -35,28 +35,39 @@ pub enum RwLockError<'a, T> {
 
 /// Why [`try_read`](super::ShmRwLock::try_read) or
 /// [`try_write`](super::ShmRwLock::try_write) did not return a plain guard.
+///
+/// Like [`RwLockError`] it deliberately does not implement
+/// [`std::error::Error`]: an `OwnerDied` carries a guard that `?` would drop
+/// unrepaired. Handle it where you lock.
 pub enum TryRwLockError<'a, T> {
     /// As [`RwLockError::OwnerDied`]: the caller holds the write lock,
     /// inconsistent.
     OwnerDied(ShmRwLockWriteGuard<'a, T>),
     /// As [`RwLockError::NotRecoverable`].
     NotRecoverable,
-    /// A live thread holds the lock in a way that conflicts (for
-    /// `try_read`: a writer holds it or waits for it; for `try_write`:
-    /// anyone holds it).
+    /// The lock cannot be had without waiting: a live thread holds it in a
+    /// way that conflicts (for `try_read`: a writer holds it or waits for
+    /// it; for `try_write`: anyone holds it), or, for `try_read`, every
+    /// reader slot is taken.
     WouldBlock,
 }
 
 /// Why [`read_timeout`](super::ShmRwLock::read_timeout) or
 /// [`write_timeout`](super::ShmRwLock::write_timeout) did not return a
 /// plain guard.
+///
+/// Like [`RwLockError`] it deliberately does not implement
+/// [`std::error::Error`]: an `OwnerDied` carries a guard that `?` would drop
+/// unrepaired. Handle it where you lock.
 pub enum RwLockTimeoutError<'a, T> {
     /// As [`RwLockError::OwnerDied`]: the caller holds the write lock,
     /// inconsistent.
     OwnerDied(ShmRwLockWriteGuard<'a, T>),
     /// As [`RwLockError::NotRecoverable`].
     NotRecoverable,
-    /// The timeout elapsed while live threads held the lock.
+    /// The timeout elapsed while live threads held the lock (or, for
+    /// `read_timeout`, a writer waited for it or every reader slot was
+    /// taken).
     TimedOut,
 }
 
@@ -192,7 +203,8 @@ impl<T> fmt::Display for TryRwLockError<'_, T> {
         f.write_str(match self {
             TryRwLockError::OwnerDied(_) => OWNER_DIED_MSG,
             TryRwLockError::NotRecoverable => NOT_RECOVERABLE_MSG,
-            TryRwLockError::WouldBlock => "the rwlock is held by a live thread",
+            TryRwLockError::WouldBlock => "the rwlock cannot be had without waiting: a live thread holds it, a writer waits for \
+                 it, or every reader slot is taken",
         })
     }
 }
@@ -212,7 +224,8 @@ impl<T> fmt::Display for RwLockTimeoutError<'_, T> {
         f.write_str(match self {
             RwLockTimeoutError::OwnerDied(_) => OWNER_DIED_MSG,
             RwLockTimeoutError::NotRecoverable => NOT_RECOVERABLE_MSG,
-            RwLockTimeoutError::TimedOut => "timed out waiting for an rwlock held by a live thread",
+            RwLockTimeoutError::TimedOut => "timed out waiting for the rwlock: live threads held it, a writer waited for it, or \
+                 every reader slot was taken",
         })
     }
 }
@@ -226,10 +239,18 @@ mod tests {
     fn each_error_shows_the_failure_of_its_operation() {
         let e = TryRwLockError::<u32>::WouldBlock;
         assert_eq!(format!("{e:?}"), "WouldBlock");
-        assert_eq!(e.to_string(), "the rwlock is held by a live thread");
+        assert_eq!(
+            e.to_string(),
+            "the rwlock cannot be had without waiting: a live thread holds it, a writer waits for \
+                 it, or every reader slot is taken"
+        );
         let e = RwLockTimeoutError::<u32>::TimedOut;
         assert_eq!(format!("{e:?}"), "TimedOut");
-        assert_eq!(e.to_string(), "timed out waiting for an rwlock held by a live thread");
+        assert_eq!(
+            e.to_string(),
+            "timed out waiting for the rwlock: live threads held it, a writer waited for it, or \
+                 every reader slot was taken"
+        );
         assert!(RwLockTimeoutError::<u32>::NotRecoverable.into_guard().is_none());
     }
 }

@@ -127,8 +127,7 @@ pub(crate) fn create(
     count: usize,
     init: Init<'_>,
 ) -> Result<Attached> {
-    let geometry = geometry_for(name, shape, count)?;
-    check_mode(name, cfg.mode)?;
+    let geometry = check_arguments(name, cfg, shape, count)?;
     let deadline = deadline(cfg);
     match create_locked(name, cfg, shape, &geometry, deadline)? {
         Some((file, stat, prepared)) => {
@@ -177,8 +176,7 @@ pub(crate) fn open_or_create(
     count: usize,
     init: Init<'_>,
 ) -> Result<Attached> {
-    let geometry = geometry_for(name, shape, count)?;
-    check_mode(name, cfg.mode)?;
+    let geometry = check_arguments(name, cfg, shape, count)?;
     let deadline = deadline(cfg);
     let mut backoff = Backoff::new(OPEN_RETRY);
     loop {
@@ -736,16 +734,54 @@ fn deadline(cfg: &Config) -> Instant {
     now.checked_add(cfg.open_timeout).unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
+/// Checks what the caller asked for before anything is made: the mode's
+/// bits and whether `count` elements fit. Returns the geometry of `count`
+/// elements.
+///
+/// # Errors
+///
+/// [`Error::InvalidArgument`] naming `"length"` or `"mode"`.
+pub(crate) fn check_arguments(
+    name: &SegmentName,
+    cfg: &Config,
+    shape: &PayloadShape,
+    count: usize,
+) -> Result<Geometry> {
+    let geometry = geometry_for(name, shape, count)?;
+    check_mode(name, cfg.mode)?;
+    Ok(geometry)
+}
+
 fn geometry_for(name: &SegmentName, shape: &PayloadShape, count: usize) -> Result<Geometry> {
     shape.geometry(count).ok_or_else(|| {
+        let allowed = match max_count(shape) {
+            Some(max) => format!("at most {max} elements of {} bytes fit", shape.element_size),
+            None => format!("no element of {} bytes fits", shape.element_size),
+        };
         name.err().invalid_argument(
-            "size",
-            format!(
-                "{count} element(s) of {} bytes and the header do not fit the address space",
-                shape.element_size
-            ),
+            "length",
+            format!("{count} elements do not fit the address space with the header: {allowed}"),
         )
     })
+}
+
+/// The largest element count whose segment fits, if any does: the geometry
+/// only grows with the count, so a binary search finds the edge.
+fn max_count(shape: &PayloadShape) -> Option<usize> {
+    shape.geometry(0)?;
+    let (mut fits, mut too_many) = (0usize, usize::MAX);
+    if shape.geometry(too_many).is_some() {
+        return Some(too_many);
+    }
+    while too_many - fits > 1 {
+        let mid = fits + (too_many - fits) / 2;
+        if shape.geometry(mid).is_some() {
+            fits = mid;
+        } else {
+            too_many = mid;
+        }
+    }
+    Some(fits)
 }
 
 fn check_mode(name: &SegmentName, mode: u32) -> Result<()> {

@@ -181,6 +181,11 @@ impl<T: ?Sized + SegmentPayload> SegmentOptions<T> {
                          (at most 191 bytes)",
             });
         }
+        // Check the name's shape and the arguments once, under the pattern
+        // every draw follows, so an error names no random name that was
+        // never created.
+        let pattern = SegmentName::new(&format!("{prefix}_xxxxxxxx"))?;
+        attach::check_arguments(&pattern, &self.cfg, &T::SHAPE, count)?;
         let mut last = None;
         for _ in 0..DRAWS {
             let candidate = format!("{prefix}_{:08x}", crate::sys::token::random_token());
@@ -232,7 +237,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create`].
+    /// As [`Segment::create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create(&self, name: &str) -> Result<Segment<T>> {
         self.create_raw(name, 1, &mut no_init)
     }
@@ -241,7 +248,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create`].
+    /// As [`Segment::create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_with(&self, name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
         self.create_raw(name, 1, &mut typed_init(init))
     }
@@ -250,7 +259,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create_unique`].
+    /// As [`Segment::create_unique`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_unique(&self, prefix: &str) -> Result<Segment<T>> {
         self.create_unique_raw(prefix, 1, &mut no_init)
     }
@@ -260,7 +271,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create_unique`].
+    /// As [`Segment::create_unique`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_unique_with(
         &self,
         prefix: &str,
@@ -282,7 +295,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::open_or_create`].
+    /// As [`Segment::open_or_create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn open_or_create(&self, name: &str) -> Result<Segment<T>> {
         self.open_or_create_raw(name, 1, &mut no_init)
     }
@@ -291,7 +306,9 @@ impl<T: ShmSafe> SegmentOptions<T> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::open_or_create`].
+    /// As [`Segment::open_or_create`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn open_or_create_with(&self, name: &str, init: impl FnOnce(&mut T)) -> Result<Segment<T>> {
         self.open_or_create_raw(name, 1, &mut typed_init(init))
     }

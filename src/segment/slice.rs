@@ -110,7 +110,9 @@ impl<E: ShmSafe> Segment<[E]> {
     ///
     /// As [`Segment::open_or_create`];
     /// [`LengthMismatch`](crate::Error::LengthMismatch) if it exists with
-    /// another length.
+    /// another length; [`InvalidArgument`](crate::Error::InvalidArgument) if
+    /// `len` elements do not fit the address space (checked before any
+    /// segment is opened or made).
     pub fn open_or_create_slice(name: &str, len: usize) -> Result<Segment<[E]>> {
         Self::options().open_or_create_slice(name, len)
     }
@@ -188,7 +190,9 @@ impl<E: ShmSafe> SegmentOptions<[E]> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create_slice`].
+    /// As [`Segment::create_slice`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_slice(&self, name: &str, len: usize) -> Result<Segment<[E]>> {
         self.create_raw(name, len, &mut no_init)
     }
@@ -197,7 +201,9 @@ impl<E: ShmSafe> SegmentOptions<[E]> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create_slice`].
+    /// As [`Segment::create_slice`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_slice_with(
         &self,
         name: &str,
@@ -211,7 +217,9 @@ impl<E: ShmSafe> SegmentOptions<[E]> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::create_slice_unique`].
+    /// As [`Segment::create_slice_unique`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn create_slice_unique(&self, prefix: &str, len: usize) -> Result<Segment<[E]>> {
         self.create_unique_raw(prefix, len, &mut no_init)
     }
@@ -229,7 +237,9 @@ impl<E: ShmSafe> SegmentOptions<[E]> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::open_or_create_slice`].
+    /// As [`Segment::open_or_create_slice`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn open_or_create_slice(&self, name: &str, len: usize) -> Result<Segment<[E]>> {
         self.open_or_create_raw(name, len, &mut no_init)
     }
@@ -238,7 +248,9 @@ impl<E: ShmSafe> SegmentOptions<[E]> {
     ///
     /// # Errors
     ///
-    /// As [`Segment::open_or_create_slice`].
+    /// As [`Segment::open_or_create_slice`], or
+    /// [`InvalidArgument`](crate::Error::InvalidArgument) if the
+    /// [`mode`](Self::mode) has bits outside `0o777`.
     pub fn open_or_create_slice_with(
         &self,
         name: &str,

@@ -161,6 +161,9 @@ pub struct SemaphorePermit<'a> {
 }
 
 /// Why [`ShmSemaphore::try_acquire`] returned no permit.
+///
+/// It does not convert into [`Error`](crate::Error); `?` passes it up as a
+/// `Box<dyn std::error::Error>` (or an `anyhow::Error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TryAcquireError {
@@ -171,6 +174,9 @@ pub enum TryAcquireError {
 }
 
 /// Why [`ShmSemaphore::acquire_timeout`] returned no permit.
+///
+/// It does not convert into [`Error`](crate::Error); `?` passes it up as a
+/// `Box<dyn std::error::Error>` (or an `anyhow::Error`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AcquireTimeoutError {

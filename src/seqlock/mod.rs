@@ -361,7 +361,9 @@ impl<T: ShmSafe + Pod> SeqLock<T> {
     ///
     /// # Panics
     ///
-    /// As [`update`](Self::update).
+    /// As [`update`](Self::update), except that the calling thread's own
+    /// writer lock (a `try_update` nested in an `update` closure) is
+    /// `WouldBlock`, not a panic.
     pub fn try_update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, TrySeqLockError> {
         let guard = self.writer.try_lock()?;
         Ok(self.update_locked(guard, f))
