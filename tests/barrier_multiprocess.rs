@@ -100,37 +100,33 @@ const COPY_LEFT: i32 = 11;
 /// (which must not free our place); then this process checks its place.
 fn fork_with_a_party(seg: &Shared) {
     let me = seg.gate.join().expect("a free place");
-    // SAFETY: this role process runs this one test (`--test-threads=1`),
-    // so no other thread of ours holds a lock the forked process, which has
-    // only the forking thread, would wait for. The forked process uses its
-    // copy of the party and `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let mut copy = me;
+    // What the forked process runs: its verdict is its exit status.
+    let copy_verdict = || {
+        // SAFETY: `fork` gave the forked process its own copy of `me`;
+        // reading it out makes that copy an owned value the forked
+        // process drops, and it never touches `me` again (it `_exit`s
+        // after this closure).
+        let mut copy = unsafe { core::ptr::read(&me) };
         // The panic below is expected: keep it off the output.
         std::panic::set_hook(Box::new(|_| {}));
         let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = copy.wait_timeout(Duration::ZERO);
         }));
         drop(copy);
-        let code = if waited.is_ok() {
+        if waited.is_ok() {
             COPY_WAITED
         } else if seg.gate.joined() != 1 {
             COPY_LEFT
         } else {
             COPY_OK
-        };
-        // SAFETY: `_exit` ends the forked process at once, which is what a
-        // forked child of a multi-threaded parent may do.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: `status` is a valid out-pointer; `pid` is our child.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
-    assert!(libc::WIFEXITED(status), "the forked process did not exit normally: {status:#x}");
-    match libc::WEXITSTATUS(status) {
+        }
+    };
+    // SAFETY: this role process runs this one test (`--test-threads=1`),
+    // so no other thread of ours holds a lock the forked process, which has
+    // only the forking thread, would wait for. The forked process uses its
+    // copy of the party and `_exit`s.
+    let status = unsafe { support::exit_status_of_forked(copy_verdict) };
+    match status {
         COPY_OK => {}
         COPY_WAITED => panic!("the forked copy of the party arrived in our place"),
         COPY_LEFT => panic!("dropping the forked copy freed our place"),

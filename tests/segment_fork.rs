@@ -45,36 +45,30 @@ fn fork_and_drop_copy(name: &str) {
     assert!(seg.is_owner());
     seg.seq.store(1, Ordering::Relaxed);
 
-    // SAFETY: this role process runs this one test (`--test-threads=1`),
-    // so no other thread of ours can hold a lock (the allocator's, the
-    // segment registry's) that the forked process, which has only the
-    // forking thread, would wait for forever. The forked process only uses
-    // its copy of the handle, drops it and `_exit`s (no atexit handlers, no
-    // flush of stdio buffers it shares with us).
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-            // The copy leaves scope at the end of this closure.
-            let copy = seg;
+    // What the forked process runs: its verdict is its exit status.
+    let copy_verdict = || {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: `fork` gave the forked process its own copy of
+            // `seg`; reading it out makes that copy an owned value the
+            // forked process drops, and the forked process never
+            // touches `seg` again (it `_exit`s after this closure).
+            let copy = unsafe { core::ptr::read(&seg) };
             copy.hits.incr();
             copy.is_owner()
+            // The copy leaves scope here.
         })) {
             Ok(false) => COPY_OK,
             Ok(true) => COPY_CLAIMED_OWNERSHIP,
             Err(_) => COPY_PANICKED,
-        };
-        // SAFETY: `_exit` ends the forked process at once, which is what a
-        // forked child of a multi-threaded parent may do.
-        unsafe { libc::_exit(code) };
-    }
-
-    let mut status = 0;
-    // SAFETY: `status` is a valid out-pointer; `pid` is our child.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
-    assert!(libc::WIFEXITED(status), "the forked process did not exit normally: {status:#x}");
-    match libc::WEXITSTATUS(status) {
+        }
+    };
+    // SAFETY: this role process runs this one test (`--test-threads=1`),
+    // so no other thread of ours can hold a lock (the allocator's, the
+    // segment registry's) that the forked process, which has only the
+    // forking thread, would wait for forever. The forked process only uses
+    // its copy of the handle, drops it and `_exit`s.
+    let status = unsafe { support::exit_status_of_forked(copy_verdict) };
+    match status {
         COPY_OK => {}
         COPY_CLAIMED_OWNERSHIP => panic!("the forked copy of the handle says it is the owner"),
         COPY_PANICKED => panic!("the forked process panicked"),

@@ -31,6 +31,7 @@ pub mod clocks;
 pub mod cpu;
 #[cfg(feature = "criterion")]
 pub mod criterion;
+pub mod fork;
 pub mod futex;
 pub mod mutex;
 pub mod names;
@@ -48,6 +49,7 @@ pub use child::{
     assert_not_a_main_thread_role, park_forever, reached, run_child, run_main_thread_role, spawn,
     spawn_main_thread_role, spawn_under, ChildProcess,
 };
+pub use fork::exit_status_of_forked;
 pub use futex::{blocked_in_futex, gettid, wait_until_blocked_in_futex};
 pub use mutex::lock_clean;
 pub use names::unique_name;
