@@ -414,8 +414,9 @@ impl ShmBarrier {
     }
 
     /// Sets `BROKEN` on the current phase if `when` says so of the current
-    /// word and it is not broken yet; wakes every waiter if it did.
-    fn break_current(&self, when: impl Fn(u64) -> bool) {
+    /// word and it is not broken yet; wakes every waiter if it did. True if
+    /// this call broke it.
+    fn break_current(&self, when: impl Fn(u64) -> bool) -> bool {
         // Relaxed: the CAS re-checks.
         let mut w = self.word.load(Ordering::Relaxed);
         while !is_broken(w) && when(w) {
@@ -428,11 +429,12 @@ impl ShmBarrier {
             ) {
                 Ok(_) => {
                     futex_wake_low(&self.word, u32::MAX);
-                    return;
+                    return true;
                 }
                 Err(actual) => w = actual,
             }
         }
+        false
     }
 
     /// Makes the barrier usable again: a new generation with no arrivals,
@@ -496,24 +498,7 @@ impl ShmBarrier {
     /// Breaks phase `p` unless it ended or broke already; wakes every
     /// waiter. True if this call broke it.
     fn break_phase(&self, p: u32) -> bool {
-        // Relaxed: the CAS re-checks.
-        let mut w = self.word.load(Ordering::Relaxed);
-        while phase(w) == p && !is_broken(w) {
-            // AcqRel: see `reset`.
-            match self.word.compare_exchange_weak(
-                w,
-                w | BROKEN,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    futex_wake_low(&self.word, u32::MAX);
-                    return true;
-                }
-                Err(actual) => w = actual,
-            }
-        }
-        false
+        self.break_current(|w| phase(w) == p)
     }
 
     /// Counts the arrival of the party in `slot`.
